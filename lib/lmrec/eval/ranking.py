@@ -1,0 +1,116 @@
+"""Full-ranking evaluation: one implementation for every method.
+
+Scores for a batch of users come from ``score_fn(user_ids) -> [B, n_items]`` on the device; seen items
+are set to -inf, one ``topk`` gives the ranked lists, and all metrics are tensor ops over the batch.
+Written by hand rather than with ranx/torchmetrics because those take per-query Python structures; this
+stays on the device with no loop over users (the test suite cross-checks it against torchmetrics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from .protocol import Protocol
+
+ScoreFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class EvalResult:
+    metrics: dict[str, float]
+    protocol: Protocol
+    n_users: int
+    split: str
+    per_user: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def caption(self) -> str:
+        return f"{self.split}: {self.n_users} users; {self.protocol.caption()}"
+
+
+def _rows_to_dense(mat: sp.csr_matrix, rows: np.ndarray, device: torch.device) -> torch.Tensor:
+    sub = mat[rows].tocoo()
+    dense = torch.zeros(len(rows), mat.shape[1], dtype=torch.bool, device=device)
+    if sub.nnz:
+        dense[torch.as_tensor(sub.row, device=device), torch.as_tensor(sub.col, device=device)] = True
+    return dense
+
+
+@torch.no_grad()
+def rank_metrics(scores: torch.Tensor, targets: torch.Tensor, ks: tuple[int, ...],
+                 recall_denominator: str = "n_relevant") -> dict[str, torch.Tensor]:
+    """Per-user metrics from a score matrix ``[B, n_items]`` (masked entries already -inf) and a boolean
+    target matrix of the same shape. Returns ``{"recall@K": tensor[B], ..., "mrr": tensor[B]}``."""
+    max_k = min(max(ks), scores.shape[1])
+    top = torch.topk(scores, max_k, dim=1).indices
+    hits = targets.gather(1, top).float()  # [B, max_k]
+    n_rel = targets.sum(1).float()
+    discounts = 1.0 / torch.log2(torch.arange(2, max_k + 2, device=scores.device, dtype=torch.float32))
+    out: dict[str, torch.Tensor] = {}
+    for k in ks:
+        kk = min(k, max_k)
+        h = hits[:, :kk]
+        n_hit = h.sum(1)
+        denom = n_rel if recall_denominator == "n_relevant" else torch.clamp(n_rel, max=k)
+        out[f"recall@{k}"] = n_hit / denom.clamp(min=1)
+        out[f"precision@{k}"] = n_hit / k
+        out[f"hit@{k}"] = (n_hit > 0).float()
+        dcg = (h * discounts[:kk]).sum(1)
+        ideal_len = torch.clamp(n_rel, max=kk).long()
+        idcg = torch.cumsum(discounts[:kk], 0)[(ideal_len - 1).clamp(min=0)]
+        out[f"ndcg@{k}"] = torch.where(ideal_len > 0, dcg / idcg, torch.zeros_like(dcg))
+    # MRR over the full ranking: 1 / rank of the best-ranked target (rank = 1 + #items scored higher).
+    best_target = torch.where(targets, scores, torch.full_like(scores, -torch.inf)).max(1).values
+    rank = 1 + (scores > best_target[:, None]).sum(1).float()
+    out["mrr"] = torch.where(n_rel > 0, 1.0 / rank, torch.zeros_like(rank))
+    return out
+
+
+@torch.no_grad()
+def evaluate(score_fn: ScoreFn, targets: sp.csr_matrix, exclude: sp.csr_matrix | None, protocol: Protocol,
+             device: torch.device | str = "cpu", batch_size: int = 1024, split: str = "test",
+             keep_per_user: bool = False) -> EvalResult:
+    """Full ranking of all items for every user with targets.
+
+    ``targets``: users x items matrix of held-out items; ``exclude``: items to mask with -inf (training
+    items, plus validation items when the protocol says so; the caller builds it with :func:`exclusion`).
+    """
+    device = torch.device(device)
+    n_rel = np.asarray(targets.getnnz(axis=1)).ravel()
+    users = np.flatnonzero(n_rel > 0)
+    sums: dict[str, float] = {}
+    per_user: dict[str, list[np.ndarray]] = {}
+    for start in range(0, len(users), batch_size):
+        batch = users[start:start + batch_size]
+        scores = score_fn(torch.as_tensor(batch, device=device)).float()
+        if exclude is not None:
+            scores = scores.masked_fill(_rows_to_dense(exclude, batch, scores.device), -torch.inf)
+        metrics = rank_metrics(scores, _rows_to_dense(targets, batch, scores.device), protocol.ks,
+                               protocol.recall_denominator)
+        for name, values in metrics.items():
+            sums[name] = sums.get(name, 0.0) + float(values.sum())
+            if keep_per_user:
+                per_user.setdefault(name, []).append(values.cpu().numpy())
+    n = max(1, len(users))
+    return EvalResult(metrics={k: v / n for k, v in sorted(sums.items())}, protocol=protocol, n_users=len(users),
+                      split=split, per_user={k: np.concatenate(v) for k, v in per_user.items()})
+
+
+def exclusion(dataset, split: str, protocol: Protocol) -> sp.csr_matrix:
+    """The items to mask when evaluating ``split`` of an :class:`~lmrec.data.InteractionDataset`."""
+    if split == "valid":
+        return dataset.matrix("train")
+    if split == "test":
+        return dataset.matrix(("train", "valid")) if protocol.mask_valid_at_test else dataset.matrix("train")
+    raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
+
+
+def evaluate_split(score_fn: ScoreFn, dataset, split: str, protocol: Protocol, device: torch.device | str = "cpu",
+                   batch_size: int = 1024, keep_per_user: bool = False) -> EvalResult:
+    """Evaluate ``score_fn`` on the valid or test split of ``dataset`` under ``protocol``."""
+    return evaluate(score_fn, dataset.matrix(split), exclusion(dataset, split, protocol), protocol, device,
+                    batch_size, split, keep_per_user)

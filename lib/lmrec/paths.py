@@ -1,0 +1,45 @@
+"""Where run products live: ``outputs/`` (git-ignored) with ``cache/``, ``runs/``, ``tables/``, ``report/``.
+
+The root is ``$LMREC_OUTPUTS`` when set (tests point it at a temporary folder), else ``<repo>/outputs``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def outputs_root() -> Path:
+    """The folder that holds every run product."""
+    root = Path(os.environ.get("LMREC_OUTPUTS", REPO_ROOT / "outputs"))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def cache_dir(*parts: str) -> Path:
+    """A folder under ``outputs/cache`` (created): content-keyed intermediates shared between notebooks."""
+    path = outputs_root().joinpath("cache", *parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def runs_dir() -> Path:
+    return outputs_root() / "runs"
+
+
+def tables_dir() -> Path:
+    return outputs_root() / "tables"
+
+
+def report_dir() -> Path:
+    return outputs_root() / "report"
+
+
+def notebooks_dir() -> Path:
+    return REPO_ROOT / "notebooks"
+
+
+def params_dir() -> Path:
+    return REPO_ROOT / "params"

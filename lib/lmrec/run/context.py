@@ -1,0 +1,110 @@
+"""A notebook's run: its folder, seed, device, stage timings, and the ``metrics.json`` the report reads.
+
+Every notebook calls :func:`start_run` after its parameters and :meth:`Run.finish` in its last cell.
+Run by the runner, ``RUN_DIR`` names the folder; run by hand (``RUN_DIR = ""``), a fresh folder
+``outputs/runs/<notebook>/manual-<time>`` is made, so interactive runs feed the report too.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..paths import REPO_ROOT, runs_dir
+from ..utils import resolve_device, seed_everything, write_json
+
+TRACKED_PACKAGES = ("lmrec", "torch", "numpy", "scipy", "pandas", "transformers", "sentence-transformers",
+                    "accelerate", "openai", "papermill", "torch-scatter", "torch-sparse")
+
+
+@dataclass
+class Run:
+    notebook: str
+    dir: Path
+    params: dict[str, Any]
+    seed: int
+    device: torch.device
+    timings: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
+
+    @contextmanager
+    def timer(self, stage: str) -> Iterator[None]:
+        """Time a stage; the seconds land in ``metrics.json`` under ``timings``."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - t0
+
+    def path(self, name: str) -> Path:
+        """A file inside this run's folder."""
+        return self.dir / name
+
+    def finish(self, metrics: dict[str, float], table: str | None = None, row: str | None = None,
+               caption: str = "", extra: dict[str, Any] | None = None) -> Path:
+        """Write ``metrics.json`` (and ``env.json``). ``table``/``row`` place the metrics in a report table;
+        ``caption`` states the evaluation protocol; ``extra`` holds anything else worth keeping (counts,
+        throughput). Returns the metrics file."""
+        self.timings["total"] = time.time() - self.started
+        record = {
+            "notebook": self.notebook, "table": table, "row": row, "caption": caption,
+            "metrics": {k: float(v) for k, v in metrics.items()},
+            "params": self.params, "seed": self.seed, "device": str(self.device),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "extra": extra or {}, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "git_commit": git_commit(),
+        }
+        write_json(self.dir / "env.json", environment(self.device))
+        path = self.dir / "metrics.json"
+        write_json(path, record)
+        return path
+
+
+def start_run(notebook: str, run_dir: str = "", params: dict[str, Any] | None = None, seed: int = 2023,
+              device: str = "auto") -> Run:
+    """Open a run: make/choose its folder, seed everything, resolve the device."""
+    folder = Path(run_dir) if run_dir else runs_dir() / notebook / datetime.now().strftime("manual-%Y%m%d-%H%M%S")
+    folder.mkdir(parents=True, exist_ok=True)
+    seed_everything(seed)
+    dev = resolve_device(device)
+    return Run(notebook=notebook, dir=folder, params=dict(params or {}), seed=seed, device=dev)
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5)
+        commit = out.stdout.strip() or None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return f"{commit}{'-dirty' if dirty else ''}" if commit else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment(device: torch.device | None = None) -> dict[str, Any]:
+    """Versions, device and machine facts recorded with every run."""
+    versions = {}
+    for pkg in TRACKED_PACKAGES:
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            continue
+    info: dict[str, Any] = {
+        "python": platform.python_version(), "platform": platform.platform(), "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(), "packages": versions, "git_commit": git_commit(),
+        "device": str(device) if device is not None else None, "cuda_available": torch.cuda.is_available(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
