@@ -1,0 +1,157 @@
+"""The user-item graph of graph CF: normalised adjacency, propagation, edge dropout.
+
+Nodes are users ``0..n_users-1`` followed by items ``n_users..n_users+n_items-1``. The adjacency is the
+symmetric bipartite matrix ``A = [[0, R], [R^T, 0]]`` (optionally ``+ I``), normalised as
+``D^-1/2 A D^-1/2`` (LightGCN eq. 7; RLMRec's data handler does the same). It is kept as COO
+``(row, col, value)`` tensors on the device; :meth:`Graph.propagate` computes ``A_hat @ X`` with one of
+
+* ``"torch"`` (default): ``torch.sparse.mm`` on a CSR matrix (pure PyTorch);
+* ``"index_add"``: gather + ``index_add_`` (pure PyTorch, no sparse kernels);
+* ``"torch_sparse"``: ``torch_sparse.spmm`` (optional extension, extra ``pyg``);
+* ``"torch_scatter"``: gather + ``torch_scatter.scatter_add`` (optional extension, extra ``pyg``).
+
+All four give the same numbers (``tests/cf/test_graph.py``) and all are differentiable in ``X``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+BACKENDS = ("torch", "index_add", "torch_sparse", "torch_scatter")
+
+
+def backend_available(backend: str) -> bool:
+    """Whether a propagation backend can run here (the optional ones need their extension installed)."""
+    if backend in ("torch", "index_add"):
+        return True
+    if backend in ("torch_sparse", "torch_scatter"):
+        return importlib.util.find_spec(backend) is not None
+    return False
+
+
+def normalized_adjacency(train: sp.spmatrix, self_loops: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """COO arrays ``(row, col, value)`` of ``D^-1/2 (A [+ I]) D^-1/2`` for a binary users x items matrix.
+
+    Degrees count the self-loop when ``self_loops`` is set (GCCF / NGCF-style ``A + I``); isolated
+    nodes get degree 0 and no entries (their inverse square root is taken as 0, as in RLMRec)."""
+    coo = sp.coo_matrix(train)
+    n_users, n_items = coo.shape
+    keep = coo.data != 0
+    u = coo.row[keep].astype(np.int64)
+    i = coo.col[keep].astype(np.int64) + n_users
+    pairs = np.unique(np.stack([u, i]), axis=1)  # binarise duplicates
+    rows = np.concatenate([pairs[0], pairs[1]])
+    cols = np.concatenate([pairs[1], pairs[0]])
+    n = n_users + n_items
+    if self_loops:
+        loop = np.arange(n, dtype=np.int64)
+        rows, cols = np.concatenate([rows, loop]), np.concatenate([cols, loop])
+    deg = np.bincount(rows, minlength=n).astype(np.float64)
+    with np.errstate(divide="ignore"):
+        inv = np.where(deg > 0, deg ** -0.5, 0.0)
+    vals = (inv[rows] * inv[cols]).astype(np.float32)
+    order = np.lexsort((cols, rows))
+    return rows[order], cols[order], vals[order]
+
+
+def spmm(rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, n: int, x: torch.Tensor,
+         backend: str = "torch", csr: torch.Tensor | None = None) -> torch.Tensor:
+    """``A @ x`` for the ``n x n`` sparse matrix given by COO tensors; ``csr`` (same matrix) is reused if given."""
+    if backend == "torch":
+        mat = csr if csr is not None else torch.sparse_coo_tensor(torch.stack([rows, cols]), vals, (n, n)).coalesce()
+        return torch.sparse.mm(mat, x)
+    if backend == "index_add":
+        out = torch.zeros(n, x.shape[1], dtype=x.dtype, device=x.device)
+        return out.index_add(0, rows, x[cols] * vals[:, None])
+    if backend == "torch_sparse":
+        import torch_sparse
+
+        return torch_sparse.spmm(torch.stack([rows, cols]), vals, n, n, x)
+    if backend == "torch_scatter":
+        import torch_scatter
+
+        return torch_scatter.scatter_add(x[cols] * vals[:, None], rows, dim=0, dim_size=n)
+    raise ValueError(f"graph backend {backend!r} is unknown; choose one of {BACKENDS}")
+
+
+@dataclass
+class Adjacency:
+    """One (possibly edge-dropped) normalised adjacency on the device, ready for propagation."""
+
+    rows: torch.Tensor
+    cols: torch.Tensor
+    vals: torch.Tensor
+    n: int
+    backend: str = "torch"
+    _sparse: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.backend == "torch" and self._sparse is None:
+            # COO with autograd in x; coalesced once so each product is a plain kernel call.
+            self._sparse = torch.sparse_coo_tensor(torch.stack([self.rows, self.cols]), self.vals,
+                                                   (self.n, self.n)).coalesce()
+
+    @property
+    def nnz(self) -> int:
+        return int(self.rows.numel())
+
+    def __matmul__(self, x: torch.Tensor) -> torch.Tensor:
+        return spmm(self.rows, self.cols, self.vals, self.n, x, self.backend, self._sparse)
+
+    def drop_edges(self, keep_rate: float, generator: torch.Generator | None = None) -> Adjacency:
+        """Keep each stored entry with probability ``keep_rate`` (values unchanged, no re-normalisation:
+        RLMRec/SSLRec's ``SpAdjEdgeDrop``). ``keep_rate >= 1`` returns ``self``."""
+        if keep_rate >= 1.0:
+            return self
+        mask = torch.rand(self.nnz, device=self.vals.device, generator=generator) < keep_rate
+        return Adjacency(self.rows[mask], self.cols[mask], self.vals[mask], self.n, self.backend)
+
+    def dense(self) -> torch.Tensor:
+        out = torch.zeros(self.n, self.n, dtype=self.vals.dtype, device=self.vals.device)
+        out[self.rows, self.cols] = self.vals
+        return out
+
+
+class Graph:
+    """The training graph of one dataset: sizes, training edges and normalised adjacencies on the device.
+
+    ``adj(self_loops=False)`` is the LightGCN adjacency; ``adj(self_loops=True)`` adds ``I`` before
+    normalising (GCCF). Both are built once and cached.
+    """
+
+    def __init__(self, train: sp.spmatrix, device: torch.device | str = "cpu", backend: str = "torch") -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"GRAPH_BACKEND={backend!r} is unknown; choose one of {BACKENDS}")
+        if not backend_available(backend):
+            raise ImportError(f"GRAPH_BACKEND={backend!r} needs the {backend} package (pip install "
+                              f"'lmrec[pyg]' from the PyG wheel index); or use GRAPH_BACKEND='torch'")
+        self.train = sp.csr_matrix(train)
+        self.n_users, self.n_items = self.train.shape
+        self.n_nodes = self.n_users + self.n_items
+        self.device = torch.device(device)
+        self.backend = backend
+        coo = self.train.tocoo()
+        self.train_users = torch.as_tensor(coo.row.astype(np.int64), device=self.device)
+        self.train_items = torch.as_tensor(coo.col.astype(np.int64), device=self.device)
+        self._adj: dict[bool, Adjacency] = {}
+
+    @property
+    def n_train(self) -> int:
+        return int(self.train_users.numel())
+
+    def adj(self, self_loops: bool = False) -> Adjacency:
+        """The normalised adjacency (cached per ``self_loops``)."""
+        if self_loops not in self._adj:
+            r, c, v = normalized_adjacency(self.train, self_loops)
+            t = lambda a: torch.as_tensor(a, device=self.device)  # noqa: E731
+            self._adj[self_loops] = Adjacency(t(r), t(c), t(v), self.n_nodes, self.backend)
+        return self._adj[self_loops]
+
+    def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Node matrix -> (user rows, item rows)."""
+        return x[: self.n_users], x[self.n_users:]
