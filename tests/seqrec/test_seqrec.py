@@ -1,0 +1,129 @@
+"""Leave-one-out access, padding, losses and the vector evaluator of lmrec.seqrec."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from lmrec.data import InteractionDataset, make_interactions
+from lmrec.seqrec import (
+    SEQ_PROTOCOL,
+    LeaveOneOut,
+    evaluate_encoder,
+    evaluate_user_vectors,
+    full_softmax_loss,
+    in_batch_logits,
+    in_batch_softmax_loss,
+    iterate_batches,
+    next_item_pairs,
+    pad_sequences,
+)
+
+
+def toy_dataset() -> InteractionDataset:
+    # user 0: 0 1 2 | valid 3 | test 4 ; user 1: 4 3 | valid 2 | test 1
+    user = [0, 0, 0, 0, 0, 1, 1, 1, 1]
+    item = [0, 1, 2, 3, 4, 4, 3, 2, 1]
+    split = ["train"] * 3 + ["valid", "test"] + ["train"] * 2 + ["valid", "test"]
+    ts = list(range(9))
+    return InteractionDataset(name="toy", interactions=make_interactions(np.array(user), np.array(item), np.array(split, dtype=object), timestamp=np.array(ts, float)),
+                              n_users=2, n_items=5, user_ids=np.array(["a", "b"], dtype=object),
+                              item_ids=np.array([str(i) for i in range(5)], dtype=object), split_protocol="loo_time")
+
+
+def test_leave_one_out_histories_and_targets():
+    loo = LeaveOneOut.from_dataset(toy_dataset())
+    assert [list(h) for h in loo.history("valid")] == [[0, 1, 2], [4, 3]]
+    assert [list(h) for h in loo.history("test")] == [[0, 1, 2, 3], [4, 3, 2]]
+    assert list(loo.targets("valid")) == [3, 2]
+    assert list(loo.targets("test")) == [4, 1]
+
+
+def test_leave_one_out_rejects_multiple_targets():
+    ds = toy_dataset()
+    inter = ds.interactions.copy()
+    inter.loc[2, "split"] = "valid"
+    bad = InteractionDataset(name="bad", interactions=inter, n_users=2, n_items=5, user_ids=ds.user_ids, item_ids=ds.item_ids)
+    with pytest.raises(ValueError, match="leave-one-out"):
+        LeaveOneOut.from_dataset(bad)
+
+
+def test_pad_left_right_truncate_and_reverse():
+    seqs = [np.array([1, 2, 3, 4]), np.array([7]), np.array([], dtype=np.int64)]
+    ids, mask = pad_sequences(seqs, 3, side="left", pad_value=-1)
+    assert ids.tolist() == [[2, 3, 4], [-1, -1, 7], [-1, -1, -1]]
+    assert mask.tolist() == [[True] * 3, [False, False, True], [False] * 3]
+    ids, mask = pad_sequences(seqs, 3, side="right", pad_value=0, recent_first=True)
+    assert ids.tolist() == [[4, 3, 2], [7, 0, 0], [0, 0, 0]]
+    assert mask.tolist() == [[True] * 3, [True, False, False], [False] * 3]
+
+
+def test_next_item_pairs():
+    prefixes, targets, users = next_item_pairs([np.array([5, 6, 7]), np.array([9])])
+    assert [list(p) for p in prefixes] == [[5], [5, 6]]
+    assert targets.tolist() == [6, 7] and users.tolist() == [0, 0]
+    prefixes, targets, _ = next_item_pairs([np.array([5, 6, 7, 8])], max_pairs_per_user=1)
+    assert [list(p) for p in prefixes] == [[5, 6, 7]] and targets.tolist() == [8]
+
+
+def test_iterate_batches_covers_everything_once():
+    g = torch.Generator().manual_seed(0)
+    seen = torch.cat(list(iterate_batches(10, 3, shuffle=True, generator=g)))
+    assert sorted(seen.tolist()) == list(range(10))
+    assert [len(b) for b in iterate_batches(10, 3, drop_last=True)] == [3, 3, 3]
+
+
+def test_in_batch_loss_masks_duplicate_targets_hand_computed():
+    user = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    item = torch.tensor([[0.8, 0.6], [0.0, 1.0], [1.0, 0.0]])
+    targets = torch.tensor([5, 7, 5])  # rows 0 and 2 share a target: they must not be each other's negative
+    logits = in_batch_logits(user, item, targets, scale=2.0)
+    assert torch.isinf(logits[0, 2]) and torch.isinf(logits[2, 0])
+    assert not torch.isinf(logits[1]).any()
+    # row 0: pos 2*0.8, neg 2*0 ; row 1: pos 2*1, negs 2*0.6, 2*0 ; row 2: pos 2*0.6, neg 2*0.8
+    rows = [(1.6, [0.0]), (2.0, [1.2, 0.0]), (1.2, [1.6])]
+    expected = np.mean([-(p - math.log(math.exp(p) + sum(math.exp(n) for n in negs))) for p, negs in rows])
+    assert in_batch_softmax_loss(user, item, targets, scale=2.0).item() == pytest.approx(expected, rel=1e-6)
+    unmasked = in_batch_softmax_loss(user, item, None, scale=2.0).item()
+    assert unmasked > expected  # the masked duplicate no longer pushes the positive down
+
+
+def test_full_softmax_loss_matches_cross_entropy_and_exclusion():
+    user = torch.tensor([[1.0, 0.0]])
+    table = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1]])
+    loss = full_softmax_loss(user, table, torch.tensor([0]), scale=1.0)
+    expected = -(1.0 - math.log(math.exp(1.0) + math.exp(0.0) + math.exp(0.9)))
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    excl = torch.tensor([[True, False, True]])  # item 2 excluded; the target itself is never excluded
+    loss = full_softmax_loss(user, table, torch.tensor([0]), scale=1.0, exclude=excl)
+    assert loss.item() == pytest.approx(-(1.0 - math.log(math.exp(1.0) + 1.0)), rel=1e-6)
+
+
+def test_evaluate_user_vectors_masks_history():
+    ds = toy_dataset()
+    table = torch.eye(5)
+    # user 0 prefers item 3 then 4; user 1 prefers 2 then 1 -> valid targets at rank 1
+    users = torch.tensor([[0, 0, 0, 2.0, 1.0], [0, 1.0, 2.0, 0, 0]])
+    res = evaluate_user_vectors(users, table, ds, "valid")
+    assert res.metrics["ndcg@10"] == pytest.approx(1.0) and res.metrics["mrr"] == pytest.approx(1.0)
+    # at test the valid items (3 for user 0, 2 for user 1) are masked, so the test targets rank first
+    res = evaluate_user_vectors(users, table, ds, "test")
+    assert res.metrics["mrr"] == pytest.approx(1.0)
+    assert SEQ_PROTOCOL.ks == (10, 50) and SEQ_PROTOCOL.mask_valid_at_test
+
+
+def test_evaluate_encoder_uses_split_history():
+    ds = toy_dataset()
+    table = torch.eye(5)
+
+    def last_item_plus_one(ids, mask):  # planted rule: next item = last item + 1 (mod 5)
+        return torch.nn.functional.one_hot((ids[:, -1] + 1) % 5, 5).float()
+
+    res = evaluate_encoder(last_item_plus_one, table, ds, "test", max_len=4)
+    # user 0: last 3 -> predicts 4 = target; user 1: last 2 -> predicts 3, which is history (masked), so
+    # every unmasked item scores 0 and the target ranks first under the evaluator's optimistic ties
+    assert res.metrics["mrr"] == pytest.approx(1.0)
+    res = evaluate_encoder(last_item_plus_one, table, ds, "valid", max_len=4)
+    # user 0: last 2 -> predicts 3 = target; user 1: last 3 -> predicts 4, which is history -> target ranks first
+    assert res.metrics["hit@10"] == pytest.approx(1.0)
+    assert evaluate_encoder(lambda i, m: -last_item_plus_one(i, m), table, ds, "valid", max_len=4).metrics["mrr"] == pytest.approx(0.75)
