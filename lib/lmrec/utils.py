@@ -44,6 +44,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.is_file():
+            os.chmod(tmp_path, 0o644)  # mkstemp makes 0600 files; products are meant to be shared
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

@@ -1,0 +1,198 @@
+"""Run plans: which notebooks run with which parameters.
+
+Parameter sets are YAML files (or folders of them, merged in file-name order) with three sections:
+``globals`` (values for every notebook that declares the name), ``notebooks`` (per-notebook values) and
+``grid`` (per notebook: a mapping of lists -> one run per combination, or a list of mappings -> one run
+each). Names a notebook does not declare in its ``parameters`` cell are rejected (papermill only warns).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..paths import notebooks_dir
+from ..utils import stable_hash
+
+RESERVED = ("RUN_DIR",)
+SECTIONS = ("globals", "notebooks", "grid", "always", "html")
+
+
+class PlanError(ValueError):
+    """A parameter file or plan is invalid; the message says which file/name and what is allowed."""
+
+
+@dataclass
+class PlannedRun:
+    notebook: str
+    path: Path
+    params: dict[str, Any]
+    label: str
+    always: bool = False
+    html: bool = False
+    key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.key = stable_hash({"notebook": self.notebook, "params": self.params}, 10)
+
+    @property
+    def name(self) -> str:
+        return f"{self.notebook}/{self.label}-{self.key}" if self.label else f"{self.notebook}/{self.key}"
+
+
+def deep_merge(base: dict, extra: dict) -> dict:
+    """Recursively merge ``extra`` into a copy of ``base`` (mappings merge, everything else replaces)."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_params(sources: list[str | Path]) -> dict:
+    """Merge YAML parameter files/folders in the order given (a folder: its ``*.yaml`` in name order)."""
+    merged: dict = {}
+    for source in sources:
+        source = Path(source)
+        if source.is_dir():
+            files = sorted(source.glob("*.yaml")) + sorted(source.glob("*.yml"))
+        elif source.exists():
+            files = [source]
+        else:
+            raise PlanError(f"parameter file or folder {source} does not exist")
+        for file in files:
+            try:
+                data = yaml.safe_load(file.read_text()) or {}
+            except yaml.YAMLError as err:
+                raise PlanError(f"{file}: not valid YAML: {err}") from err
+            if not isinstance(data, dict):
+                raise PlanError(f"{file}: top level must be a mapping with sections {SECTIONS}")
+            unknown = set(data) - set(SECTIONS)
+            if unknown:
+                raise PlanError(f"{file}: unknown section(s) {sorted(unknown)}; allowed: {SECTIONS}")
+            merged = deep_merge(merged, data)
+    return merged
+
+
+def find_notebooks(folder: Path | None = None) -> dict[str, Path]:
+    """Numbered notebooks ``NN_name.ipynb`` in order."""
+    folder = folder or notebooks_dir()
+    return {p.stem: p for p in sorted(folder.glob("[0-9][0-9]_*.ipynb"))}
+
+
+def notebook_parameters(path: Path) -> dict[str, Any]:
+    """Names and defaults declared in a notebook's ``parameters`` cell."""
+    import ast
+    import contextlib
+    import io
+
+    import nbformat
+    import papermill as pm
+
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not cells:
+        raise PlanError(f"{path}: no cell tagged 'parameters'")
+    assigned = [t.id for node in ast.parse(cells[0].source).body if isinstance(node, ast.Assign)
+                for t in node.targets if isinstance(t, ast.Name)]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        declared = pm.inspect_notebook(str(path))
+    lost = [n for n in assigned if n not in declared]
+    if lost:
+        raise PlanError(f"{path}: papermill cannot parse the parameters line(s) of {lost}; "
+                        "write `NAME = literal  # comment` with no '=' or ';' inside the comment")
+    return {name: info.get("default") for name, info in declared.items()}
+
+
+def select(notebooks: dict[str, Path], patterns: list[str]) -> list[str]:
+    """Notebook names matching the patterns (a full name, a number prefix like ``10`` or a glob)."""
+    if not patterns:
+        return list(notebooks)
+    chosen: list[str] = []
+    for pat in patterns:
+        pat = Path(pat).stem if pat.endswith(".ipynb") else pat
+        hits = [n for n in notebooks if n == pat or n.startswith(pat + "_") or fnmatch.fnmatch(n, pat)]
+        if not hits:
+            raise PlanError(f"no notebook matches {pat!r}; notebooks: {', '.join(notebooks)}")
+        chosen += [h for h in hits if h not in chosen]
+    return [n for n in notebooks if n in chosen]
+
+
+def _grid_runs(spec: Any, notebook: str) -> list[dict[str, Any]]:
+    if spec is None:
+        return [{}]
+    if isinstance(spec, list):
+        if not all(isinstance(s, dict) for s in spec):
+            raise PlanError(f"grid.{notebook}: a list must hold mappings (one run each)")
+        return [dict(s) for s in spec]
+    if isinstance(spec, dict):
+        keys = list(spec)
+        values = [v if isinstance(v, list) else [v] for v in spec.values()]
+        return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
+    raise PlanError(f"grid.{notebook}: expected a mapping of lists or a list of mappings")
+
+
+def _check_names(names: list[str], declared: dict[str, Any], where: str) -> None:
+    unknown = [n for n in names if n not in declared or n in RESERVED]
+    if unknown:
+        valid = ", ".join(n for n in declared if n not in RESERVED)
+        raise PlanError(f"{where}: unknown parameter(s) {unknown}; valid names: {valid}")
+
+
+def build_plan(patterns: list[str], params: dict, overrides: dict[str, Any] | None = None,
+               notebooks: dict[str, Path] | None = None) -> list[PlannedRun]:
+    """Expand the selected notebooks with globals, per-notebook values, grids and ``--set`` overrides."""
+    notebooks = notebooks or find_notebooks()
+    chosen = select(notebooks, patterns)
+    declared = {n: notebook_parameters(notebooks[n]) for n in notebooks}
+    for section in ("notebooks", "grid"):
+        for nb in params.get(section, {}) or {}:
+            if nb not in notebooks:
+                raise PlanError(f"{section}.{nb}: no such notebook; notebooks: {', '.join(notebooks)}")
+    globals_ = params.get("globals", {}) or {}
+    every_name = set().union(*declared.values()) if declared else set()
+    stray = [g for g in globals_ if g not in every_name]
+    if stray:
+        raise PlanError(f"globals: {stray} declared by no notebook; valid names: {', '.join(sorted(every_name - set(RESERVED)))}")
+    overrides = overrides or {}
+    runs: list[PlannedRun] = []
+    always = set(params.get("always", []) or [])
+    html = set(params.get("html", []) or [])
+    for nb in chosen:
+        decl = declared[nb]
+        specific = (params.get("notebooks", {}) or {}).get(nb, {}) or {}
+        _check_names(list(specific), decl, f"notebooks.{nb}")
+        grid = _grid_runs((params.get("grid", {}) or {}).get(nb), nb)
+        for combo in grid:
+            _check_names(list(combo), decl, f"grid.{nb}")
+        nb_overrides = {k.split(".", 1)[1]: v for k, v in overrides.items() if k.startswith(nb + ".")}
+        plain = {k: v for k, v in overrides.items() if "." not in k and k in decl}
+        _check_names(list(nb_overrides), decl, f"--set for {nb}")
+        for combo in grid:
+            values = {k: v for k, v in globals_.items() if k in decl}
+            values.update(specific)
+            values.update(combo)
+            values.update(plain)
+            values.update(nb_overrides)
+            label = "-".join(f"{k.lower()}={_label_value(v)}" for k, v in combo.items()) if combo else ""
+            runs.append(PlannedRun(nb, notebooks[nb], values, _slug(label), nb in always, nb in html))
+    unused = [k for k in overrides if "." not in k and not any(k in declared[n] for n in chosen)]
+    if unused:
+        raise PlanError(f"--set: {unused} declared by none of the selected notebooks")
+    return runs
+
+
+def _label_value(value: Any) -> str:
+    return "+".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def _slug(text: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "=-_.+" else "_" for c in text)
+    return keep[:80]

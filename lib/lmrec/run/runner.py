@@ -1,0 +1,121 @@
+"""The runner: executes a plan of notebooks with papermill, one run folder each.
+
+A run folder ``outputs/runs/<notebook>/<label>-<hash>`` holds ``params.json`` (written first),
+``executed.ipynb`` (kept even when a cell fails), ``log.txt`` (cell stdout/stderr), and the
+``metrics.json`` / ``env.json`` the notebook writes through :meth:`lmrec.run.Run.finish`.
+A run whose folder already has ``metrics.json`` for the same parameters is skipped unless forced.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from ..paths import report_dir, runs_dir
+from ..utils import write_json
+from .plan import PlannedRun
+
+KERNEL = "lmrec"
+
+
+@dataclass
+class RunOutcome:
+    run: PlannedRun
+    status: str  # done | skipped | failed
+    seconds: float
+    folder: Path
+    error: str = ""
+
+
+def run_folder(run: PlannedRun) -> Path:
+    return runs_dir() / run.name
+
+
+def is_finished(run: PlannedRun) -> bool:
+    folder = run_folder(run)
+    if not (folder / "metrics.json").exists() or not (folder / "params.json").exists():
+        return False
+    return json.loads((folder / "params.json").read_text()).get("params") == json.loads(json.dumps(run.params))
+
+
+def execute(run: PlannedRun, kernel: str = KERNEL) -> RunOutcome:
+    """Run one notebook with papermill into its run folder."""
+    import papermill as pm
+
+    folder = run_folder(run)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metrics.json").unlink(missing_ok=True)
+    write_json(folder / "params.json", {"notebook": run.notebook, "params": run.params, "key": run.key})
+    params = {**run.params, "RUN_DIR": str(folder)}
+    t0 = time.perf_counter()
+    with open(folder / "log.txt", "w") as log:
+        try:
+            pm.execute_notebook(str(run.path), str(folder / "executed.ipynb"), parameters=params,
+                                kernel_name=kernel, cwd=str(run.path.parent), progress_bar=False,
+                                stdout_file=log, stderr_file=log, report_mode=False)
+        except Exception as err:  # papermill has saved the executed notebook with the failing cell
+            return RunOutcome(run, "failed", time.perf_counter() - t0, folder, _short_error(err))
+    seconds = time.perf_counter() - t0
+    if not (folder / "metrics.json").exists():
+        return RunOutcome(run, "failed", seconds, folder, "the notebook finished without writing metrics.json (its last cell must call run.finish)")
+    if run.html:
+        export_html(folder / "executed.ipynb", report_dir() / "index.html")
+    return RunOutcome(run, "done", seconds, folder)
+
+
+def export_html(executed: Path, target: Path) -> Path:
+    """The executed notebook as HTML without code cells (nbconvert ``--no-input``)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    from ..utils import atomic_path
+
+    exporter = HTMLExporter()
+    exporter.exclude_input = True
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+    with atomic_path(target) as tmp:
+        tmp.write_text(body)
+    return target
+
+
+def run_plan(plan: list[PlannedRun], force: bool = False, keep_going: bool = True, kernel: str = KERNEL,
+             echo=print) -> list[RunOutcome]:
+    """Execute every run of the plan in order, skipping finished ones; print a summary at the end."""
+    outcomes: list[RunOutcome] = []
+    bar = tqdm(plan, desc="runs", unit="run")
+    for run in bar:
+        bar.set_postfix_str(run.name[:60])
+        if not force and not run.always and is_finished(run):
+            outcomes.append(RunOutcome(run, "skipped", 0.0, run_folder(run)))
+            continue
+        outcome = execute(run, kernel)
+        outcomes.append(outcome)
+        if outcome.status == "failed":
+            tqdm.write(f"FAILED {run.name}: {outcome.error}\n  executed notebook: {outcome.folder / 'executed.ipynb'}")
+            if not keep_going:
+                break
+    bar.close()
+    echo(summary(outcomes))
+    return outcomes
+
+
+def summary(outcomes: list[RunOutcome]) -> str:
+    lines = [f"{'run':<70} {'status':<8} {'seconds':>8}"]
+    for o in outcomes:
+        lines.append(f"{o.run.name:<70} {o.status:<8} {o.seconds:>8.1f}")
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
+    total = sum(o.seconds for o in outcomes)
+    lines.append(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed in {total:.0f} s")
+    return "\n".join(lines)
+
+
+def _short_error(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    tail = [line for line in text if line.strip()][-3:]
+    return " | ".join(tail)[:600]
