@@ -1,0 +1,108 @@
+"""RLMRec's two alignments of CF embeddings with LLM profile embeddings (Ren et al., WWW'24, arXiv 2310.15950).
+
+* :class:`ContrastiveAlignment` (RLMRec-Con, paper eq. 8-9): an MLP ``sigma`` maps each profile embedding
+  ``s`` into the CF space; InfoNCE (cosine / ``kd_temperature``) pulls a node's CF embedding towards its
+  mapped profile. As in RLMRec's code, the batch's users are contrasted against the mapped profiles of
+  *all* users, its positive and negative items against the batch's positive / negative items; the sum
+  of the three terms is weighted by ``kd_weight``.
+* :class:`GenerativeAlignment` (RLMRec-Gen, paper eq. 10): a ratio ``mask_ratio`` of all nodes get their
+  layer-0 embedding replaced by a learnable mask token; the backbone propagates the masked graph (for
+  every view, BPR included, as in RLMRec's code); an MLP maps the final embeddings of the masked nodes
+  into the profile space and InfoNCE (cosine / ``re_temperature``, the other masked nodes as negatives)
+  reconstructs their profile embeddings; weighted by ``recon_weight``.
+
+Both MLPs are ``Linear(in, (in+out)//2) -> LeakyReLU -> Linear(.., out)`` with Xavier-uniform weights, as in
+RLMRec. Profile embeddings are fixed buffers (never trained).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .backbone import Alignment, Batch, TrainOutput
+from .losses import info_nce
+
+ALIGNMENTS = ("none", "con", "gen")
+
+
+def _mlp(d_in: int, d_out: int) -> nn.Sequential:
+    hidden = (d_in + d_out) // 2
+    mlp = nn.Sequential(nn.Linear(d_in, hidden), nn.LeakyReLU(), nn.Linear(hidden, d_out))
+    for m in mlp:
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+    return mlp
+
+
+def _check_profiles(user_prof: torch.Tensor, item_prof: torch.Tensor, n_users: int, n_items: int) -> None:
+    if user_prof.ndim != 2 or item_prof.ndim != 2 or user_prof.shape[1] != item_prof.shape[1]:
+        raise ValueError(f"profile embeddings must be 2-D with equal widths, got users {tuple(user_prof.shape)}, "
+                         f"items {tuple(item_prof.shape)}")
+    if user_prof.shape[0] != n_users or item_prof.shape[0] != n_items:
+        raise ValueError(f"profile embeddings cover {user_prof.shape[0]} users / {item_prof.shape[0]} items but the "
+                         f"dataset has {n_users} / {n_items}; embed the profiles of this dataset (notebook 02) or "
+                         f"point PROFILE_SOURCE at the matching RLMRec folder")
+
+
+class NoAlignment(Alignment):
+    """Plain backbone: no profile information."""
+
+    name = "none"
+
+
+class ContrastiveAlignment(Alignment):
+    """RLMRec-Con: InfoNCE between CF embeddings and MLP-mapped profile embeddings."""
+
+    name = "con"
+
+    def __init__(self, user_prof: torch.Tensor, item_prof: torch.Tensor, cf_dim: int, kd_weight: float = 0.01,
+                 kd_temperature: float = 0.2) -> None:
+        super().__init__()
+        _check_profiles(user_prof, item_prof, user_prof.shape[0], item_prof.shape[0])
+        self.register_buffer("user_prof", user_prof.float(), persistent=False)
+        self.register_buffer("item_prof", item_prof.float(), persistent=False)
+        self.mlp = _mlp(user_prof.shape[1], cf_dim)
+        self.kd_weight, self.kd_temperature = float(kd_weight), float(kd_temperature)
+
+    def loss(self, out: TrainOutput, batch: Batch, state: Any) -> dict[str, torch.Tensor]:
+        t = self.kd_temperature
+        users_mapped = self.mlp(self.user_prof)
+        pos_mapped = self.mlp(self.item_prof[batch.pos])
+        neg_mapped = self.mlp(self.item_prof[batch.neg])
+        kd = (info_nce(out.users[batch.users], users_mapped[batch.users], users_mapped, t)
+              + info_nce(out.items[batch.pos], pos_mapped, pos_mapped, t)
+              + info_nce(out.items[batch.neg], neg_mapped, neg_mapped, t))
+        return {"kd": self.kd_weight * kd}
+
+
+class GenerativeAlignment(Alignment):
+    """RLMRec-Gen: masked-node reconstruction of profile embeddings."""
+
+    name = "gen"
+
+    def __init__(self, user_prof: torch.Tensor, item_prof: torch.Tensor, ego_dim: int, cf_dim: int,
+                 mask_ratio: float = 0.1, recon_weight: float = 0.1, re_temperature: float = 0.2) -> None:
+        super().__init__()
+        _check_profiles(user_prof, item_prof, user_prof.shape[0], item_prof.shape[0])
+        if not 0.0 < mask_ratio < 1.0:
+            raise ValueError(f"mask_ratio must lie in (0, 1), got {mask_ratio}")
+        self.register_buffer("prof", torch.cat([user_prof, item_prof]).float(), persistent=False)
+        self.mask_token = nn.Parameter(torch.zeros(1, ego_dim))
+        self.mlp = _mlp(cf_dim, self.prof.shape[1])
+        self.mask_ratio, self.recon_weight, self.re_temperature = float(mask_ratio), float(recon_weight), float(re_temperature)
+
+    def prepare(self, ego: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = ego.shape[0]
+        k = max(int(n * self.mask_ratio), 1)
+        seeds = torch.randperm(n, device=ego.device)[:k]
+        keep = torch.ones(n, 1, device=ego.device, dtype=ego.dtype)
+        keep[seeds] = 0.0
+        return ego * keep + self.mask_token * (1.0 - keep), seeds
+
+    def loss(self, out: TrainOutput, batch: Batch, state: torch.Tensor) -> dict[str, torch.Tensor]:
+        nodes = torch.cat([out.users, out.items])[state]
+        recon = info_nce(self.mlp(nodes), self.prof[state], temperature=self.re_temperature)
+        return {"recon": self.recon_weight * recon}

@@ -1,0 +1,227 @@
+"""AutoCF: Automated Self-Supervised Learning for Recommendation (Xia et al., WWW'23, arXiv 2303.07797).
+
+A masked graph autoencoder whose masks are learned:
+
+* **Infomax seed selection.** Each node's 1- and 2-hop subgraph embedding ``s_v`` (mean of the neighbours'
+  layer-0 embeddings, computed with the all-one adjacency) is compared with its own embedding:
+  ``phi_v = sigmoid(cos(s_v, e_v))``. ``log phi_v`` plus Gumbel noise ranks the nodes and the top
+  ``seed_num`` become mask centres; ``-mean(log phi + noise)`` is the infomax loss.
+* **Subgraph masking.** Edges within ``mask_depth`` hops of the seeds are removed; the encoder (``gcn_layers``
+  of ``D^-1/2 A' D^-1/2`` propagation) sees the rest. The decoder graph links random pairs of masked nodes
+  (plus a ``keep_rate`` share of random nodes) as many times as there are edges, plus self-loops and the
+  kept edges.
+* **Graph-transformer decoder.** ``gt_layers`` of multi-head attention restricted to the decoder edges
+  (``att = softmax_row(clamp(q.k, -10, 10))``, no scaling, no residual); encoder and decoder layer outputs
+  are summed with the ego embeddings.
+* **Loss.** ``-mean <u, i>`` over the batch's observed pairs, the uniformity terms
+  ``ssl_reg * (mean_u log sum_u' exp(u.u') + mean_i log sum_i' exp(i.i')) + mean_u log sum_i exp(u.i)``,
+  L2 on all parameters (``reg_weight``) and, on the steps that resample the masks, the infomax loss.
+  Masks are resampled every ``fix_steps`` training steps (counted from each epoch's start).
+
+Everything follows the authors' code as RLMRec runs it (``autocf.py``, ``AutoCFTrainer``); the masking there
+loops over the seeds in Python, here it is one vectorised pass with the same result. At evaluation the
+encoder uses the full graph and the decoder attends over all training edges, as in that code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .graph import Adjacency, Graph
+
+
+@dataclass
+class AutoCFConfig:
+    """AutoCF hyperparameters (RLMRec ``autocf.yml``; yelp: 3 GCN layers, reg 1e-7, ssl_reg 2)."""
+
+    embedding_size: int = 32
+    gcn_layers: int = 2
+    gt_layers: int = 1
+    n_heads: int = 4
+    seed_num: int = 100
+    mask_depth: int = 2
+    keep_rate: float = 0.2
+    fix_steps: int = 10
+    ssl_reg: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.embedding_size % self.n_heads:
+            raise ValueError(f"AutoCFConfig: embedding_size={self.embedding_size} must be divisible by "
+                             f"n_heads={self.n_heads}")
+        if self.mask_depth < 1 or self.fix_steps < 1 or self.seed_num < 1:
+            raise ValueError("AutoCFConfig: mask_depth, fix_steps and seed_num must be >= 1")
+
+
+def gumbel_noise(shape: torch.Size | tuple[int, ...], device: torch.device, generator: torch.Generator | None = None,
+                 ) -> torch.Tensor:
+    """``-log(-log U)`` with ``U ~ Uniform(0, 1)`` (exact zeros replaced by 1e-8, as in the original)."""
+    u = torch.rand(shape, device=device, generator=generator)
+    u = torch.where(u == 0, torch.full_like(u, 1e-8), u)
+    return -torch.log(-torch.log(u))
+
+
+def subgraph_relatedness(rows: torch.Tensor, cols: torch.Tensor, ego: torch.Tensor) -> torch.Tensor:
+    """``phi_v = sigmoid(cos(s_v, e_v))`` where ``s_v`` is the mean embedding of ``v``'s 1- and 2-hop
+    neighbourhood under the all-one adjacency given by ``(rows, cols)`` (no self-loops). The counts follow
+    the authors' code: ``A e - e`` for the first hop, ``(A f - f) - deg * e`` for the second."""
+    n = ego.shape[0]
+
+    def prop(x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(n, x.shape[1], dtype=x.dtype, device=x.device).index_add(0, rows, x[cols])
+
+    order = torch.zeros(n, 1, dtype=ego.dtype, device=ego.device).index_add(
+        0, rows, torch.ones(rows.numel(), 1, dtype=ego.dtype, device=ego.device))
+    first = prop(ego) - ego
+    second = (prop(first) - first) - order * ego
+    second_num = (prop(order) - order) - order
+    sub = (first + second) / (order + second_num + 1e-8)
+    return torch.sigmoid((F.normalize(sub, dim=1) * F.normalize(ego, dim=1)).sum(1))
+
+
+def select_seeds(relatedness: torch.Tensor, seed_num: int, generator: torch.Generator | None = None,
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gumbel-perturbed log-relatedness (differentiable) and the indices of its ``seed_num`` largest entries."""
+    scores = torch.log(relatedness) + gumbel_noise(relatedness.shape, relatedness.device, generator)
+    seeds = torch.topk(scores.detach(), min(seed_num, scores.numel())).indices
+    return scores, seeds
+
+
+@dataclass
+class MaskedGraphs:
+    """One masking draw: the encoder's normalised adjacency, the decoder's edge list, the masked nodes."""
+
+    encoder: Adjacency
+    decoder_rows: torch.Tensor
+    decoder_cols: torch.Tensor
+    masked_nodes: torch.Tensor
+    n_removed: int
+
+
+def mask_subgraphs(rows: torch.Tensor, cols: torch.Tensor, n: int, seeds: torch.Tensor, mask_depth: int,
+                   keep_rate: float, backend: str = "torch", generator: torch.Generator | None = None,
+                   ) -> MaskedGraphs:
+    """Remove every edge within ``mask_depth`` hops of ``seeds`` from the symmetric edge list ``(rows, cols)``.
+
+    Hop ``h`` removes the remaining edges touching the current frontier; the endpoints of those edges
+    are the next frontier (all hops but the last) and are masked. ``int(n * keep_rate)`` random nodes join
+    the masked set; the decoder links ``len(rows)`` random ordered pairs of masked nodes in both
+    directions, adds a self-loop per node and the kept edges (duplicates removed)."""
+    device = rows.device
+    frontier = torch.zeros(n, dtype=torch.bool, device=device)
+    frontier[seeds] = True
+    masked = frontier.clone()
+    keep = torch.ones(rows.numel(), dtype=torch.bool, device=device)
+    for hop in range(mask_depth):
+        touch = keep & (frontier[rows] | frontier[cols])
+        if hop != mask_depth - 1:
+            nxt = torch.zeros(n, dtype=torch.bool, device=device)
+            nxt[rows[touch]] = True
+            nxt[cols[touch]] = True
+            masked |= nxt
+            frontier = nxt
+        keep &= ~touch
+    sampled = torch.randint(n, (int(n * keep_rate),), device=device, generator=generator)
+    masked[sampled] = True
+    masked_nodes = masked.nonzero().squeeze(1)
+
+    k_rows, k_cols = rows[keep], cols[keep]
+    deg = torch.zeros(n, device=device).index_add(0, k_rows, torch.ones(k_rows.numel(), device=device))
+    inv = (deg + 1e-12).pow(-0.5)
+    encoder = Adjacency(k_rows, k_cols, inv[k_rows] * inv[k_cols], n, backend)
+
+    m = rows.numel()
+    pick_r = masked_nodes[torch.randint(masked_nodes.numel(), (m,), device=device, generator=generator)]
+    pick_c = masked_nodes[torch.randint(masked_nodes.numel(), (m,), device=device, generator=generator)]
+    loop = torch.arange(n, device=device)
+    dr = torch.cat([pick_r, pick_c, loop, k_rows])
+    dc = torch.cat([pick_c, pick_r, loop, k_cols])
+    key = torch.unique(dr * n + dc)
+    return MaskedGraphs(encoder, key // n, key % n, masked_nodes, int((~keep).sum()))
+
+
+class GraphTransformerLayer(nn.Module):
+    """Multi-head attention over a given edge list: node ``v`` attends to its decoder neighbours."""
+
+    def __init__(self, dim: int, n_heads: int) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.q = nn.Parameter(nn.init.xavier_uniform_(torch.empty(dim, dim)))
+        self.k = nn.Parameter(nn.init.xavier_uniform_(torch.empty(dim, dim)))
+        self.v = nn.Parameter(nn.init.xavier_uniform_(torch.empty(dim, dim)))
+
+    def forward(self, rows: torch.Tensor, cols: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        n, d = x.shape
+        h = self.n_heads
+        q = (x[rows] @ self.q).view(-1, h, d // h)
+        k = (x[cols] @ self.k).view(-1, h, d // h)
+        v = (x[cols] @ self.v).view(-1, h, d // h)
+        att = torch.exp(torch.clamp((q * k).sum(-1), -10.0, 10.0))  # [E, h]
+        norm = torch.zeros(n, h, dtype=x.dtype, device=x.device).index_add(0, rows, att)[rows]
+        att = att / (norm + 1e-8)
+        out = (att.unsqueeze(-1) * v).reshape(-1, d)
+        return torch.zeros(n, d, dtype=x.dtype, device=x.device).index_add(0, rows, out)
+
+
+def uniformity_terms(user_emb: torch.Tensor, item_emb: torch.Tensor, users: torch.Tensor, items: torch.Tensor,
+                     ssl_reg: float) -> torch.Tensor:
+    """AutoCF's contrastive regulariser (no normalisation, no temperature):
+    ``ssl_reg * (mean_{u in U(B)} lse_u' <u,u'> + mean_{i in U(B)} lse_i' <i,i'>) + mean_{u in B} lse_i <u,i>``
+    where ``U(B)`` are the batch's unique nodes and ``lse`` is log-sum-exp over all users / items."""
+    uu = torch.unique(users)
+    ii = torch.unique(items)
+    self_u = torch.logsumexp(user_emb[uu] @ user_emb.T, dim=1).mean()
+    self_i = torch.logsumexp(item_emb[ii] @ item_emb.T, dim=1).mean()
+    cross = torch.logsumexp(user_emb[users] @ item_emb.T, dim=1).mean()
+    return ssl_reg * (self_u + self_i) + cross
+
+
+class AutoCF(nn.Module):
+    """AutoCF encoder-decoder. :meth:`encode` runs GCN layers on ``encoder`` and GT layers on the decoder
+    edges (both default to the full training graph, i.e. the inference path)."""
+
+    def __init__(self, graph: Graph, config: AutoCFConfig) -> None:
+        super().__init__()
+        self.graph = graph
+        self.config = config
+        d = config.embedding_size
+        self.user_emb = nn.Parameter(nn.init.xavier_uniform_(torch.empty(graph.n_users, d)))
+        self.item_emb = nn.Parameter(nn.init.xavier_uniform_(torch.empty(graph.n_items, d)))
+        self.gt = nn.ModuleList([GraphTransformerLayer(d, config.n_heads) for _ in range(config.gt_layers)])
+        self.to(graph.device)
+        full = graph.adj(self_loops=False)
+        self._edges = (full.rows, full.cols)  # symmetric training edges, no self-loops
+        self.masks: MaskedGraphs | None = None
+
+    def ego(self) -> torch.Tensor:
+        """Layer-0 node embeddings ``[n_nodes, d]`` (users then items)."""
+        return torch.cat([self.user_emb, self.item_emb], 0)
+
+    def resample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw new seeds and masks (stored in :attr:`masks`); returns the infomax loss ``-mean(scores)``."""
+        rows, cols = self._edges
+        relatedness = subgraph_relatedness(rows, cols, self.ego())
+        scores, seeds = select_seeds(relatedness, self.config.seed_num, generator)
+        self.masks = mask_subgraphs(rows, cols, self.graph.n_nodes, seeds, self.config.mask_depth,
+                                    self.config.keep_rate, self.graph.backend, generator)
+        return -scores.mean()
+
+    def encode(self, ego: torch.Tensor | None = None, masked: bool = False) -> torch.Tensor:
+        """Sum of the ego, GCN-layer and GT-layer embeddings ``[n_nodes, d]``. ``masked=True`` uses the
+        current masks (call :meth:`resample` first); otherwise the full graph (inference)."""
+        x = self.ego() if ego is None else ego
+        if masked:
+            if self.masks is None:
+                raise RuntimeError("AutoCF.encode(masked=True) before resample(): draw masks first")
+            enc, drows, dcols = self.masks.encoder, self.masks.decoder_rows, self.masks.decoder_cols
+        else:
+            enc, (drows, dcols) = self.graph.adj(self_loops=False), self._edges
+        layers = [x]
+        for _ in range(self.config.gcn_layers):
+            layers.append(enc @ layers[-1])
+        for gt in self.gt:
+            layers.append(gt(drows, dcols, layers[-1]))
+        return torch.stack(layers, 0).sum(0)

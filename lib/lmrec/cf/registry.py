@@ -1,0 +1,53 @@
+"""Name -> class of every backbone, and the builders the notebooks call."""
+
+from __future__ import annotations
+
+import importlib
+
+import torch
+
+from .alignment import ALIGNMENTS, ContrastiveAlignment, GenerativeAlignment, NoAlignment
+from .backbone import Alignment, Backbone, BackboneConfig
+from .graph import Graph
+
+# name -> "module:Class" (imported lazily so a backbone module added later needs only this line)
+BACKBONES: dict[str, str] = {
+    "gccf": "lmrec.cf.gccf:GCCF",
+    "lightgcn": "lmrec.cf.lightgcn:LightGCN",
+    "sgl": "lmrec.cf.sgl:SGL",
+    "simgcl": "lmrec.cf.simgcl:SimGCL",
+    "dccf": "lmrec.cf.dccf:DCCF",
+    "autocf": "lmrec.cf.autocf:AutoCF",
+}
+
+
+def backbone_class(name: str) -> type[Backbone]:
+    """The backbone class registered under ``name``."""
+    if name not in BACKBONES:
+        raise ValueError(f"BACKBONE={name!r} is unknown; choose one of {sorted(BACKBONES)}")
+    module, cls = BACKBONES[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def build_backbone(name: str, graph: Graph, config: BackboneConfig) -> Backbone:
+    return backbone_class(name)(graph, config)
+
+
+def build_alignment(name: str, backbone: Backbone, user_prof: torch.Tensor | None = None,
+                    item_prof: torch.Tensor | None = None, kd_weight: float = 0.01, kd_temperature: float = 0.2,
+                    mask_ratio: float = 0.1, recon_weight: float = 0.1, re_temperature: float = 0.2) -> Alignment:
+    """``none`` | ``con`` (RLMRec-Con) | ``gen`` (RLMRec-Gen), sized from the backbone's widths."""
+    if name not in ALIGNMENTS:
+        raise ValueError(f"ALIGNMENT={name!r} is unknown; choose one of {ALIGNMENTS}")
+    if name == "none":
+        return NoAlignment()
+    if user_prof is None or item_prof is None:
+        raise ValueError(f"ALIGNMENT={name!r} needs profile embeddings (PROFILE_SOURCE)")
+    if user_prof.shape[0] != backbone.n_users or item_prof.shape[0] != backbone.n_items:
+        raise ValueError(f"profile embeddings cover {user_prof.shape[0]} users / {item_prof.shape[0]} items, the "
+                         f"graph has {backbone.n_users} / {backbone.n_items}: the profiles belong to another "
+                         "dataset or split; regenerate them (notebook 02) for this DATASET/MIN_RATING")
+    if name == "con":
+        return ContrastiveAlignment(user_prof, item_prof, backbone.out_dim, kd_weight, kd_temperature)
+    return GenerativeAlignment(user_prof, item_prof, backbone.dim, backbone.out_dim, mask_ratio, recon_weight,
+                               re_temperature)
