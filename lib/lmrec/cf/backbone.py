@@ -5,7 +5,7 @@ How a training step runs (:mod:`lmrec.cf.trainer`), for any backbone x any align
     ego = backbone.ego()                          # [n_users + n_items, dim] layer-0 embeddings (users first)
     ego, state = alignment.prepare(ego)           # RLMRec-Gen masks nodes here; others return ego unchanged
     out = backbone.train_forward(batch, ego)      # TrainOutput: main-view user/item embeddings + extra losses
-    loss = bpr(out.users[b.users], out.items[b.pos], out.items[b.neg])
+    loss = backbone.rec_loss(out, batch)          # BPR(out.users[b.users], out.items[b.pos], out.items[b.neg])
          + sum(out.losses.values())               # the backbone's own SSL terms, already weighted
          + sum(alignment.loss(out, batch, state).values())   # RLMRec-Con / -Gen terms, already weighted
          + reg_weight * l2(all parameters of backbone and alignment)
@@ -46,6 +46,7 @@ import torch
 from torch import nn
 
 from .graph import Graph
+from .losses import bpr_loss
 
 
 @dataclass
@@ -118,6 +119,13 @@ class Backbone(nn.Module):
         """Training forward pass; the default is :meth:`encode` with no extra loss."""
         users, items = self.encode(ego)
         return TrainOutput(users, items)
+
+    rec_loss_name: ClassVar[str] = "bpr"
+
+    def rec_loss(self, out: TrainOutput, batch: Batch) -> torch.Tensor:
+        """The main ranking loss (logged as :attr:`rec_loss_name`): BPR on ``out`` by default; a backbone
+        with another objective (AutoCF reconstructs observed pairs without negatives) overrides it."""
+        return bpr_loss(out.users[batch.users], out.items[batch.pos], out.items[batch.neg])
 
     def on_epoch_start(self, epoch: int) -> None:
         """Called by the trainer before each epoch (0-based)."""

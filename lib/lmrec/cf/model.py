@@ -6,11 +6,11 @@ import torch
 from torch import nn
 
 from .backbone import Alignment, Backbone, Batch
-from .losses import bpr_loss, l2_reg
+from .losses import l2_reg
 
 
 class CFModel(nn.Module):
-    """``backbone`` + ``alignment`` with RLMRec's objective: BPR + backbone SSL terms + alignment terms +
+    """``backbone`` + ``alignment`` with RLMRec's objective: BPR (``backbone.rec_loss``) + backbone SSL terms + alignment terms +
     ``reg_weight * sum ||W||^2`` over all trainable parameters (backbone, MLPs, mask token)."""
 
     def __init__(self, backbone: Backbone, alignment: Alignment, reg_weight: float = 1e-6) -> None:
@@ -23,7 +23,7 @@ class CFModel(nn.Module):
         """Total loss of one batch and its detached parts (``bpr``, ``reg``, backbone and alignment terms)."""
         ego, state = self.alignment.prepare(self.backbone.ego())
         out = self.backbone.train_forward(batch, ego)
-        parts = {"bpr": bpr_loss(out.users[batch.users], out.items[batch.pos], out.items[batch.neg])}
+        parts = {self.backbone.rec_loss_name: self.backbone.rec_loss(out, batch)}
         parts.update(out.losses)
         parts.update(self.alignment.loss(out, batch, state))
         parts["reg"] = self.reg_weight * l2_reg(p for p in self.parameters() if p.requires_grad)
