@@ -1,0 +1,365 @@
+"""Chat backends behind one interface: a batch of :class:`ChatRequest` in, :class:`ChatResult` (text + usage) out.
+
+- :class:`LocalChat`: a Hugging Face causal LM through transformers (chat template, left padding, prompts
+  sorted by length so a batch holds similar lengths, greedy unless ``temperature > 0``).
+- :class:`OpenAIChat`: the official ``openai`` client against any OpenAI-compatible endpoint, a bounded
+  number of requests in flight (threads), retries with exponential backoff on 429 / 5xx / timeouts /
+  connection errors, JSON mode when asked (dropped automatically if the server rejects it).
+
+:func:`run_chat` puts the persistent response cache (:mod:`lmrec.llm.cache`) in front of any backend and
+keeps the stage statistics (:class:`StageStats`).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from tqdm.auto import tqdm
+
+from ..paths import cache_dir
+from ..utils import stable_hash
+from .cache import KVCache
+from .embed import openai_client
+
+Message = dict[str, str]
+
+
+@dataclass
+class ChatRequest:
+    """One chat call. ``prefill`` starts the assistant turn (local backend); ``id`` is for bookkeeping."""
+
+    messages: list[Message]
+    prefill: str = ""
+    id: str = ""
+
+
+@dataclass
+class ChatResult:
+    """What came back. ``text`` is the completion (without the prefill); ``error`` is set on failure."""
+
+    text: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached: bool = False
+    error: str | None = None
+    finish_reason: str | None = None
+
+
+@dataclass
+class GenParams:
+    """Generation parameters (part of the cache key)."""
+
+    max_new_tokens: int = 128
+    temperature: float = 0.0       # 0 = greedy
+    top_p: float = 1.0
+    seed: int = 0                  # used when sampling
+    json_mode: bool = False        # openai: response_format={"type": "json_object"}
+
+
+@dataclass
+class StageStats:
+    """Accounting of one stage: requests asked, calls made, cache hits, failures, tokens, time, cost."""
+
+    requests: int = 0
+    calls: int = 0
+    cache_hits: int = 0
+    failures: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    wall_s: float = 0.0
+    cost_usd: float = 0.0
+
+    def add(self, other: StageStats) -> StageStats:
+        for k, v in asdict(other).items():
+            setattr(self, k, getattr(self, k) + v)
+        return self
+
+    def summary(self, prefix: str = "") -> dict[str, float]:
+        """Flat metrics (with throughput) for ``run.finish``."""
+        d = asdict(self)
+        d["calls_per_s"] = self.calls / self.wall_s if self.wall_s > 0 else 0.0
+        d["completion_tok_per_s"] = self.completion_tokens / self.wall_s if self.wall_s > 0 else 0.0
+        return {f"{prefix}{k}": float(v) for k, v in d.items()}
+
+
+class ChatBackend(Protocol):
+    kind: str
+    model: str
+
+    def cache_identity(self) -> dict[str, Any]:
+        """What, besides messages and generation parameters, determines a response."""
+
+    def generate(self, requests: Sequence[ChatRequest], gen: GenParams,
+                 on_result: Callable[[int, ChatResult], None]) -> None:
+        """Answer ``requests``; call ``on_result(index, result)`` as each finishes (errors in ``result.error``)."""
+
+
+# --------------------------------------------------------------------------------------------- local
+class LocalChat:
+    """Batched generation with a transformers causal LM on CPU/GPU."""
+
+    kind = "local"
+
+    def __init__(self, model: str = "smollm2-135m-instruct", device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float32, batch_size: int = 8,
+                 model_obj: Any = None, tokenizer: Any = None):
+        from .hf import load_causal_lm
+
+        self.model = model
+        self.batch_size = batch_size
+        self.dtype = dtype
+        if model_obj is None:
+            model_obj, tokenizer = load_causal_lm(model, device=device, dtype=dtype)
+        self.lm, self.tokenizer = model_obj, tokenizer
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.device = next(self.lm.parameters()).device
+
+    def cache_identity(self) -> dict[str, Any]:
+        return {"backend": self.kind, "model": self.model, "dtype": str(self.dtype)}
+
+    def prompt_text(self, req: ChatRequest) -> str:
+        """The chat-templated prompt, ending with the assistant turn opener and the prefill."""
+        text = self.tokenizer.apply_chat_template(req.messages, tokenize=False, add_generation_prompt=True)
+        return text + req.prefill
+
+    @torch.inference_mode()
+    def generate(self, requests: Sequence[ChatRequest], gen: GenParams,
+                 on_result: Callable[[int, ChatResult], None]) -> None:
+        texts = [self.prompt_text(r) for r in requests]
+        ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))  # similar lengths together: less padding
+        stop_ids = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
+        if self.lm.generation_config.eos_token_id is not None:
+            eos = self.lm.generation_config.eos_token_id
+            stop_ids.update(eos if isinstance(eos, list) else [eos])
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            batch = self.tokenizer.pad({"input_ids": [ids[i] for i in idx]}, return_tensors="pt")
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            kwargs: dict[str, Any] = {"max_new_tokens": gen.max_new_tokens,
+                                      "pad_token_id": self.tokenizer.pad_token_id}
+            if gen.temperature > 0:
+                torch.manual_seed(gen.seed + start)
+                kwargs.update(do_sample=True, temperature=gen.temperature, top_p=gen.top_p)
+            else:
+                kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            try:
+                out = self.lm.generate(**batch, **kwargs)
+            except Exception as err:  # e.g. out of memory: report per request, keep the stage going
+                for i in idx:
+                    on_result(i, ChatResult(error=f"{type(err).__name__}: {err}"))
+                continue
+            new = out[:, batch["input_ids"].shape[1]:].tolist()
+            for row, i in enumerate(idx):
+                toks = new[row]
+                n = next((j for j, t in enumerate(toks) if t in stop_ids), len(toks))
+                finish = "stop" if n < len(toks) else "length"
+                on_result(i, ChatResult(
+                    text=self.tokenizer.decode(toks[:n], skip_special_tokens=True),
+                    prompt_tokens=len(ids[i]), completion_tokens=n + (finish == "stop"),
+                    finish_reason=finish))
+
+
+# -------------------------------------------------------------------------------------------- openai
+RETRYABLE_STATUS = (408, 409, 425, 429, 500, 502, 503, 504)
+
+
+class OpenAIChat:
+    """Chat completions through the official ``openai`` client, ``concurrency`` requests in flight.
+
+    Base URL and key come from the arguments or the environment variables ``base_url_env`` /
+    ``api_key_env`` (defaults ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``); neither enters the cache key or
+    any output. ``price_in``/``price_out`` (USD per 1M tokens) turn usage into cost.
+    """
+
+    kind = "openai"
+
+    def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None,
+                 concurrency: int = 8, max_retries: int = 5, timeout: float = 120.0,
+                 backoff_s: float = 1.0, max_backoff_s: float = 30.0,
+                 base_url_env: str = "OPENAI_BASE_URL", api_key_env: str = "OPENAI_API_KEY",
+                 price_in: float = 0.0, price_out: float = 0.0):
+        self.model = model
+        self.concurrency = max(1, concurrency)
+        self.max_retries = max_retries
+        self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
+        self.price_in, self.price_out = price_in, price_out
+        # the client's own retries are off: this class retries, so it can count and back off visibly
+        self.client = openai_client(base_url, api_key, base_url_env, api_key_env, timeout, 0)
+        self.json_supported = True
+        self.retries = 0
+        self._lock = threading.Lock()
+
+    def cache_identity(self) -> dict[str, Any]:
+        return {"backend": self.kind, "model": self.model}
+
+    def _retryable(self, err: Exception) -> bool:
+        import openai
+
+        if isinstance(err, (openai.APITimeoutError, openai.APIConnectionError, openai.RateLimitError,
+                            openai.InternalServerError)):
+            return True
+        return isinstance(err, openai.APIStatusError) and err.status_code in RETRYABLE_STATUS
+
+    def _call(self, req: ChatRequest, gen: GenParams) -> ChatResult:
+        import openai
+
+        messages = list(req.messages)
+        kwargs: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": gen.max_new_tokens,
+                                  "temperature": gen.temperature, "top_p": gen.top_p}
+        if gen.temperature > 0:
+            kwargs["seed"] = gen.seed
+        attempt = 0
+        while True:
+            if gen.json_mode and self.json_supported:
+                kwargs["response_format"] = {"type": "json_object"}
+            else:
+                kwargs.pop("response_format", None)
+            try:
+                resp = self.client.chat.completions.create(**kwargs)
+                choice = resp.choices[0]
+                usage = resp.usage
+                return ChatResult(text=choice.message.content or "", finish_reason=choice.finish_reason,
+                                  prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+                                  completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0))
+            except openai.BadRequestError as err:
+                if "response_format" in kwargs and "response_format" in str(err):
+                    self.json_supported = False  # server has no JSON mode: ask in the prompt only
+                    continue
+                return ChatResult(error=f"BadRequestError: {err}")
+            except Exception as err:
+                if not self._retryable(err) or attempt >= self.max_retries:
+                    return ChatResult(error=f"{type(err).__name__}: {err}")
+                delay = min(self.max_backoff_s, self.backoff_s * 2 ** attempt) * (0.5 + random.random() / 2)
+                attempt += 1
+                with self._lock:
+                    self.retries += 1
+                time.sleep(delay)
+
+    def generate(self, requests: Sequence[ChatRequest], gen: GenParams,
+                 on_result: Callable[[int, ChatResult], None]) -> None:
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            futures = {pool.submit(self._call, r, gen): i for i, r in enumerate(requests)}
+            for fut in as_completed(futures):
+                on_result(futures[fut], fut.result())
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.price_in + completion_tokens * self.price_out) / 1e6
+
+
+# ------------------------------------------------------------------------------------- cached stage
+def response_cache(path: str | Path | None = None) -> KVCache:
+    """The shared response cache (``outputs/cache/llm/responses.sqlite`` unless a path is given)."""
+    return KVCache(path or Path(cache_dir("llm")) / "responses.sqlite")
+
+
+def request_key(backend: ChatBackend, req: ChatRequest, gen: GenParams) -> str:
+    """Content key of one call: backend identity + messages + prefill + generation parameters."""
+    return stable_hash({"id": backend.cache_identity(), "messages": req.messages, "prefill": req.prefill,
+                        "gen": asdict(gen)}, 32)
+
+
+@dataclass
+class ChatRun:
+    """Results of :func:`run_chat`, aligned to the requests, with the stage statistics."""
+
+    results: list[ChatResult]
+    stats: StageStats = field(default_factory=StageStats)
+
+
+def run_chat(backend: ChatBackend, requests: Sequence[ChatRequest], gen: GenParams,
+             cache: KVCache | None = None, progress: bool = True, desc: str = "llm",
+             chunk_size: int = 64) -> ChatRun:
+    """Answer ``requests`` through ``cache`` then ``backend``.
+
+    Cached successes are returned without a call; each new success is committed to the cache as soon as
+    it arrives (so an interrupted stage resumes where it stopped). Failures are returned with ``error`` set
+    and never cached. Requests go to the backend in chunks of ``chunk_size`` (progress + commit points).
+    """
+    t0 = time.perf_counter()
+    stats = StageStats(requests=len(requests))
+    keys = [request_key(backend, r, gen) for r in requests]
+    results: list[ChatResult | None] = [None] * len(requests)
+    stored = cache.get_many(keys) if cache is not None else {}
+    import json
+
+    for i, k in enumerate(keys):
+        if k in stored:
+            d = json.loads(stored[k])
+            results[i] = ChatResult(text=d["text"], prompt_tokens=d.get("prompt_tokens", 0),
+                                    completion_tokens=d.get("completion_tokens", 0), cached=True,
+                                    finish_reason=d.get("finish_reason"))
+            stats.cache_hits += 1
+    # identical requests in one stage are called once
+    todo: dict[str, list[int]] = {}
+    for i, k in enumerate(keys):
+        if results[i] is None:
+            todo.setdefault(k, []).append(i)
+    todo_keys = list(todo)
+    retries_before = getattr(backend, "retries", 0)
+    bar = tqdm(total=len(todo_keys), desc=desc, disable=not progress or not todo_keys)
+
+    def on_result(j: int, res: ChatResult) -> None:
+        key = chunk[j]
+        stats.calls += 1
+        if res.error is None:
+            stats.prompt_tokens += res.prompt_tokens
+            stats.completion_tokens += res.completion_tokens
+            if cache is not None:
+                cache.put(key, json.dumps({"text": res.text, "prompt_tokens": res.prompt_tokens,
+                                           "completion_tokens": res.completion_tokens,
+                                           "finish_reason": res.finish_reason}).encode())
+        else:
+            stats.failures += 1
+        for i in todo[key]:
+            results[i] = res
+        bar.update(1)
+
+    for start in range(0, len(todo_keys), chunk_size):
+        chunk = todo_keys[start:start + chunk_size]
+        backend.generate([requests[todo[k][0]] for k in chunk], gen, on_result)
+    bar.close()
+    stats.retries = getattr(backend, "retries", 0) - retries_before
+    if isinstance(backend, OpenAIChat):
+        stats.cost_usd = backend.cost(stats.prompt_tokens, stats.completion_tokens)
+    stats.wall_s = time.perf_counter() - t0
+    return ChatRun(results=[r if r is not None else ChatResult(error="no result") for r in results], stats=stats)
+
+
+@dataclass
+class ChatConfig:
+    """Which chat backend to build (from notebook parameters). Secrets stay in the environment."""
+
+    backend: str = "local"                  # local | openai
+    model: str = "smollm2-135m-instruct"
+    device: str = "cpu"
+    dtype: str = "float32"
+    batch_size: int = 8                     # local
+    base_url: str | None = None             # openai; else $OPENAI_BASE_URL
+    concurrency: int = 8                    # openai
+    max_retries: int = 5
+    timeout: float = 120.0
+    price_in: float = 0.0                   # USD per 1M prompt tokens
+    price_out: float = 0.0                  # USD per 1M completion tokens
+
+
+def make_backend(cfg: ChatConfig) -> ChatBackend:
+    """Build the backend named by ``cfg.backend``."""
+    if cfg.backend == "local":
+        return LocalChat(cfg.model, device=cfg.device, dtype=getattr(torch, cfg.dtype), batch_size=cfg.batch_size)
+    if cfg.backend == "openai":
+        return OpenAIChat(cfg.model, base_url=cfg.base_url, concurrency=cfg.concurrency,
+                          max_retries=cfg.max_retries, timeout=cfg.timeout, price_in=cfg.price_in,
+                          price_out=cfg.price_out)
+    raise ValueError(f"chat backend {cfg.backend!r}: use 'local' or 'openai'")
