@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,7 @@ class Run:
             "metrics": {k: float(v) for k, v in metrics.items()},
             "params": self.params, "seed": self.seed, "device": str(self.device),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
-            "extra": extra or {}, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "extra": extra or {}, "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "git_commit": git_commit(),
         }
         write_json(self.dir / "env.json", environment(self.device))

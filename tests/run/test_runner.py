@@ -1,0 +1,42 @@
+"""The runner executes notebooks with papermill: run folders, skip-when-finished, failures kept."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lmrec.run.plan import build_plan
+from lmrec.run.runner import run_plan
+
+from .test_plan import make_notebook
+
+FINISH = ('from lmrec.run import start_run\n'
+          'run = start_run("{name}", RUN_DIR, params=dict(A=A), seed=0, device="cpu")\n'
+          'run.finish({{"a": A * 2}}, table="t", row="r{name}", caption="c")')
+
+
+@pytest.mark.slow
+def test_runs_skips_finished_and_keeps_failed_notebook(tmp_path, monkeypatch):
+    out = tmp_path / "outputs"
+    monkeypatch.setenv("LMREC_OUTPUTS", str(out))
+    nbdir = tmp_path / "nb"
+    nbdir.mkdir()
+    make_notebook(nbdir, "00_ok", 'A = 1  # a\nRUN_DIR = ""  # runner', FINISH.format(name="00_ok"))
+    make_notebook(nbdir, "01_fail", 'A = 1  # a\nRUN_DIR = ""  # runner', 'raise ValueError("planted failure")')
+    notebooks = {p.stem: p for p in sorted(nbdir.glob("*.ipynb"))}
+    plan = build_plan([], {"grid": {"00_ok": {"A": [2, 3]}}}, notebooks=notebooks)
+
+    first = run_plan(plan, echo=lambda s: None)
+    assert [o.status for o in first] == ["done", "done", "failed"]
+    metrics = json.loads((first[1].folder / "metrics.json").read_text())
+    assert metrics["metrics"] == {"a": 6.0} and metrics["params"] == {"A": 3} and metrics["table"] == "t"
+    for name in ("params.json", "executed.ipynb", "log.txt", "env.json"):
+        assert (first[0].folder / name).exists()
+    assert (first[2].folder / "executed.ipynb").exists() and "planted failure" in first[2].error
+    assert not (first[2].folder / "metrics.json").exists()
+
+    second = run_plan(plan, echo=lambda s: None)
+    assert [o.status for o in second] == ["skipped", "skipped", "failed"]
+    third = run_plan(plan[:1], force=True, echo=lambda s: None)
+    assert [o.status for o in third] == ["done"]

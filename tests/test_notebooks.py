@@ -1,0 +1,64 @@
+"""Every notebook: well-formed (kernel, parameters, stripped, ends in run.finish) and executed by the
+runner with the smoke parameters, ending in the HTML report."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from lmrec.paths import report_dir, tables_dir
+from lmrec.run.plan import build_plan, find_notebooks, load_params, notebook_parameters
+from lmrec.run.runner import run_plan
+
+from .conftest import REPO_ROOT
+
+NOTEBOOKS = find_notebooks()
+
+
+@pytest.mark.parametrize("name", list(NOTEBOOKS))
+def test_notebook_is_well_formed(name):
+    path = NOTEBOOKS[name]
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "lmrec", "papermill needs the project kernelspec"
+    params = notebook_parameters(path)
+    assert {"SEED", "DEVICE", "RUN_DIR"} <= set(params), f"{name}: parameters cell must declare SEED, DEVICE, RUN_DIR"
+    assert params["RUN_DIR"] == '""', f"{name}: RUN_DIR must default to an empty string"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), f"{name}: strip outputs"
+    assert "run.finish(" in code[-1].source, f"{name}: the last cell must write metrics.json via run.finish"
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), f"{name}: start with a title"
+
+
+def test_default_and_smoke_plans_cover_every_notebook():
+    for folder in ("default", "smoke"):
+        plan = build_plan([], load_params([REPO_ROOT / "params" / folder]))
+        assert {r.notebook for r in plan} == set(NOTEBOOKS)
+
+
+@pytest.fixture(scope="session")
+def smoke_outcomes():
+    plan = build_plan([], load_params([REPO_ROOT / "params" / "smoke"]))
+    return run_plan(plan, force=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(NOTEBOOKS))
+def test_notebook_runs_with_smoke_parameters(smoke_outcomes, name):
+    mine = [o for o in smoke_outcomes if o.run.notebook == name]
+    assert mine, f"{name} is not in the smoke plan"
+    for outcome in mine:
+        assert outcome.status == "done", f"{outcome.run.name}: {outcome.error} (see {outcome.folder}/executed.ipynb)"
+        record = json.loads((outcome.folder / "metrics.json").read_text())
+        assert record["notebook"] == name and record["params"] is not None
+
+
+@pytest.mark.slow
+def test_smoke_plan_ends_in_html_report_and_tables(smoke_outcomes):
+    html = report_dir() / "index.html"
+    assert html.exists() and html.stat().st_size > 10_000
+    text = html.read_text()
+    assert "MostPop" in text and "ml100k" in text
+    assert (tables_dir() / "datasets.csv").exists()
+    assert "def " not in text.split("<body", 1)[-1] or "--no-input" in text  # code cells are left out
