@@ -153,13 +153,24 @@ class InteractionDataset:
         side = {}
         for name in ("item_text", "user_attrs"):
             path = folder / f"{name}.tsv"
-            side[name] = pd.read_csv(path, sep="\t", index_col=0, dtype=str, keep_default_na=False) if path.exists() else None
+            side[name] = _read_side(path) if path.exists() else None
         return cls(
             name=info["name"], interactions=inter, n_users=info["n_users"], n_items=info["n_items"],
             user_ids=np.array(info["user_ids"], dtype=object), item_ids=np.array(info["item_ids"], dtype=object),
             item_text=side["item_text"], user_attrs=side["user_attrs"], split_protocol=info["split_protocol"],
             meta=info.get("meta", {}),
         )
+
+
+def _read_side(path: Path) -> pd.DataFrame:
+    """A saved item_text/user_attrs table: string columns, integer id index (as before saving)."""
+    frame = pd.read_csv(path, sep="\t", index_col=0, dtype=str, keep_default_na=False)
+    try:
+        frame.index = frame.index.astype(np.int64)
+    except (TypeError, ValueError):
+        pass
+    frame.index.name = None
+    return frame
 
 
 def make_interactions(user: np.ndarray, item: np.ndarray, split: np.ndarray | str,
