@@ -159,3 +159,14 @@ def test_agrees_with_torchmetrics_retrieval_on_random_data(seed):
             ref = float(metric(preds, target, indexes=indexes))
             assert ours[f"{name}@{k}"] == pytest.approx(ref, abs=1e-6), (name, k)
     assert ours["mrr"] == pytest.approx(float(tm.RetrievalMRR()(preds, target, indexes=indexes)), abs=1e-6)
+
+
+def test_masking_does_not_modify_the_scores_score_fn_returns():
+    held = SCORES.clone()
+    run([[1, 4], [5]], [[0], [1]], scores=held)
+    assert torch.equal(held, SCORES)
+
+
+def test_all_targets_masked_gives_zero_hits_and_rank_after_the_unmasked_items():
+    res = run([[0]], [[0]], ks=(1,), scores=SCORES[:1])
+    assert res.metrics["hit@1"] == 0 and res.metrics["mrr"] == pytest.approx(1 / 6)
