@@ -125,10 +125,11 @@ def shifted_targets(main_ids: torch.Tensor, main_mask: torch.Tensor, prompt_len:
     return slice(prompt_len - 1 + start, prompt_len + main_ids.shape[1] - 1), main_ids[:, start:], main_mask[:, start:]
 
 
-def masked_ce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over the positions where ``mask`` is set."""
-    flat = mask.reshape(-1).bool()
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1])[flat], targets.reshape(-1)[flat])
+def masked_ce(head, hidden: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of ``head(hidden)`` over the positions where ``mask`` is set (the head is applied
+    to those positions only: padding never reaches the vocabulary/item softmax)."""
+    keep = mask.bool()
+    return F.cross_entropy(head(hidden[keep]), targets[keep])
 
 
 def collaborative_lm_loss(model: CLLM4Rec, prompt_ids: torch.Tensor, main_items: torch.Tensor,
@@ -142,7 +143,7 @@ def collaborative_lm_loss(model: CLLM4Rec, prompt_ids: torch.Tensor, main_items:
     att = torch.cat([torch.ones_like(prompt_ids), main_mask], 1)
     h = model.hidden(ids, att, "collab")
     pos, tgt, msk = shifted_targets(main_items, main_mask, prompt_ids.shape[1], predict_first)
-    return masked_ce(model.item_logits(h[:, pos]), tgt, msk)
+    return masked_ce(model.item_logits, h[:, pos], tgt, msk)
 
 
 def content_lm_loss(model: CLLM4Rec, prompt_ids: torch.Tensor, main_ids: torch.Tensor, main_mask: torch.Tensor,
@@ -152,7 +153,7 @@ def content_lm_loss(model: CLLM4Rec, prompt_ids: torch.Tensor, main_ids: torch.T
     att = torch.cat([torch.ones_like(prompt_ids), main_mask], 1)
     h = model.hidden(ids, att, "content")
     pos, tgt, msk = shifted_targets(main_ids, main_mask, prompt_ids.shape[1], predict_first)
-    return masked_ce(model.vocab_logits(h[:, pos]), tgt, msk)
+    return masked_ce(model.vocab_logits, h[:, pos], tgt, msk)
 
 
 def mutual_regularizer(model: CLLM4Rec, ids: torch.Tensor, mask: torch.Tensor, train: str,

@@ -15,15 +15,40 @@ from .tokenizer import UserItemTokenizer
 TINY_LM = "tiny-random"
 
 
-def load_backbone(name: str, device: str | torch.device = "cpu") -> tuple[Any, Any]:
+def load_backbone(name: str, device: str | torch.device = "cpu", layers: int = 0) -> tuple[Any, Any]:
     """``(causal LM, tokenizer)``: ``tiny-random`` (a 2-layer random Llama with SmolLM2's tokenizer, for
-    smoke runs), ``smollm2-135m-instruct`` (the offline default), ``gpt2`` or any Hugging Face name/folder."""
+    smoke runs), ``smollm2-135m-instruct`` (the offline default), ``gpt2`` or any Hugging Face name/folder.
+    ``layers > 0`` keeps only the first ``layers`` transformer blocks (a CPU-budget option, see
+    :func:`truncate_layers`)."""
     from ..llm import load_causal_lm, tiny_random_causal_lm
 
     if name == TINY_LM:
         lm, tok = tiny_random_causal_lm(hidden=32, layers=2, heads=4, seed=0)
-        return lm.to(device), tok
-    return load_causal_lm(name, device=device)
+    else:
+        lm, tok = load_causal_lm(name, device="cpu")
+    if layers:
+        truncate_layers(lm, layers)
+    return lm.to(device), tok
+
+
+def truncate_layers(lm, layers: int):
+    """Keep the first ``layers`` transformer blocks of a causal LM (Llama-style ``model.layers`` or GPT-2's
+    ``transformer.h``); the final norm and the LM head stay. Not in the paper: it trades LM depth for speed
+    when the whole pipeline must run on a small CPU budget."""
+    body = lm.base_model
+    name = "layers" if hasattr(body, "layers") else "h" if hasattr(body, "h") else None
+    if name is None:
+        raise TypeError(f"{type(lm).__name__}: cannot find the list of transformer blocks to truncate (LM_LAYERS)")
+    blocks = getattr(body, name)
+    if not 0 < layers <= len(blocks):
+        raise ValueError(f"LM_LAYERS={layers}: the LM has {len(blocks)} blocks; use 0 (all) or 1..{len(blocks)}")
+    setattr(body, name, blocks[:layers])
+    for attr in ("num_hidden_layers", "n_layer"):
+        if hasattr(lm.config, attr):
+            setattr(lm.config, attr, layers)
+    if hasattr(lm.config, "layer_types") and lm.config.layer_types:
+        lm.config.layer_types = lm.config.layer_types[:layers]
+    return lm
 
 
 def build_model(lm, base_tokenizer, n_users: int, n_items: int, freeze_lm: bool = True,
