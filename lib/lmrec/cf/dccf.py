@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .backbone import Backbone, BackboneConfig, Batch, TrainOutput
-from .graph import Graph, spmm
+from .graph import Graph
 from .losses import info_nce
 
 CONTRASTIVE_ITEMS = ("batch", "positives")
@@ -40,14 +40,39 @@ def intent_aggregate(x: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
     return torch.softmax(x @ prototypes, dim=1) @ prototypes.T
 
 
-def adaptive_edge_values(view: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, n: int) -> torch.Tensor:
+def undirected_pairs(rows: torch.Tensor, cols: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For a symmetric edge list: one ``(row, col)`` per undirected edge and, per directed edge, the index of
+    its undirected edge (so symmetric edge scores are computed once)."""
+    key = torch.minimum(rows, cols) * n + torch.maximum(rows, cols)
+    uniq, inverse = torch.unique(key, return_inverse=True)
+    return uniq // n, uniq % n, inverse
+
+
+def adaptive_edge_values(view: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, n: int,
+                         pairs: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Edge values of DCCF's learned graph: ``alpha_e = (cos(v_row, v_col) + 1) / 2`` normalised by the
-    row sum (``D_alpha^-1 alpha``; rows without edges give no values). Differentiable in ``view``."""
+    row sum (``D_alpha^-1 alpha``; rows without edges give no values). Differentiable in ``view``.
+    ``pairs`` (from :func:`undirected_pairs`) computes each symmetric score once."""
     v = F.normalize(view, dim=1)
-    alpha = ((v[rows] * v[cols]).sum(1) + 1) / 2
+    if pairs is None:
+        alpha = ((v[rows] * v[cols]).sum(1) + 1) / 2
+    else:
+        pr, pc, inverse = pairs
+        alpha = (((v[pr] * v[pc]).sum(1) + 1) / 2)[inverse]
     row_sum = torch.zeros(n, dtype=alpha.dtype, device=alpha.device).index_add(0, rows, alpha)
     inv = torch.nan_to_num(row_sum.pow(-1), nan=0.0, posinf=0.0, neginf=0.0)
     return inv[rows] * alpha
+
+
+def spmm_multi(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, n: int, x: torch.Tensor,
+               ) -> torch.Tensor:
+    """``[A_1 x, ..., A_k x]`` for ``k`` matrices sharing one sparsity pattern (``values``: ``[nnz, k]``),
+    with one gather and one ``index_add``; differentiable in ``values`` and ``x``. Returns ``[k, n, d]``."""
+    msg = values.T.unsqueeze(-1) * x[cols].unsqueeze(0)  # [k, nnz, d]
+    k, _, d = msg.shape
+    out = torch.zeros(n, k * d, dtype=x.dtype, device=x.device)
+    out = out.index_add(0, rows, msg.permute(1, 0, 2).reshape(-1, k * d))
+    return out.view(n, k, d).permute(1, 0, 2)
 
 
 @dataclass
@@ -61,8 +86,11 @@ class DCCFViews:
 
 
 def dccf_encode(ego: torch.Tensor, graph: Graph, user_intent: torch.Tensor, item_intent: torch.Tensor,
-                n_layers: int) -> tuple[torch.Tensor, DCCFViews]:
-    """DCCF's propagation from ego embeddings ``[n_nodes, d]``: returns ``sum_l E^l`` and the layer views."""
+                n_layers: int, pairs: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+                ) -> tuple[torch.Tensor, DCCFViews]:
+    """DCCF's propagation from ego embeddings ``[n_nodes, d]``: returns ``sum_l E^l`` and the layer views.
+    The fixed graph uses the graph's backend; the two learned graphs (new values every step, gradients
+    through the values) use pure-PyTorch gather + ``index_add``."""
     adj = graph.adj(self_loops=False)
     rows, cols, n = adj.rows, adj.cols, adj.n
     layers = [ego]
@@ -72,20 +100,15 @@ def dccf_encode(ego: torch.Tensor, graph: Graph, user_intent: torch.Tensor, item
         z = adj @ e
         r = torch.cat([intent_aggregate(e[: graph.n_users], user_intent),
                        intent_aggregate(e[graph.n_users:], item_intent)], dim=0)
-        h_beta = spmm(rows, cols, adaptive_edge_values(z, rows, cols, n), n, e, backend=_value_backend(graph))
-        h_gamma = spmm(rows, cols, adaptive_edge_values(r, rows, cols, n), n, e, backend=_value_backend(graph))
+        values = torch.stack([adaptive_edge_values(z, rows, cols, n, pairs),
+                              adaptive_edge_values(r, rows, cols, n, pairs)], dim=1)
+        h_beta, h_gamma = spmm_multi(rows, cols, values, n, e)
         views.local.append(z)
         views.intent.append(r)
         views.local_adaptive.append(h_beta)
         views.intent_adaptive.append(h_gamma)
         layers.append(z + r + h_beta + h_gamma + e)
     return torch.stack(layers, 0).sum(0), views
-
-
-def _value_backend(graph: Graph) -> str:
-    # The learned graphs change every step and need gradients through their values: gather + index_add
-    # (pure PyTorch) unless an optional extension was chosen for the whole graph.
-    return graph.backend if graph.backend in ("torch_sparse", "torch_scatter") else "index_add"
 
 
 def dccf_contrastive_loss(views: DCCFViews, n_users: int, users: torch.Tensor, pos_items: torch.Tensor,
@@ -142,11 +165,13 @@ class DCCF(Backbone):
             raise ValueError("DCCF: n_intents and layers must be >= 1")
         self.user_intent = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.dim, self.n_intents)))
         self.item_intent = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.dim, self.n_intents)))
+        adj = graph.adj(self_loops=False)
+        self._pairs = undirected_pairs(adj.rows, adj.cols, adj.n)
 
     def propagate(self, ego: torch.Tensor | None = None) -> tuple[torch.Tensor, DCCFViews]:
         """Final node embeddings ``[n_nodes, dim]`` and the per-layer views."""
         return dccf_encode(self.ego() if ego is None else ego, self.graph, self.user_intent, self.item_intent,
-                           self.layers)
+                           self.layers, self._pairs)
 
     def encode(self, ego: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         return self.graph.split(self.propagate(ego)[0])
