@@ -31,29 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .backbone import Backbone, BackboneConfig, Batch, TrainOutput
 from .graph import Adjacency, Graph
-
-
-@dataclass
-class AutoCFConfig:
-    """AutoCF hyperparameters (RLMRec ``autocf.yml``; yelp: 3 GCN layers, reg 1e-7, ssl_reg 2)."""
-
-    embedding_size: int = 32
-    gcn_layers: int = 2
-    gt_layers: int = 1
-    n_heads: int = 4
-    seed_num: int = 100
-    mask_depth: int = 2
-    keep_rate: float = 0.2
-    fix_steps: int = 10
-    ssl_reg: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.embedding_size % self.n_heads:
-            raise ValueError(f"AutoCFConfig: embedding_size={self.embedding_size} must be divisible by "
-                             f"n_heads={self.n_heads}")
-        if self.mask_depth < 1 or self.fix_steps < 1 or self.seed_num < 1:
-            raise ValueError("AutoCFConfig: mask_depth, fix_steps and seed_num must be >= 1")
 
 
 def gumbel_noise(shape: torch.Size | tuple[int, ...], device: torch.device, generator: torch.Generator | None = None,
@@ -179,49 +158,93 @@ def uniformity_terms(user_emb: torch.Tensor, item_emb: torch.Tensor, users: torc
     return ssl_reg * (self_u + self_i) + cross
 
 
-class AutoCF(nn.Module):
-    """AutoCF encoder-decoder. :meth:`encode` runs GCN layers on ``encoder`` and GT layers on the decoder
-    edges (both default to the full training graph, i.e. the inference path)."""
+class AutoCF(Backbone):
+    """AutoCF backbone: ``layers`` GCN encoder layers + ``gt_layers`` graph-transformer decoder layers.
 
-    def __init__(self, graph: Graph, config: AutoCFConfig) -> None:
-        super().__init__()
-        self.graph = graph
-        self.config = config
-        d = config.embedding_size
-        self.user_emb = nn.Parameter(nn.init.xavier_uniform_(torch.empty(graph.n_users, d)))
-        self.item_emb = nn.Parameter(nn.init.xavier_uniform_(torch.empty(graph.n_items, d)))
-        self.gt = nn.ModuleList([GraphTransformerLayer(d, config.n_heads) for _ in range(config.gt_layers)])
-        self.to(graph.device)
+    Hyperparameters in ``BackboneConfig.extra`` (RLMRec ``autocf.yml`` defaults): ``gt_layers`` (1),
+    ``n_heads`` (4), ``seed_num`` (100), ``mask_depth`` (2), ``keep_rate`` (0.2), ``fix_steps`` (10),
+    ``ssl_reg`` (1.0). Its reconstruction loss replaces BPR (:meth:`rec_loss`).
+
+    Training protocol through the trainer's hooks: :meth:`on_epoch_start` restarts the step count,
+    :meth:`on_step_start` re-draws seeds and masks every ``fix_steps`` steps (the infomax loss of that draw
+    joins that step's losses), :meth:`train_forward` propagates the masked graphs.
+    """
+
+    name = "autocf"
+    rec_loss_name = "rec"
+    EXTRA = ("gt_layers", "n_heads", "seed_num", "mask_depth", "keep_rate", "fix_steps", "ssl_reg")
+
+    def __init__(self, graph: Graph, config: BackboneConfig) -> None:
+        super().__init__(graph, config)
+        unknown = sorted(set(config.extra) - set(self.EXTRA))
+        if unknown:
+            raise ValueError(f"AutoCF: unknown hyperparameter(s) {unknown} in BackboneConfig.extra; "
+                             f"AutoCF reads {list(self.EXTRA)}")
+        self.gt_layers = int(config.get("gt_layers", 1))
+        self.n_heads = int(config.get("n_heads", 4))
+        self.seed_num = int(config.get("seed_num", 100))
+        self.mask_depth = int(config.get("mask_depth", 2))
+        self.keep_rate = float(config.get("keep_rate", 0.2))
+        self.fix_steps = int(config.get("fix_steps", 10))
+        self.ssl_reg = float(config.get("ssl_reg", 1.0))
+        if self.dim % self.n_heads:
+            raise ValueError(f"AutoCF: dim={self.dim} must be divisible by n_heads={self.n_heads}")
+        if self.mask_depth < 1 or self.fix_steps < 1 or self.seed_num < 1:
+            raise ValueError("AutoCF: mask_depth, fix_steps and seed_num must be >= 1")
+        self.gt = nn.ModuleList([GraphTransformerLayer(self.dim, self.n_heads) for _ in range(self.gt_layers)])
         full = graph.adj(self_loops=False)
         self._edges = (full.rows, full.cols)  # symmetric training edges, no self-loops
         self.masks: MaskedGraphs | None = None
-
-    def ego(self) -> torch.Tensor:
-        """Layer-0 node embeddings ``[n_nodes, d]`` (users then items)."""
-        return torch.cat([self.user_emb, self.item_emb], 0)
+        self._step = 0
+        self._infomax: torch.Tensor | None = None
 
     def resample(self, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw new seeds and masks (stored in :attr:`masks`); returns the infomax loss ``-mean(scores)``."""
         rows, cols = self._edges
         relatedness = subgraph_relatedness(rows, cols, self.ego())
-        scores, seeds = select_seeds(relatedness, self.config.seed_num, generator)
-        self.masks = mask_subgraphs(rows, cols, self.graph.n_nodes, seeds, self.config.mask_depth,
-                                    self.config.keep_rate, self.graph.backend, generator)
+        scores, seeds = select_seeds(relatedness, self.seed_num, generator)
+        self.masks = mask_subgraphs(rows, cols, self.graph.n_nodes, seeds, self.mask_depth, self.keep_rate,
+                                    self.graph.backend, generator)
         return -scores.mean()
 
-    def encode(self, ego: torch.Tensor | None = None, masked: bool = False) -> torch.Tensor:
-        """Sum of the ego, GCN-layer and GT-layer embeddings ``[n_nodes, d]``. ``masked=True`` uses the
+    def propagate(self, ego: torch.Tensor | None = None, masked: bool = False) -> torch.Tensor:
+        """Sum of the ego, GCN-layer and GT-layer embeddings ``[n_nodes, dim]``. ``masked=True`` uses the
         current masks (call :meth:`resample` first); otherwise the full graph (inference)."""
         x = self.ego() if ego is None else ego
         if masked:
             if self.masks is None:
-                raise RuntimeError("AutoCF.encode(masked=True) before resample(): draw masks first")
+                raise RuntimeError("AutoCF.propagate(masked=True) before resample(): draw masks first")
             enc, drows, dcols = self.masks.encoder, self.masks.decoder_rows, self.masks.decoder_cols
         else:
             enc, (drows, dcols) = self.graph.adj(self_loops=False), self._edges
         layers = [x]
-        for _ in range(self.config.gcn_layers):
+        for _ in range(self.layers):
             layers.append(enc @ layers[-1])
         for gt in self.gt:
             layers.append(gt(drows, dcols, layers[-1]))
         return torch.stack(layers, 0).sum(0)
+
+    def encode(self, ego: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.graph.split(self.propagate(ego))
+
+    def on_epoch_start(self, epoch: int) -> None:
+        self._step = 0
+
+    def on_step_start(self, batch: Batch) -> None:
+        if self._step % self.fix_steps == 0 or self.masks is None:
+            self._infomax = self.resample()
+        self._step += 1
+
+    def train_forward(self, batch: Batch, ego: torch.Tensor) -> TrainOutput:
+        if self.masks is None:
+            self._infomax = self.resample()
+        users, items = self.graph.split(self.propagate(ego, masked=True))
+        losses = {"uniformity": uniformity_terms(users, items, batch.users, batch.pos, self.ssl_reg)}
+        if self._infomax is not None:
+            losses["infomax"] = self._infomax
+            self._infomax = None
+        return TrainOutput(users, items, losses)
+
+    def rec_loss(self, out: TrainOutput, batch: Batch) -> torch.Tensor:
+        """AutoCF's reconstruction of the observed pairs: ``-mean <u, i+>`` (no negatives; replaces BPR)."""
+        return -(out.users[batch.users] * out.items[batch.pos]).sum(-1).mean()

@@ -59,6 +59,13 @@ def normalized_adjacency(train: sp.spmatrix, self_loops: bool = False) -> tuple[
     return rows[order], cols[order], vals[order]
 
 
+def edge_ids(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """An id per undirected edge: entries (r, c) and (c, r) share one id."""
+    lo, hi = np.minimum(rows, cols), np.maximum(rows, cols)
+    _, ids = np.unique(lo * (int(max(rows.max(initial=0), cols.max(initial=0))) + 1) + hi, return_inverse=True)
+    return ids.astype(np.int64)
+
+
 def spmm(rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, n: int, x: torch.Tensor,
          backend: str = "torch", csr: torch.Tensor | None = None) -> torch.Tensor:
     """``A @ x`` for the ``n x n`` sparse matrix given by COO tensors; ``csr`` (same matrix) is reused if given."""
@@ -79,37 +86,66 @@ def spmm(rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, n: int, x: 
     raise ValueError(f"graph backend {backend!r} is unknown; choose one of {BACKENDS}")
 
 
+class _SymmetricSpMM(torch.autograd.Function):
+    """``A @ x`` for a symmetric sparse CSR ``A``; the gradient is ``A^T g = A g`` (no transpose needed)."""
+
+    @staticmethod
+    def forward(ctx, mat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        ctx.mat = mat
+        return torch.sparse.mm(mat, x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # noqa: D102
+        return None, torch.sparse.mm(ctx.mat, grad.contiguous())
+
+
+def _csr(rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, n: int) -> torch.Tensor:
+    """CSR from COO arrays already sorted by (row, col)."""
+    crow = torch.zeros(n + 1, dtype=torch.int64, device=rows.device)
+    crow[1:] = torch.cumsum(torch.bincount(rows, minlength=n), 0)
+    return torch.sparse_csr_tensor(crow, cols, vals, (n, n), check_invariants=False)
+
+
 @dataclass
 class Adjacency:
-    """One (possibly edge-dropped) normalised adjacency on the device, ready for propagation."""
+    """One (possibly edge-dropped) symmetric normalised adjacency on the device, ready for propagation.
+
+    Entries are sorted by (row, col); ``edge_ids`` gives each entry its undirected edge, so both
+    directions of an edge are dropped together and the matrix stays symmetric."""
 
     rows: torch.Tensor
     cols: torch.Tensor
     vals: torch.Tensor
     n: int
     backend: str = "torch"
-    _sparse: torch.Tensor | None = None
+    edge_ids: torch.Tensor | None = None
+    _csr: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
-        if self.backend == "torch" and self._sparse is None:
-            # COO with autograd in x; coalesced once so each product is a plain kernel call.
-            self._sparse = torch.sparse_coo_tensor(torch.stack([self.rows, self.cols]), self.vals,
-                                                   (self.n, self.n)).coalesce()
+        if self.backend == "torch" and self._csr is None:
+            self._csr = _csr(self.rows, self.cols, self.vals, self.n)
 
     @property
     def nnz(self) -> int:
         return int(self.rows.numel())
 
     def __matmul__(self, x: torch.Tensor) -> torch.Tensor:
-        return spmm(self.rows, self.cols, self.vals, self.n, x, self.backend, self._sparse)
+        if self.backend == "torch":
+            return _SymmetricSpMM.apply(self._csr, x)
+        return spmm(self.rows, self.cols, self.vals, self.n, x, self.backend)
 
     def drop_edges(self, keep_rate: float, generator: torch.Generator | None = None) -> Adjacency:
-        """Keep each stored entry with probability ``keep_rate`` (values unchanged, no re-normalisation:
-        RLMRec/SSLRec's ``SpAdjEdgeDrop``). ``keep_rate >= 1`` returns ``self``."""
+        """Keep each undirected edge (both of its entries) with probability ``keep_rate``; values unchanged,
+        no re-normalisation (as SSLRec's ``SpAdjEdgeDrop``, which however drops the two directions
+        independently). ``keep_rate >= 1`` returns ``self``."""
         if keep_rate >= 1.0:
             return self
-        mask = torch.rand(self.nnz, device=self.vals.device, generator=generator) < keep_rate
-        return Adjacency(self.rows[mask], self.cols[mask], self.vals[mask], self.n, self.backend)
+        if self.edge_ids is None:
+            raise ValueError("this adjacency has no edge ids; build it with Graph.adj()")
+        n_edges = int(self.edge_ids.max()) + 1 if self.nnz else 0
+        keep_edge = torch.rand(n_edges, device=self.vals.device, generator=generator) < keep_rate
+        mask = keep_edge[self.edge_ids]
+        return Adjacency(self.rows[mask], self.cols[mask], self.vals[mask], self.n, self.backend, self.edge_ids[mask])
 
     def dense(self) -> torch.Tensor:
         out = torch.zeros(self.n, self.n, dtype=self.vals.dtype, device=self.vals.device)
@@ -148,8 +184,9 @@ class Graph:
         """The normalised adjacency (cached per ``self_loops``)."""
         if self_loops not in self._adj:
             r, c, v = normalized_adjacency(self.train, self_loops)
+            eid = edge_ids(r, c)
             t = lambda a: torch.as_tensor(a, device=self.device)  # noqa: E731
-            self._adj[self_loops] = Adjacency(t(r), t(c), t(v), self.n_nodes, self.backend)
+            self._adj[self_loops] = Adjacency(t(r), t(c), t(v), self.n_nodes, self.backend, t(eid))
         return self._adj[self_loops]
 
     def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

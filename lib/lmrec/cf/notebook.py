@@ -1,0 +1,103 @@
+"""What notebooks 10-15 call: one function that loads data and profiles, builds backbone x alignment,
+trains with the one trainer, evaluates and returns everything the notebook shows and records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import torch
+
+from ..data import load_dataset
+from ..eval import Protocol
+from .backbone import BackboneConfig
+from .graph import Graph
+from .model import CFModel
+from .profiles import load_profile_embeddings
+from .registry import build_alignment, build_backbone
+from .trainer import TrainConfig, TrainResult, fit
+
+DISPLAY = {"gccf": "GCCF", "lightgcn": "LightGCN", "sgl": "SGL", "simgcl": "SimGCL", "dccf": "DCCF", "autocf": "AutoCF"}
+ALIGN_SUFFIX = {"none": "", "con": "+Con", "gen": "+Gen"}
+
+
+@dataclass
+class CFSpec:
+    """Everything one backbone x alignment run needs (the notebook parameters, grouped)."""
+
+    backbone: str
+    alignment: str = "none"
+    dataset: str = "ml100k"
+    split: str = "rlmrec"
+    min_rating: float = 4
+    profile_source: str = "generated"
+    dim: int = 32
+    layers: int = 3
+    extra: dict[str, Any] = field(default_factory=dict)   # backbone-specific hyperparameters
+    reg_weight: float = 1e-6
+    kd_weight: float = 0.01
+    kd_temperature: float = 0.2
+    mask_ratio: float = 0.1
+    recon_weight: float = 0.1
+    re_temperature: float = 0.2
+    graph_backend: str = "torch"
+    train: TrainConfig = field(default_factory=TrainConfig)
+    ks: tuple[int, ...] = (5, 10, 20)
+    seed: int = 2023
+
+    @property
+    def row(self) -> str:
+        """The RLMRec table row: ``LightGCN`` / ``LightGCN+Con`` / ``LightGCN+Gen``."""
+        return DISPLAY.get(self.backbone, self.backbone) + ALIGN_SUFFIX[self.alignment]
+
+
+@dataclass
+class CFRun:
+    spec: CFSpec
+    dataset: Any
+    model: CFModel
+    result: TrainResult
+    protocol: Protocol
+
+    def metrics(self) -> dict[str, float]:
+        """Test recall/ndcg at every K (the report's columns), plus the validation score that chose the model."""
+        out = {k: v for k, v in self.result.test.metrics.items() if k.startswith(("recall@", "ndcg@"))}
+        out["valid_recall@20"] = self.result.valid.metrics.get("recall@20", float("nan"))
+        return out
+
+    def table(self) -> pd.DataFrame:
+        rows = {"valid": self.result.valid.metrics, "test": self.result.test.metrics}
+        cols = [f"{m}@{k}" for m in ("recall", "ndcg") for k in self.protocol.ks]
+        return pd.DataFrame(rows).T[cols].round(4)
+
+    def caption(self) -> str:
+        return (f"{self.spec.row} on {self.dataset.name} ({self.spec.split} split); best epoch "
+                f"{self.result.best_epoch} of {self.result.epochs_run} by valid Recall@20; {self.result.test.caption()}")
+
+
+def load_cf_data(spec: CFSpec):
+    """The dataset of a spec (``ml100k`` or ``<format>:<folder>``)."""
+    return load_dataset(spec.dataset, spec.split, seed=spec.seed, min_rating=spec.min_rating)
+
+
+def build_model(spec: CFSpec, dataset, device: torch.device | str = "cpu") -> CFModel:
+    """Graph, backbone, alignment (profiles loaded when the alignment needs them), on ``device``."""
+    graph = Graph(dataset.train, device=device, backend=spec.graph_backend)
+    backbone = build_backbone(spec.backbone, graph, BackboneConfig(spec.dim, spec.layers, dict(spec.extra)))
+    user_prof = item_prof = None
+    if spec.alignment != "none":
+        user_prof, item_prof = load_profile_embeddings(spec.profile_source, dataset)
+    alignment = build_alignment(spec.alignment, backbone, user_prof, item_prof, spec.kd_weight, spec.kd_temperature,
+                                spec.mask_ratio, spec.recon_weight, spec.re_temperature)
+    return CFModel(backbone, alignment, spec.reg_weight).to(device)
+
+
+def run_backbone(spec: CFSpec, device: torch.device | str = "cpu", dataset=None) -> CFRun:
+    """Load, build, train (early stopping on validation Recall@20), restore the best state, test once."""
+    dataset = dataset if dataset is not None else load_cf_data(spec)
+    torch.manual_seed(spec.seed)
+    model = build_model(spec, dataset, device)
+    protocol = Protocol(ks=spec.ks)
+    result = fit(model, dataset, spec.train, protocol, device)
+    return CFRun(spec, dataset, model, result, protocol)

@@ -1,0 +1,63 @@
+"""Profile embeddings for RLMRec's alignments: where they come from and how they are checked.
+
+``PROFILE_SOURCE``:
+
+* ``"generated"`` — the embeddings of the LLM user/item profiles made by notebook ``02_embeddings``
+  (read through :func:`lmrec.llm.load_profile_embeddings`);
+* a folder path — RLMRec's own ``usr_emb_np.pkl`` / ``itm_emb_np.pkl`` (from its data.zip, see
+  :mod:`lmrec.cf.rlmrec_data`), read by :func:`lmrec.data.formats.rlmrec.read_rlmrec_embeddings`;
+* ``"item_text"`` — a profile-free stand-in: MiniLM embeddings of each item's own text
+  (title/year/genres on ML-100K) and, for users, the mean over their training items (no LLM involved;
+  useful when no profiles were generated, and labelled as such in the tables).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+PROFILE_SOURCES = ("generated", "item_text", "<folder with usr_emb_np.pkl/itm_emb_np.pkl>")
+
+
+def user_mean_of_items(train: sp.spmatrix, item_emb: np.ndarray) -> np.ndarray:
+    """Each user's mean of the embeddings of their training items (zeros for users without any)."""
+    train = sp.csr_matrix(train, dtype=np.float32)
+    deg = np.asarray(train.sum(1)).ravel()
+    return np.asarray(train @ item_emb) / np.maximum(deg, 1.0)[:, None]
+
+
+def load_profile_embeddings(source: str, dataset, embed_model: str = "all-minilm-l6-v2",
+                            **generated_kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(user [n_users, d], item [n_items, d])`` float32 profile embeddings for ``dataset`` (see module doc)."""
+    if source == "generated":
+        from .. import llm
+
+        loader = getattr(llm, "load_profile_embeddings", None)
+        if loader is None:
+            raise FileNotFoundError("PROFILE_SOURCE='generated' needs lmrec.llm.load_profile_embeddings and the "
+                                    "profiles of notebook 02_embeddings; run 02 first, or use "
+                                    "PROFILE_SOURCE='item_text' or a folder with RLMRec's usr_emb_np.pkl/itm_emb_np.pkl")
+        out = loader(dataset, **generated_kwargs)
+        user, item = (out["user"], out["item"]) if isinstance(out, dict) else out
+    elif source == "item_text":
+        from ..llm import EmbedConfig, embed_texts
+
+        item = embed_texts(dataset.item_texts(), EmbedConfig(model=embed_model))
+        user = user_mean_of_items(dataset.train, item)
+    else:
+        folder = Path(source)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"PROFILE_SOURCE={source!r} is neither 'generated', 'item_text' nor a folder; "
+                                    f"a folder must hold RLMRec's usr_emb_np.pkl and itm_emb_np.pkl")
+        from ..data.formats.rlmrec import read_rlmrec_embeddings
+
+        emb = read_rlmrec_embeddings(folder, dataset.n_users, dataset.n_items)
+        user, item = emb["user"], emb["item"]
+    user, item = np.asarray(user, dtype=np.float32), np.asarray(item, dtype=np.float32)
+    if user.shape[0] != dataset.n_users or item.shape[0] != dataset.n_items:
+        raise ValueError(f"PROFILE_SOURCE={source!r}: embeddings for {user.shape[0]} users / {item.shape[0]} items, "
+                         f"dataset {dataset.name} has {dataset.n_users} / {dataset.n_items}")
+    return torch.from_numpy(user), torch.from_numpy(item)
