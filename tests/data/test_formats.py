@@ -228,3 +228,13 @@ def test_rlmrec_embeddings_wrong_rows(tmp_path):
     _pickle(np.zeros((5, 2)), tmp_path / "itm_emb_np.pkl")
     with pytest.raises(DatasetFormatError, match=r"usr_emb_np.pkl: has 3 rows, expected 4"):
         formats.read_rlmrec_embeddings(tmp_path)
+
+
+def test_held_out_items_already_in_training_are_counted_and_noted(tmp_path, capsys):
+    formats.write_format("recformer", tiny(with_text=False), tmp_path)
+    (tmp_path / "test.json").write_text('{"0": [0], "1": [2], "2": [4]}')  # user 0 and user 2 trained on 0 / 4
+    ds = formats.read_format("recformer", tmp_path)
+    assert ds.meta["held_out_in_train"] == {"valid": 0, "test": 2}
+    assert "0 valid and 2 test (user, item) pairs also occur in training" in capsys.readouterr().out
+    clean = formats.read_format("rlmrec", formats.write_format("rlmrec", tiny(), tmp_path / "r"), verbose=False)
+    assert clean.meta["held_out_in_train"] == {"valid": 0, "test": 0} and clean.meta["notes"] == []

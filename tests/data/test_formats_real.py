@@ -67,3 +67,11 @@ def test_real_split_round_trips_through_its_writer(folder_name, shared_folder, t
     assert np.array_equal(original.user_ids, again.user_ids) and np.array_equal(original.item_ids, again.item_ids)
     if original.item_text is not None:
         pd.testing.assert_frame_equal(original.item_text, again.item_text)
+
+
+def test_recformer_scientific_repeats_reach_into_val_and_test(shared_folder):
+    ds = formats.read_format("recformer", shared_folder("recformer_scientific"), verbose=False)
+    assert ds.meta["held_out_in_train"] == {"valid": 869, "test": 176}
+    for name in ("rlmrec_yelp", "cllm4rec_beauty", "llmrec_netflix"):
+        fmt = DOCUMENTED[name][0]
+        assert formats.read_format(fmt, shared_folder(name), verbose=False).meta["held_out_in_train"] == {"valid": 0, "test": 0}

@@ -184,10 +184,22 @@ def build(name: str, frame: pd.DataFrame, n_users: int, n_items: int, fmt: str, 
         return np.array([str(i) for i in range(n)], dtype=object)
 
     meta = {"format": fmt, "folder": str(folder), "notes": list(notes or []), "extras": dict(extras or {})}
-    return InteractionDataset(name=name, interactions=frame, n_users=int(n_users), n_items=int(n_items),
+    dataset = InteractionDataset(name=name, interactions=frame, n_users=int(n_users), n_items=int(n_items),
                               user_ids=ids(n_users) if user_ids is None else user_ids,
                               item_ids=ids(n_items) if item_ids is None else item_ids,
                               item_text=item_text, user_attrs=user_attrs, split_protocol="given", meta=meta)
+    overlap = held_out_in_train(dataset)
+    meta["held_out_in_train"] = overlap
+    if any(overlap.values()):
+        meta["notes"].append(f"{overlap['valid']:,} valid and {overlap['test']:,} test (user, item) pairs also occur in "
+                             "training; masking training items at evaluation makes those targets unreachable")
+    return dataset
+
+
+def held_out_in_train(dataset: InteractionDataset) -> dict[str, int]:
+    """How many valid / test (user, item) pairs also occur in the training split."""
+    train = dataset.matrix("train")
+    return {split: int(dataset.matrix(split).multiply(train).nnz) for split in ("valid", "test")}
 
 
 def check_array(arr: Any, path: Path, rows: int, what: str) -> np.ndarray:

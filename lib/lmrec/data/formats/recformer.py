@@ -75,8 +75,12 @@ def read_recformer(folder: Path) -> InteractionDataset:
         item_text = _tsv_frame(folder / "item_text.tsv", item_ids, notes)
     else:
         notes.append("no meta_data.json or item_text.tsv: items have no text")
-    return build(folder.name, frame_from_lists(lists), n_users, n_items, "recformer", folder,
-                 user_ids=user_ids, item_ids=item_ids, item_text=item_text, notes=notes)
+    dataset = build(folder.name, frame_from_lists(lists), n_users, n_items, "recformer", folder,
+                    user_ids=user_ids, item_ids=item_ids, item_text=item_text, notes=notes)
+    if any(dataset.meta["held_out_in_train"].values()):
+        dataset.meta["notes"].append("Recformer's own evaluation (utils.Ranker) ranks all items without masking the "
+                                     "user's history, so repeated items can be hit there")
+    return dataset
 
 
 def _meta_frame(path: Path, item_ids: np.ndarray, notes: list[str]) -> pd.DataFrame:
