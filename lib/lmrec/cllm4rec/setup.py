@@ -80,3 +80,28 @@ def load_stage(folder: Path, stage: str, needed_by: str) -> dict[str, torch.Tens
                                 f"them: run the {stage} notebook first with the same parameter values "
                                 "(the runner's plan runs 50 -> 51 -> 52 in order).")
     return torch.load(path, map_location="cpu")
+
+
+CONTENT_SOURCES = ("item_text+user_attrs", "item_text", "reviews", "none")
+
+
+def content_documents_for(dataset, source: str, dataset_name: str = "") -> list[tuple[str, str]]:
+    """The content corpus of a run: ``item_text+user_attrs`` / ``item_text`` (MovieLens-style side text),
+    ``reviews`` (CLLM4Rec's ``user_item_texts/review.pkl`` in the dataset folder) or ``none``."""
+    from .documents import movielens_content_documents, review_documents
+
+    if source not in CONTENT_SOURCES:
+        raise ValueError(f"CONTENT={source!r}; choose one of {CONTENT_SOURCES}")
+    if source == "none":
+        return []
+    if source == "reviews":
+        from ..data.formats import read_cllm4rec_reviews
+
+        if not dataset_name.startswith("cllm4rec:"):
+            raise ValueError(f"CONTENT='reviews' needs DATASET='cllm4rec:<folder>' (got {dataset_name!r})")
+        folder = Path(dataset_name.split(":", 1)[1])
+        return review_documents(read_cllm4rec_reviews(folder, dataset.n_users, dataset.n_items))
+    if dataset.item_text is None:
+        raise ValueError(f"CONTENT={source!r}: dataset {dataset.name} has no item text; use CONTENT='none' or 'reviews'")
+    users = dataset.user_attrs if source == "item_text+user_attrs" else None
+    return movielens_content_documents(dataset.item_text, users)
