@@ -1,0 +1,320 @@
+"""RLMRec profiling (Ren et al., WWW'24, arXiv 2310.15950, Sec. 3.2): item profiles, then user profiles.
+
+Item profiles come from the item's own text; user profiles from the user's TRAINING interactions only,
+each item described by its title and its generated item profile (and rating/review where the dataset has
+one). Both ask for ``{"summarization": ..., "reasoning": ...}``. Outputs use RLMRec's own file format:
+``itm_prf.pkl`` / ``usr_prf.pkl`` = ``{id: {"profile": summarization, "reasoning": reasoning}}``;
+``itm_emb_np.pkl`` / ``usr_emb_np.pkl`` = float32 arrays whose row ``i`` belongs to id ``i``.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from string import Template
+from typing import Any
+
+import numpy as np
+
+from ..data.dataset import InteractionDataset
+from ..paths import cache_dir
+from ..utils import atomic_path, stable_hash, write_json
+from .cache import KVCache
+from .chat import ChatBackend, ChatRequest, GenParams, StageStats
+from .embed import EmbedConfig, embed_texts
+from .prompts import FAMILIES, load_template
+from .structured import generate_json
+
+REQUIRED = ("summarization", "reasoning")
+PREFILL = '{"summarization": "'
+# family -> (item fields asked for, item-list label in the user prompt, per-item feedback field)
+FAMILY_SPEC = {
+    "movielens": (("title", "year", "genres"), "WATCHED MOVIES", "rating"),
+    "amazon-book": (("title", "description"), "PURCHASED ITEMS", "review"),
+    "yelp": (("name", "city", "categories"), "PURCHASED BUSINESSES", "review"),
+    "steam": (("name", "publisher", "genres", "tags"), "PLAYED GAMES", "review"),
+}
+# RLMRec's instruction files: item summarization/reasoning <= 200 words; user summarization <= 100 words.
+RLMREC_LIMITS = {"item_summary_words": 200, "item_reasoning_words": 200, "user_summary_words": 100,
+                 "user_reasoning_words": 0}
+
+
+@dataclass
+class ProfileConfig:
+    """How profiles are asked for. Word limits go into the templates; 0 = no limit stated."""
+
+    family: str = "movielens"
+    item_summary_words: int = 20
+    item_reasoning_words: int = 10
+    user_summary_words: int = 20
+    user_reasoning_words: int = 10
+    max_user_items: int = 5           # most recent training interactions per user prompt (0 = all)
+    desc_words: int = 12              # item profile words per item in a user prompt (0 = all)
+    prefill: bool = True              # start the assistant turn with '{"summarization": "'
+    max_new_tokens: int = 48
+    max_repairs: int = 1
+    fallback: str = "raw_text"        # what a failed profile holds in the .pkl: raw_text | none
+    n_items: int = 0                  # profile only the first n items / users (0 = all; for smoke runs)
+    n_users: int = 0
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILY_SPEC:
+            raise ValueError(f"ProfileConfig.family={self.family!r}: use one of {FAMILIES}")
+        if self.fallback not in ("raw_text", "none"):
+            raise ValueError(f"ProfileConfig.fallback={self.fallback!r}: use 'raw_text' or 'none'")
+
+
+def dataset_key(ds: InteractionDataset) -> str:
+    """Identifies the dataset and its split (name, protocol, sizes, a digest of the train interactions)."""
+    train = ds.interactions[ds.interactions["split"] == "train"]
+    digest = stable_hash([train["user"].tolist(), train["item"].tolist()], 12)
+    return f"{ds.name.replace(':', '_').replace('/', '_')}-{ds.split_protocol}-{ds.n_users}u{ds.n_items}i-{digest}"
+
+
+def _system(kind: str, cfg: ProfileConfig) -> str:
+    summ = getattr(cfg, f"{kind}_summary_words")
+    reas = getattr(cfg, f"{kind}_reasoning_words")
+    text = Template(load_template(f"{cfg.family}_{kind}")).substitute(
+        summary_words=summ or "any number of", reasoning_words=reas or "any number of")
+    return text
+
+
+def _none(v: Any) -> str:
+    s = "" if v is None else str(v).strip()
+    return s if s and s.lower() != "nan" else "None"
+
+
+def item_fields(ds: InteractionDataset, item: int, family: str) -> dict[str, str]:
+    """The item's basic information under the family's field names ("None" where the dataset lacks it)."""
+    fields = FAMILY_SPEC[family][0]
+    row = ds.item_text.iloc[item] if ds.item_text is not None else None
+    out = {}
+    for f in fields:
+        v = None
+        if row is not None:
+            for col in (f, "title" if f == "name" else f, "name" if f == "title" else f):
+                if col in row.index:
+                    v = row[col]
+                    break
+        out[f] = _none(v)
+    if all(v == "None" for v in out.values()):
+        out[fields[0]] = f"item {ds.item_ids[item]}"
+    return out
+
+
+def item_title(ds: InteractionDataset, item: int) -> str:
+    if ds.item_text is not None:
+        for col in ("title", "name"):
+            if col in ds.item_text.columns:
+                return _none(ds.item_text.iloc[item][col])
+    return f"item {ds.item_ids[item]}"
+
+
+def item_requests(ds: InteractionDataset, items: list[int], cfg: ProfileConfig) -> list[ChatRequest]:
+    """One chat request per item: system instruction + the item's basic information as JSON."""
+    system = _system("item", cfg)
+    reqs = []
+    for i in items:
+        info = json.dumps(item_fields(ds, i, cfg.family), ensure_ascii=False)
+        user = info if cfg.family in ("movielens", "amazon-book") else f"BASIC INFORMATION: {info}\nUSER FEEDBACK: []"
+        reqs.append(ChatRequest([{"role": "system", "content": system}, {"role": "user", "content": user}],
+                                prefill=PREFILL if cfg.prefill else "", id=f"item:{i}"))
+    return reqs
+
+
+def training_history(ds: InteractionDataset, user: int, max_items: int = 0) -> list[tuple[int, float]]:
+    """``(item, rating)`` of the user's TRAINING interactions, in time order; the last ``max_items`` if set."""
+    rows = ds.interactions[(ds.interactions["user"] == user) & (ds.interactions["split"] == "train")]
+    pairs = list(zip(rows["item"].astype(int).tolist(), rows["rating"].astype(float).tolist()))
+    return pairs[-max_items:] if max_items else pairs
+
+
+def _clip_words(text: str, n: int) -> str:
+    words = text.split()
+    return text if not n or len(words) <= n else " ".join(words[:n]) + " ..."
+
+
+def user_requests(ds: InteractionDataset, users: list[int], item_profiles: dict[int, dict[str, str]],
+                  cfg: ProfileConfig) -> list[ChatRequest]:
+    """One request per user, listing the user's training items with their item profiles (item -> user)."""
+    system = _system("user", cfg)
+    _, label, feedback = FAMILY_SPEC[cfg.family]
+    train = ds.interactions[ds.interactions["split"] == "train"]
+    by_user = {int(u): g for u, g in train.groupby("user", sort=False)}
+    reqs = []
+    for u in users:
+        g = by_user.get(u)
+        pairs = [] if g is None else list(zip(g["item"].astype(int), g["rating"].astype(float)))
+        if cfg.max_user_items:
+            pairs = pairs[-cfg.max_user_items:]
+        lines = []
+        for item, rating in pairs:
+            prof = item_profiles.get(item)
+            desc = _clip_words(prof["profile"], cfg.desc_words) if prof else "None"
+            fb = (f"{rating:g}/5" if feedback == "rating" and np.isfinite(rating) else "None")
+            lines.append(json.dumps({"title": item_title(ds, item), "description": desc, feedback: fb},
+                                    ensure_ascii=False))
+        user = f"{label}:\n[\n" + "\n".join(lines) + "\n]"
+        reqs.append(ChatRequest([{"role": "system", "content": system}, {"role": "user", "content": user}],
+                                prefill=PREFILL if cfg.prefill else "", id=f"user:{u}"))
+    return reqs
+
+
+@dataclass
+class ProfileRun:
+    """The profiles of one stage, their failures and accounting."""
+
+    profiles: dict[int, dict[str, str]]      # id -> {"profile", "reasoning"} (successes only)
+    failures: list[dict[str, Any]]
+    stats: StageStats
+    repaired: int = 0
+    requests: list[ChatRequest] = field(default_factory=list)
+
+
+def _profile(backend: ChatBackend, reqs: list[ChatRequest], ids: list[int], cfg: ProfileConfig,
+             cache: KVCache | None, progress: bool, desc: str) -> ProfileRun:
+    gen = GenParams(max_new_tokens=cfg.max_new_tokens, json_mode=True)
+    res = generate_json(backend, reqs, REQUIRED, gen, cache=cache, max_repairs=cfg.max_repairs,
+                        progress=progress, desc=desc)
+    profiles = {i: {"profile": v["summarization"], "reasoning": v["reasoning"]}
+                for i, v in zip(ids, res.values) if v is not None}
+    return ProfileRun(profiles, res.failures, res.stats, res.repaired, reqs)
+
+
+def profile_items(backend: ChatBackend, ds: InteractionDataset, cfg: ProfileConfig,
+                  cache: KVCache | None = None, progress: bool = True) -> ProfileRun:
+    items = list(range(cfg.n_items or ds.n_items))[: ds.n_items]
+    return _profile(backend, item_requests(ds, items, cfg), items, cfg, cache, progress, "item profiles")
+
+
+def profile_users(backend: ChatBackend, ds: InteractionDataset, item_profiles: dict[int, dict[str, str]],
+                  cfg: ProfileConfig, cache: KVCache | None = None, progress: bool = True) -> ProfileRun:
+    users = list(range(cfg.n_users or ds.n_users))[: ds.n_users]
+    return _profile(backend, user_requests(ds, users, item_profiles, cfg), users, cfg, cache, progress,
+                    "user profiles")
+
+
+def fallback_profiles(ds: InteractionDataset, run: ProfileRun, kind: str, n: int,
+                      cfg: ProfileConfig) -> dict[int, dict[str, str]]:
+    """All ``n`` ids: generated profiles, and for failures the raw text (``fallback='raw_text'``)."""
+    out = dict(run.profiles)
+    if cfg.fallback == "raw_text":
+        for i in range(n):
+            if i not in out:
+                if kind == "item":
+                    text = ", ".join(f"{k}: {v}" for k, v in item_fields(ds, i, cfg.family).items())
+                else:
+                    text = "; ".join(item_title(ds, it) for it, _ in training_history(ds, i, cfg.max_user_items))
+                out[i] = {"profile": text or "None", "reasoning": "fallback: no generated profile (failed or not requested)"}
+    return dict(sorted(out.items()))
+
+
+# ----------------------------------------------------------------------------------- files + loading
+def profiles_folder(ds: InteractionDataset, llm_identity: dict[str, Any], cfg: ProfileConfig) -> Path:
+    """``outputs/cache/rlmrec/<dataset key>/prf-<hash of LLM + profile config>``."""
+    key = stable_hash({"llm": llm_identity, "profile": asdict(cfg)}, 12)
+    return cache_dir("rlmrec", dataset_key(ds), f"prf-{key}")
+
+
+def _dump(obj: Any, path: Path) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        pickle.dump(obj, fh)
+
+
+def write_profiles(folder: Path, items: dict[int, dict[str, str]], users: dict[int, dict[str, str]],
+                   failures: list[dict[str, Any]], meta: dict[str, Any]) -> None:
+    """Write ``itm_prf.pkl``, ``usr_prf.pkl``, ``failures.jsonl``, ``meta.json`` atomically."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _dump(items, folder / "itm_prf.pkl")
+    _dump(users, folder / "usr_prf.pkl")
+    with atomic_path(folder / "failures.jsonl") as tmp:
+        tmp.write_text("".join(json.dumps(f, ensure_ascii=False) + "\n" for f in failures))
+    write_json(folder / "meta.json", meta)
+
+
+def read_profiles(folder: str | Path) -> tuple[dict[int, dict[str, str]], dict[int, dict[str, str]]]:
+    """``(item_profiles, user_profiles)`` from an RLMRec-format folder."""
+    folder = Path(folder)
+    out = []
+    for name in ("itm_prf.pkl", "usr_prf.pkl"):
+        path = folder / name
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: missing; run notebooks/01_profiles.ipynb or point at RLMRec's data folder")
+        with open(path, "rb") as fh:
+            out.append(pickle.load(fh))
+    return out[0], out[1]
+
+
+def _profile_texts(profiles: dict[int, dict[str, str]], n: int, name: str) -> list[str]:
+    missing = [i for i in range(n) if i not in profiles]
+    if missing:
+        raise ValueError(f"{name}: no profile for ids {missing[:10]} (of {n}); regenerate with fallback='raw_text'")
+    return [profiles[i]["profile"] for i in range(n)]
+
+
+def embed_profiles(prf_folder: str | Path, embed: EmbedConfig, n_users: int, n_items: int,
+                   progress: bool = True, stats: dict[str, int] | None = None) -> Path:
+    """Embed the ``profile`` texts (RLMRec embeds the summarization) into ``<prf folder>/emb-<hash>/``.
+
+    That folder holds all four RLMRec files (profiles copied) and is what :func:`load_profile_embeddings`
+    reads. Also records it as the current embedding folder of the dataset key. Returns the folder.
+    """
+    prf_folder = Path(prf_folder)
+    items, users = read_profiles(prf_folder)
+    folder = prf_folder / f"emb-{stable_hash(embed.key(), 10)}"
+    folder.mkdir(parents=True, exist_ok=True)
+    itm = embed_texts(_profile_texts(items, n_items, "itm_prf.pkl"), embed, progress=progress, stats=stats)
+    usr = embed_texts(_profile_texts(users, n_users, "usr_prf.pkl"), embed, progress=progress, stats=stats)
+    _dump(itm.astype(np.float32), folder / "itm_emb_np.pkl")
+    _dump(usr.astype(np.float32), folder / "usr_emb_np.pkl")
+    _dump(items, folder / "itm_prf.pkl")
+    _dump(users, folder / "usr_prf.pkl")
+    write_json(folder / "meta.json", {"embed": embed.key(), "profiles": str(prf_folder),
+                                      "n_users": n_users, "n_items": n_items, "dim": int(itm.shape[1])})
+    with atomic_path(prf_folder.parent / "CURRENT") as tmp:
+        tmp.write_text(str(folder.relative_to(prf_folder.parent)) + "\n")
+    return folder
+
+
+def rlmrec_data_folder(ds_key: str) -> Path:
+    """The embedding folder last written by notebook 02 for this dataset key (see :func:`dataset_key`)."""
+    root = cache_dir("rlmrec", ds_key)
+    pointer = root / "CURRENT"
+    if not pointer.exists():
+        raise FileNotFoundError(
+            f"{pointer}: no profile embeddings for dataset key {ds_key!r}; run notebooks/01_profiles.ipynb and "
+            "notebooks/02_embeddings.ipynb with the same DATASET/SPLIT/MIN_RATING/SEED, or pass folder= "
+            "(e.g. a folder of RLMRec's data.zip holding usr_emb_np.pkl and itm_emb_np.pkl)")
+    return root / pointer.read_text().strip()
+
+
+def load_profile_embeddings(dataset: InteractionDataset | None = None, folder: str | Path | None = None
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """``(user_emb [n_users, d], item_emb [n_items, d])`` float32, rows aligned to the dataset's ids.
+
+    Give ``dataset`` (the loaded :class:`InteractionDataset`; its key picks the embeddings notebook 02 wrote)
+    or ``folder`` (any folder with ``usr_emb_np.pkl`` / ``itm_emb_np.pkl``, e.g. RLMRec's data.zip). With
+    both, the shapes are checked against the dataset.
+    """
+    if folder is None:
+        if dataset is None:
+            raise ValueError("load_profile_embeddings: pass dataset= or folder=")
+        folder = rlmrec_data_folder(dataset_key(dataset))
+    folder = Path(folder)
+    arrays = []
+    for name in ("usr_emb_np.pkl", "itm_emb_np.pkl"):
+        path = folder / name
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: missing; expected RLMRec's profile embedding files in {folder}")
+        with open(path, "rb") as fh:
+            arr = np.asarray(pickle.load(fh), dtype=np.float32)
+        if arr.ndim != 2:
+            raise ValueError(f"{path}: expected a 2-D array (ids x dim), got shape {arr.shape}")
+        arrays.append(arr)
+    usr, itm = arrays
+    if dataset is not None and (usr.shape[0] != dataset.n_users or itm.shape[0] != dataset.n_items):
+        raise ValueError(f"{folder}: embeddings have {usr.shape[0]} users x {itm.shape[0]} items, the dataset "
+                         f"{dataset.name} has {dataset.n_users} x {dataset.n_items}; regenerate them for it")
+    return usr, itm

@@ -1,0 +1,151 @@
+"""Structured (JSON) output: tolerant parsing, repair retries, explicit failure records."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from string import Template
+from typing import Any
+
+from .cache import KVCache
+from .chat import ChatBackend, ChatRequest, GenParams, StageStats, run_chat
+from .prompts import load_template
+
+EMPTY_VALUES = ("", "none", "null", "n/a", "...")
+_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
+
+
+class JSONParseError(ValueError):
+    """No usable JSON object: the message says what was wrong (shown to the model in the repair turn).
+
+    ``partial`` holds the required fields that were present and non-empty in the best object found (in
+    ``required`` order), so a prefill-capable backend can be asked to continue from there.
+    """
+
+    def __init__(self, problem: str, partial: dict[str, str] | None = None):
+        super().__init__(problem)
+        self.partial = partial or {}
+
+
+def _objects(text: str) -> list[Any]:
+    """Every JSON object that decodes starting at some ``{`` in ``text``."""
+    dec = json.JSONDecoder()
+    found = []
+    for m in re.finditer(r"\{", text):
+        try:
+            obj, _ = dec.raw_decode(text, m.start())
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict):
+            found.append(obj)
+    return found
+
+
+def parse_json_object(text: str, required: Sequence[str], prefill: str = "",
+                      close_truncated: bool = True) -> dict[str, str]:
+    """The first JSON object in ``text`` (or ``prefill + text``) whose ``required`` fields are non-empty strings.
+
+    Tolerates code fences and prose around the object. With ``close_truncated``, an object cut off inside
+    its last string (``max_new_tokens`` reached) is closed with ``"}`` and accepted if every required
+    field is then present and non-empty. Raises :class:`JSONParseError` naming the problem.
+    """
+    candidates = [prefill + text, text] if prefill else [text]
+    candidates += [m.group(1) for c in list(candidates) for m in _FENCE.finditer(c)]
+    if close_truncated:
+        candidates += [c.rstrip() + tail for c in list(candidates) for tail in ('"}', '}', '""}')]
+    problem = "it contained no JSON object"
+    partial: dict[str, str] = {}
+    for cand in candidates:
+        for obj in _objects(cand):
+            good = {k: obj[k].strip() for k in required if isinstance(obj.get(k), str)
+                    and obj[k].strip().lower() not in EMPTY_VALUES}
+            if len(good) == len(required):
+                return {k: (v.strip() if isinstance(v, str) else v) for k, v in obj.items()}
+            missing = [k for k in required if k not in obj]
+            bad = [k for k in required if k in obj and k not in good]
+            problem = (f"the JSON object lacked the field(s) {missing}" if missing
+                       else f"the field(s) {bad} were empty or not strings")
+            # keep the longest prefix of required fields that is usable (what a continuation can extend)
+            prefix = {}
+            for k in required:
+                if k not in good:
+                    break
+                prefix[k] = good[k]
+            if len(prefix) > len(partial):
+                partial = prefix
+    raise JSONParseError(problem, partial)
+
+
+def continuation_prefill(partial: dict[str, str], required: Sequence[str]) -> str:
+    """The JSON text of the usable fields, opened for the next missing one: ``{"a": "x", "b": "``."""
+    nxt = next(k for k in required if k not in partial)
+    body = json.dumps(partial, ensure_ascii=False)[:-1]
+    return (body + ", " if partial else "{") + json.dumps(nxt) + ': "'
+
+
+@dataclass
+class StructuredResult:
+    """Parsed objects (``None`` where it failed) and the failure records ``{id, raw, problem}``."""
+
+    values: list[dict[str, str] | None]
+    failures: list[dict[str, Any]]
+    stats: StageStats = field(default_factory=StageStats)
+    repaired: int = 0
+
+
+def generate_json(backend: ChatBackend, requests: Sequence[ChatRequest], required: Sequence[str],
+                  gen: GenParams, cache: KVCache | None = None, max_repairs: int = 1, progress: bool = True,
+                  desc: str = "llm", continue_partial: bool = True) -> StructuredResult:
+    """Ask for JSON objects; re-ask failures with a repair instruction up to ``max_repairs`` times.
+
+    The repair turn shows the model its own reply and what was wrong; repairs go through the same cache.
+    With ``continue_partial`` and a prefilled request (local backends), a reply whose object holds the first
+    required fields but lacks later ones is instead continued: the same prompt, prefilled with those fields
+    and the next key (``{"summarization": "...", "reasoning": "``), a form of guided decoding.
+    What still fails is returned as a failure record, never as an (empty) value.
+    """
+    repair_tpl = Template(load_template("repair"))
+    values: list[dict[str, str] | None] = [None] * len(requests)
+    last_raw = [""] * len(requests)
+    problems = [""] * len(requests)
+    current = list(requests)
+    pending = list(range(len(requests)))
+    stats = StageStats()
+    repaired = 0
+    for round_ in range(max_repairs + 1):
+        run = run_chat(backend, [current[i] for i in pending], gen, cache=cache, progress=progress,
+                       desc=desc if round_ == 0 else f"{desc} repair {round_}")
+        stats.add(run.stats)
+        next_pending = []
+        for i, res in zip(pending, run.results):
+            req = current[i]
+            if res.error is not None:
+                problems[i], last_raw[i] = f"call failed: {res.error}", ""
+                continue  # a failed call is not repaired by rephrasing; reported below
+            last_raw[i] = res.text
+            try:
+                values[i] = parse_json_object(res.text, required, prefill=req.prefill)
+                repaired += round_ > 0
+            except JSONParseError as err:
+                problems[i] = str(err)
+                reply = req.prefill + res.text
+                if continue_partial and requests[i].prefill and err.partial:
+                    current[i] = ChatRequest(messages=list(requests[i].messages), id=req.id,
+                                             prefill=continuation_prefill(err.partial, required))
+                    next_pending.append(i)
+                    continue
+                current[i] = ChatRequest(
+                    messages=[*req.messages, {"role": "assistant", "content": reply},
+                              {"role": "user", "content": repair_tpl.substitute(problem=problems[i])}],
+                    prefill=requests[i].prefill, id=req.id)
+                next_pending.append(i)
+        pending = next_pending
+        if not pending:
+            break
+    stats.requests = len(requests)
+    stats.failures = sum(v is None for v in values)
+    failures = [{"id": requests[i].id, "raw": last_raw[i], "problem": problems[i]}
+                for i, v in enumerate(values) if v is None]
+    return StructuredResult(values=values, failures=failures, stats=stats, repaired=repaired)
