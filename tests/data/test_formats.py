@@ -191,6 +191,8 @@ MALFORMED = {
                                    r"train.json: user id 9 is not in umap.json \(4 users\)"),
     "recformer tsv header": ("recformer", lambda d: (d / "item_text.tsv").write_text("asin\tdesc\nA1\tx\n"),
                              r"item_text.tsv: header must name the columns item_id and text"),
+    "recformer tsv ragged": ("recformer", lambda d: (d / "item_text.tsv").write_text("item_id:token\ttext:token_seq\nA1\tx\ty\tz\n"),
+                             r"item_text.tsv: line 2 has 4 tab-separated fields, the header 2"),
     "recformer meta entry": ("recformer", lambda d: (d / "meta_data.json").write_text('{"A1": "a string"}'),
                              r"meta_data.json: entry 'A1' must be an object of attributes"),
     "llmrec train_mat wrong type": ("llmrec", lambda d: _pickle(np.zeros((4, 5)), d / "train_mat"),
@@ -208,7 +210,7 @@ MALFORMED = {
 def test_malformed_folder_gets_a_clear_error(case, tmp_path):
     fmt, corrupt, pattern = MALFORMED[case]
     folder = _written(fmt, tmp_path)
-    if case == "recformer tsv header":
+    if case.startswith("recformer tsv"):
         (folder / "meta_data.json").unlink()
     corrupt(folder)
     with pytest.raises(DatasetFormatError, match=pattern):
@@ -238,3 +240,19 @@ def test_held_out_items_already_in_training_are_counted_and_noted(tmp_path, caps
     assert "0 valid and 2 test (user, item) pairs also occur in training" in capsys.readouterr().out
     clean = formats.read_format("rlmrec", formats.write_format("rlmrec", tiny(), tmp_path / "r"), verbose=False)
     assert clean.meta["held_out_in_train"] == {"valid": 0, "test": 0} and clean.meta["notes"] == []
+
+
+def test_llmrec_augmentation_pickles(tmp_path):
+    formats.write_format("llmrec", tiny(), tmp_path)
+    user_emb = {u: np.full(3, float(u)) for u in range(4)}
+    _pickle(user_emb, tmp_path / "augmented_user_init_embedding")
+    _pickle({0: [1, 2]}, tmp_path / "augmented_sample_dict")
+    ds = formats.read_format("llmrec", tmp_path, verbose=False)
+    assert {"augmented_user_init_embedding", "augmented_sample_dict"} <= set(ds.meta["extras"])
+    feats = formats.read_llmrec_features(tmp_path, ds.n_users, ds.n_items)
+    assert feats["augmented_user_init_embedding"][:, 0].tolist() == [0, 1, 2, 3]
+    assert feats["augmented_sample_dict"] == {0: [1, 2]}
+    del user_emb[3]
+    _pickle(user_emb, tmp_path / "augmented_user_init_embedding")
+    with pytest.raises(DatasetFormatError, match="augmented_user_init_embedding: has 3 rows, expected 4"):
+        formats.read_llmrec_features(tmp_path, ds.n_users, ds.n_items)

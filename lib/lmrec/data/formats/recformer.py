@@ -108,11 +108,23 @@ def _text(value) -> str:
 
 
 def _tsv_frame(path: Path, item_ids: np.ndarray, notes: list[str]) -> pd.DataFrame:
-    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, quoting=3)
-    frame.columns = [c.split(":")[0] for c in frame.columns]
-    if not {"item_id", "text"} <= set(frame.columns):
-        raise DatasetFormatError(f"{path}: header must name the columns item_id and text (RecBole style item_id:token, text:token_seq), got {list(frame.columns)}")
-    texts = dict(zip(frame["item_id"], frame["text"].str.strip()))
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise DatasetFormatError(f"{path}: not UTF-8 text ({err}); expected a tab-separated item_id<TAB>text table") from err
+    header = [c.split(":")[0] for c in lines[0].split("\t")] if lines else []
+    if not {"item_id", "text"} <= set(header):
+        raise DatasetFormatError(f"{path}: header must name the columns item_id and text (RecBole style item_id:token, text:token_seq), got {header}")
+    i_id, i_text = header.index("item_id"), header.index("text")
+    texts = {}
+    for n, line in enumerate(lines[1:], start=2):
+        if not line:
+            continue
+        fields = line.split("\t")
+        if len(fields) != len(header):
+            raise DatasetFormatError(f"{path}: line {n} has {len(fields)} tab-separated fields, the header {len(header)}; "
+                                     "expected one item_id<TAB>text row per item")
+        texts[fields[i_id]] = fields[i_text].strip()
     covered = sum(asin in texts for asin in item_ids)
     notes.append(f"item_text.tsv covers {covered:,} of {len(item_ids):,} items; the rest have empty text")
     return pd.DataFrame({"text": [texts.get(asin, "") for asin in item_ids]})
@@ -137,8 +149,8 @@ def write_recformer(dataset: InteractionDataset, folder: Path, text_variant: str
                 if any(str(text[c].iloc[i]) for c in cols)}
         dump_json(meta, folder / "meta_data.json")
     elif text is not None and "text" in text.columns:
-        keep = [(str(raw), str(t)) for raw, t in zip(dataset.item_ids, text["text"]) if str(t)]
-        with atomic_path(folder / "item_text.tsv") as tmp:
-            pd.DataFrame(keep, columns=["item_id:token", "text:token_seq"]).to_csv(tmp, sep="\t", index=False, quoting=3)
+        rows = [f"{raw}\t{' '.join(str(t).split())}" for raw, t in zip(dataset.item_ids, text["text"]) if str(t).strip()]
+        with atomic_path(folder / "item_text.tsv") as tmp:  # tabs/newlines inside a text become spaces
+            tmp.write_text("\n".join(["item_id:token\ttext:token_seq", *rows]) + "\n", encoding="utf-8")
     require(folder / "train.json", "the written train.json")
     return folder
