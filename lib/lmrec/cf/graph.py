@@ -16,6 +16,7 @@ All four give the same numbers (``tests/cf/test_graph.py``) and all are differen
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,7 +104,9 @@ def _csr(rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, n: int) -> 
     """CSR from COO arrays already sorted by (row, col)."""
     crow = torch.zeros(n + 1, dtype=torch.int64, device=rows.device)
     crow[1:] = torch.cumsum(torch.bincount(rows, minlength=n), 0)
-    return torch.sparse_csr_tensor(crow, cols, vals, (n, n), check_invariants=False)
+    with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state"
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(crow, cols, vals, (n, n), check_invariants=False)
 
 
 @dataclass
