@@ -149,7 +149,8 @@ def write_recformer(dataset: InteractionDataset, folder: Path, text_variant: str
                 if any(str(text[c].iloc[i]) for c in cols)}
         dump_json(meta, folder / "meta_data.json")
     elif text is not None and "text" in text.columns:
-        rows = [f"{raw}\t{' '.join(str(t).split())}" for raw, t in zip(dataset.item_ids, text["text"]) if str(t).strip()]
+        clean = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
+        rows = [f"{raw}\t{str(t).translate(clean).strip()}" for raw, t in zip(dataset.item_ids, text["text"]) if str(t).strip()]
         with atomic_path(folder / "item_text.tsv") as tmp:  # tabs/newlines inside a text become spaces
             tmp.write_text("\n".join(["item_id:token\ttext:token_seq", *rows]) + "\n", encoding="utf-8")
     require(folder / "train.json", "the written train.json")
