@@ -1,0 +1,31 @@
+"""Recformer (Li et al., KDD'23, arXiv 2305.13731): items as key-value sentences, a Longformer-style
+encoder with token-type and item-position embeddings, MLM + contrastive pretraining, two-stage finetuning.
+
+* :mod:`.config` -- input layout and objective settings; :mod:`.tokenization` -- item sentences, user
+  sequences, whole-word masking; :mod:`.model` -- embeddings, encoder, losses; :mod:`.backbone` -- MiniLM
+  (offline) / BERT / Longformer starting points; :mod:`.train` -- pretraining, finetuning, evaluation under
+  Accelerate; :mod:`.items` -- item attributes of a dataset; :mod:`.corpus` -- the Amazon pretraining corpus.
+"""
+
+from .backbone import load_backbone
+from .config import RecformerConfig
+from .items import item_attributes, text_subset
+from .model import Recformer, contrastive_loss, finetune_loss, mlm_loss
+from .tokenization import TokenizedItems, collate, encode_sequence, tokenize_items, whole_word_mask
+from .train import (
+    FinetuneResult,
+    TrainConfig,
+    encode_histories,
+    encode_items,
+    evaluate_recformer,
+    finetune,
+    make_accelerator,
+    pretrain,
+)
+
+__all__ = [
+    "load_backbone", "RecformerConfig", "item_attributes", "text_subset", "Recformer", "contrastive_loss",
+    "finetune_loss", "mlm_loss", "TokenizedItems", "collate", "encode_sequence", "tokenize_items",
+    "whole_word_mask", "FinetuneResult", "TrainConfig", "encode_histories", "encode_items",
+    "evaluate_recformer", "finetune", "make_accelerator", "pretrain",
+]
