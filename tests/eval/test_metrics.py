@@ -168,5 +168,7 @@ def test_masking_does_not_modify_the_scores_score_fn_returns():
 
 
 def test_all_targets_masked_gives_zero_hits_and_rank_after_the_unmasked_items():
-    res = run([[0]], [[0]], ks=(1,), scores=SCORES[:1])
+    res = run([[0]], [[0]], ks=(1, 6), scores=SCORES[:1])
     assert res.metrics["hit@1"] == 0 and res.metrics["mrr"] == pytest.approx(1 / 6)
+    # K = all items: the masked target is in the top-6 at -inf but must not count
+    assert res.metrics["hit@6"] == 0 and res.metrics["recall@6"] == 0 and res.metrics["ndcg@6"] == 0

@@ -53,8 +53,9 @@ def rank_metrics(scores: torch.Tensor, targets: torch.Tensor, ks: tuple[int, ...
     """Per-user metrics from a score matrix ``[B, n_items]`` (masked entries already -inf) and a boolean
     target matrix of the same shape. Returns ``{"recall@K": tensor[B], ..., "mrr": tensor[B]}``."""
     max_k = min(max(ks), scores.shape[1])
-    top = torch.topk(scores, max_k, dim=1).indices
-    hits = targets.gather(1, top).float()  # [B, max_k]
+    top = torch.topk(scores, max_k, dim=1)
+    # a masked (-inf) item can enter the top-k only when fewer than k items are left; it never counts as a hit
+    hits = (targets.gather(1, top.indices) & (top.values > -torch.inf)).float()  # [B, max_k]
     t_rows, t_cols = targets.nonzero(as_tuple=True)  # the few target coordinates
     n_rel = torch.bincount(t_rows, minlength=scores.shape[0]).float()
     discounts = 1.0 / torch.log2(torch.arange(2, max_k + 2, device=scores.device, dtype=torch.float32))
