@@ -46,8 +46,11 @@ def read_llmrec(folder: Path) -> InteractionDataset:
         if mat_path.exists() else None
     raw = {split: load_json(folder / name, "{user id: [item ids]}") for split, name in SPLIT_FILES.items()}
     n_items = train_mat.shape[1] if train_mat is not None else None
-    if n_items is None and (folder / "text_feat.npy").exists():
-        n_items = int(np.load(folder / "text_feat.npy", mmap_mode="r").shape[0])
+    if n_items is None and (folder / "text_feat.npy").exists():  # LLMRec sizes the catalogue by its text features
+        try:
+            n_items = int(np.load(folder / "text_feat.npy", mmap_mode="r").shape[0])
+        except Exception as err:
+            raise DatasetFormatError(f"{folder / 'text_feat.npy'}: not a NumPy .npy array ({err}); expected item features [n_items, dim]") from err
     lists = {split: check_id_lists(raw[split], folder / SPLIT_FILES[split], n_items) for split in SPLIT_FILES}
     if train_mat is not None:
         n_users = train_mat.shape[0]
@@ -62,8 +65,8 @@ def read_llmrec(folder: Path) -> InteractionDataset:
         n_users = 1 + max((u for s in SPLIT_FILES for u in lists[s]), default=-1)
         n_items = n_items or 1 + max((max(v) for s in SPLIT_FILES for v in lists[s].values() if v), default=-1)
     notes = []
-    if raw["valid"] == raw["test"]:
-        n_pairs = sum(len(v) for v in lists["test"].values())
+    n_pairs = sum(len(v) for v in lists["test"].values())
+    if n_pairs and raw["valid"] == raw["test"]:
         notes.append(f"val.json and test.json are identical ({n_pairs:,} pairs): model selection and the test score "
                      "use the same interactions, as in the published split")
     extras = {name: name for name in (*FEATURE_FILES, *AUGMENTATION_FILES) if (folder / name).exists()}
