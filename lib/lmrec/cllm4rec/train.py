@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -45,6 +45,7 @@ class PretrainConfig:
     content_docs_per_epoch: int = 0  # 0: all documents; else a random subset per epoch (CPU budget)
     lambda_v: float = 1.0
     predict_first: bool = True      # paper: the prompt predicts the first item too (original code: False)
+    users_per_epoch: int = 0        # 0: every user; else a random subset per epoch (CPU budget on big data)
     seed: int = 2023
 
 
@@ -64,6 +65,7 @@ class FinetuneConfig:
     max_content_tokens: int = 32
     content_docs_per_epoch: int = 0
     eval_batch_size: int = 64
+    users_per_epoch: int = 0        # 0: every user; else a random subset per epoch
     seed: int = 2023
 
 
@@ -123,7 +125,8 @@ class CLLM4RecTrainer:
                      epoch: int, stage: str = "pretrain") -> dict:
         """One pass of the collaborative LM over every user with training items."""
         self.model.train()
-        users = self._shard(rng.permutation([u for u in range(len(items)) if len(items[u])]))
+        users = rng.permutation([u for u in range(len(items)) if len(items[u])])
+        users = self._shard(users[:cfg.users_per_epoch] if cfg.users_per_epoch else users)
         tot = totr = 0.0
         n = tokens = 0
         t0 = time.perf_counter()
@@ -169,7 +172,8 @@ class CLLM4RecTrainer:
                   epoch: int) -> dict:
         """One pass of masked-prompt recommendation finetuning (multinomial likelihood)."""
         self.model.train()
-        users = self._shard(rng.permutation([u for u in range(len(items)) if len(items[u]) > 1]))
+        users = rng.permutation([u for u in range(len(items)) if len(items[u]) > 1])
+        users = self._shard(users[:cfg.users_per_epoch] if cfg.users_per_epoch else users)
         tot = totr = 0.0
         n = tokens = 0
         t0 = time.perf_counter()
@@ -202,6 +206,8 @@ class CLLM4RecTrainer:
     def pretrain(self, items: Sequence[np.ndarray], docs: Sequence[tuple[str, str]], cfg: PretrainConfig) -> list[dict]:
         """Content warm-up, then ``rounds`` of (collaborative epoch, content epoch)."""
         rng = np.random.default_rng(cfg.seed)
+        if not docs:  # no content corpus: nothing to regularise towards (collaborative part only)
+            cfg = replace(cfg, lambda_v=0.0)
         opt_c = self.optimizer("collab", cfg.lr)
         opt_t = self.optimizer("content", cfg.lr)
         for e in range(cfg.content_warmup_epochs):
@@ -219,6 +225,8 @@ class CLLM4RecTrainer:
         """Recommendation epochs (+ content epochs); returns the best tables by validation
         Recall@20 + Recall@40 + NDCG@100 (the last epoch when no dataset is given) and their metrics."""
         rng = np.random.default_rng(cfg.seed)
+        if not docs:
+            cfg = replace(cfg, lambda_v=0.0)
         opt_r = self.optimizer("collab", cfg.lr)
         opt_t = self.optimizer("content", cfg.content_lr)
         best_state, best = self.model.trainable_state(), {"epoch": -1, "score": -np.inf}
