@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 RECALL_DENOMINATORS = ("n_relevant", "min_k")
+NDCG_IDEALS = ("relevant", "retrieved_hits")
 USER_SETS = ("with_targets",)
 
 
@@ -14,6 +15,9 @@ class Protocol:
 
     ``recall_denominator``: ``n_relevant`` divides hits by |T| (RLMRec, LLMRec); ``min_k`` by min(K, |T|)
     (CLLM4Rec, Multi-VAE). ``mask_valid_at_test`` also hides validation items when scoring the test split.
+    ``ndcg_ideal``: ``relevant`` normalises DCG by the ideal ordering of min(K, |T|) relevant items (the
+    standard definition, default); ``retrieved_hits`` by the ideal ordering of only the hits retrieved in
+    the top K, as LLMRec's released code does (inflates NDCG when |T| > 1; kept to reproduce its numbers).
     ``users``: ``with_targets`` counts every user with at least one target item in the evaluated split.
     """
 
@@ -21,10 +25,13 @@ class Protocol:
     recall_denominator: str = "n_relevant"
     mask_valid_at_test: bool = False
     users: str = "with_targets"
+    ndcg_ideal: str = "relevant"
 
     def __post_init__(self) -> None:
         if self.recall_denominator not in RECALL_DENOMINATORS:
             raise ValueError(f"recall_denominator={self.recall_denominator!r}; choose one of {RECALL_DENOMINATORS}")
+        if self.ndcg_ideal not in NDCG_IDEALS:
+            raise ValueError(f"ndcg_ideal={self.ndcg_ideal!r}; choose one of {NDCG_IDEALS}")
         if self.users not in USER_SETS:
             raise ValueError(f"users={self.users!r}; choose one of {USER_SETS}")
         if not self.ks or min(self.ks) < 1:
@@ -35,7 +42,8 @@ class Protocol:
         denom = "|T|" if self.recall_denominator == "n_relevant" else "min(K,|T|)"
         masked = "train+valid" if self.mask_valid_at_test else "train"
         return (f"full ranking over all items; {masked} items masked at test; Recall denominator {denom}; "
-                f"users with >=1 target; K in {list(self.ks)}")
+                f"users with >=1 target; K in {list(self.ks)}"
+                + ("; NDCG ideal over retrieved hits (LLMRec code)" if self.ndcg_ideal == "retrieved_hits" else ""))
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -49,7 +49,7 @@ def _rows_to_dense(mat: sp.csr_matrix, rows: np.ndarray, device: torch.device) -
 
 @torch.no_grad()
 def rank_metrics(scores: torch.Tensor, targets: torch.Tensor, ks: tuple[int, ...],
-                 recall_denominator: str = "n_relevant") -> dict[str, torch.Tensor]:
+                 recall_denominator: str = "n_relevant", ndcg_ideal: str = "relevant") -> dict[str, torch.Tensor]:
     """Per-user metrics from a score matrix ``[B, n_items]`` (masked entries already -inf) and a boolean
     target matrix of the same shape. Returns ``{"recall@K": tensor[B], ..., "mrr": tensor[B]}``."""
     max_k = min(max(ks), scores.shape[1])
@@ -69,7 +69,7 @@ def rank_metrics(scores: torch.Tensor, targets: torch.Tensor, ks: tuple[int, ...
         out[f"precision@{k}"] = n_hit / k
         out[f"hit@{k}"] = (n_hit > 0).float()
         dcg = (h * discounts[:kk]).sum(1)
-        ideal_len = torch.clamp(n_rel, max=kk).long()
+        ideal_len = (torch.clamp(n_rel, max=kk) if ndcg_ideal == "relevant" else n_hit).long()
         idcg = torch.cumsum(discounts[:kk], 0)[(ideal_len - 1).clamp(min=0)]
         out[f"ndcg@{k}"] = torch.where(ideal_len > 0, dcg / idcg, torch.zeros_like(dcg))
     # MRR over the full ranking: 1 / rank of the best-ranked target (rank = 1 + #items scored higher).
@@ -102,7 +102,7 @@ def evaluate(score_fn: ScoreFn, targets: sp.csr_matrix, exclude: sp.csr_matrix |
         if exclude is not None:  # out of place: score_fn may return a tensor the model still holds
             scores = scores.index_put(_rows_coords(exclude, batch, scores.device), torch.tensor(-torch.inf, device=scores.device))
         metrics = rank_metrics(scores, _rows_to_dense(targets, batch, scores.device), protocol.ks,
-                               protocol.recall_denominator)
+                               protocol.recall_denominator, protocol.ndcg_ideal)
         for name, values in metrics.items():
             sums[name] = sums.get(name, 0.0) + float(values.sum())
             if keep_per_user:
