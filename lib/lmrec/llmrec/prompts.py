@@ -46,24 +46,24 @@ def history_items(train_sequence: np.ndarray, max_history: int) -> np.ndarray:
 
 
 def _history_block(item_text, history: Sequence[int]) -> str:
-    return "User history:\n" + "\n".join(item_line(item_text, i, i) for i in history) + "\n"
+    return "User history:\n" + "\n".join(item_line(item_text, i) for i in history) + "\n"
 
 
 def implicit_feedback_prompt(item_text, history: Sequence[int], candidates: Sequence[int],
-                             item_labels: Sequence[str] | None = None) -> AugmentPrompt:
+                             label_mode: str = "position") -> AugmentPrompt:
     """Ask for the user's favourite and least favourite movie among ``candidates`` (paper: top-k of a
-    base recommender, not in the history). Labels are the item ids (as in the paper) unless ``item_labels``
-    maps item -> shown label. The answer format is ``liked::disliked``."""
-    lab = (lambda i: str(item_labels[i])) if item_labels is not None else (lambda i: str(int(i)))
-    hist = "User history:\n" + "\n".join(item_line(item_text, i, lab(i)) for i in history) + "\n"
-    cands = "Candidates:\n" + "\n".join(item_line(item_text, i, lab(i)) for i in candidates) + "\n"
-    text = ("You are a movie recommendation system. Recommend movies to the user based on the history, "
-            "each movie with title, year and genre.\n" + hist + cands +
-            "Output the index of the user's favorite movie and of the least favorite movie, only from the "
-            "candidates, not from the history. Output format: two numbers separated by '::', e.g. 12::7. "
-            "Nothing else.")
-    return AugmentPrompt(text=text, prefill="", labels=tuple(lab(i) for i in candidates),
-                         candidates=tuple(int(i) for i in candidates))
+    base recommender, not in the history); the answer format is ``liked::disliked``.
+
+    ``label_mode="position"`` labels candidates 0..k-1 (single digits a small model copies reliably);
+    ``"item_id"`` labels them with their item ids as the paper's prompt does."""
+    if label_mode not in ("position", "item_id"):
+        raise ValueError(f"label_mode={label_mode!r}; use 'position' or 'item_id'")
+    labels = [str(j) if label_mode == "position" else str(int(i)) for j, i in enumerate(candidates)]
+    cands = "Candidates:\n" + "\n".join(item_line(item_text, i, lb) for lb, i in zip(labels, candidates)) + "\n"
+    text = ("You are a movie recommendation system. Based on the user's history (title, year, genre), pick "
+            "the candidate the user likes most and the one the user likes least.\n" + _history_block(item_text, history)
+            + cands + "Answer with the two candidate indices separated by '::' (liked::disliked), nothing else.")
+    return AugmentPrompt(text=text, prefill="", labels=tuple(labels), candidates=tuple(int(i) for i in candidates))
 
 
 def user_profile_prompt(item_text, history: Sequence[int]) -> AugmentPrompt:

@@ -1,0 +1,142 @@
+"""Augmentation stages over a scripted chat backend: retries, failure records, prefill, cache, candidates."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import torch
+
+from lmrec.data import InteractionDataset, make_interactions
+from lmrec.llm.cache import KVCache
+from lmrec.llm.chat import ChatResult, GenParams
+from lmrec.llmrec.augment import (
+    augment_attributes,
+    augment_pairs,
+    augment_profiles,
+    base_candidates,
+    pair_quality,
+    run_structured,
+)
+from lmrec.llmrec.parsing import parse_pair
+from lmrec.llmrec.prompts import AugmentPrompt
+
+
+class ScriptedChat:
+    """A chat backend whose answer is ``reply(request, gen)``; counts calls."""
+
+    kind = "local"
+    model = "scripted"
+
+    def __init__(self, reply):
+        self.reply, self.calls = reply, 0
+
+    def cache_identity(self):
+        return {"backend": "scripted"}
+
+    def generate(self, requests, gen, on_result):
+        for i, r in enumerate(requests):
+            self.calls += 1
+            on_result(i, ChatResult(text=self.reply(r, gen), prompt_tokens=10, completion_tokens=3))
+
+
+def toy_dataset():
+    items = pd.DataFrame({"title": [f"Movie {i}" for i in range(6)], "year": ["1990"] * 6,
+                          "genres": ["Drama"] * 6})
+    u = np.array([0, 0, 0, 1, 1, 1])
+    i = np.array([0, 1, 4, 2, 3, 5])
+    s = np.array(["train", "train", "test", "train", "train", "test"], dtype=object)
+    inter = make_interactions(u, i, s, timestamp=np.arange(6.0))
+    return InteractionDataset("toy", inter, 2, 6, np.array(["a", "b"]), np.arange(6).astype(str), item_text=items)
+
+
+def test_retry_with_sampling_recovers_and_unparsed_prompts_become_failure_records():
+    prompts = [AugmentPrompt("p0", labels=("1", "2")), AugmentPrompt("p1", labels=("1", "2"))]
+
+    def reply(req, gen):
+        if req.messages[0]["content"] == "p0":
+            return "nonsense" if gen.temperature == 0 else "2::1"
+        return "1::1"
+
+    backend = ScriptedChat(reply)
+    run = run_structured(backend, prompts, lambda t, p: parse_pair(t, p.labels), GenParams(max_new_tokens=4),
+                         retries=2)
+    assert run.values == [(1, 0), None]
+    assert run.tries_used == [2, 3]
+    assert [f["index"] for f in run.failures] == [1] and "must differ" in run.failures[0]["error"]
+    assert run.failure_rate == 0.5 and backend.calls == 5 and run.stats.calls == 5
+
+
+def test_prefill_is_prepended_for_local_backends_only():
+    prompts = [AugmentPrompt("q", prefill='{"director": "')]
+    seen = []
+    run = run_structured(ScriptedChat(lambda r, g: 'X", "country": "US", "language": "en"}'), prompts,
+                         lambda t, p: seen.append(t) or t, GenParams())
+    assert run.values[0] == '{"director": "X", "country": "US", "language": "en"}'
+
+    class Remote(ScriptedChat):
+        kind = "openai"
+
+    run = run_structured(Remote(lambda r, g: "ok"), prompts, lambda t, p: t, GenParams())
+    assert run.values[0] == "ok"
+
+
+def test_cache_makes_a_rerun_call_nothing(tmp_path):
+    cache = KVCache(tmp_path / "c.sqlite")
+    backend = ScriptedChat(lambda r, g: "1::2")
+    prompts = [AugmentPrompt(f"p{i}", labels=("1", "2")) for i in range(3)]
+    parse = lambda t, p: parse_pair(t, p.labels)  # noqa: E731
+    run_structured(backend, prompts, parse, GenParams(), cache=cache)
+    again = run_structured(backend, prompts, parse, GenParams(), cache=cache)
+    assert backend.calls == 3 and again.stats.cache_hits == 3 and again.values == [(0, 1)] * 3
+
+
+def test_base_candidates_exclude_training_items():
+    train = sp.csr_matrix(np.array([[1, 0, 0, 1, 0], [0, 0, 0, 0, 0]], dtype=np.float32))
+    scores = torch.tensor([[5.0, 4.0, 3.0, 2.0, 1.0], [1.0, 2.0, 3.0, 4.0, 5.0]])
+    out = base_candidates(lambda u: scores[u], train, 2)
+    assert out.tolist() == [[1, 2], [4, 3]]
+
+
+def test_pair_stage_maps_labels_to_item_ids_and_reports_quality():
+    ds = toy_dataset()
+    cands = np.array([[4, 3, 5], [4, 5, 0]])
+    backend = ScriptedChat(lambda r, g: "0::2")  # liked = first candidate, disliked = third
+    pos, neg, run, prompts = augment_pairs(backend, ds, cands, np.array([0, 1]), GenParams(), max_history=5)
+    assert pos.tolist() == [4, 4] and neg.tolist() == [5, 0]
+    assert "Movie 4" not in prompts[0].text.split("Candidates:")[0]  # test item never in the history
+    q = pair_quality(pos, neg, cands, np.array([0, 1]), ds.test)
+    # user 0: liked 4 is its test item; user 1: liked 4 is not (its test item is 5)
+    assert q["pos_is_heldout"] == 0.5 and q["neg_is_heldout"] == 0.0
+    assert abs(q["candidate_heldout_rate"] - (1 / 3 + 1 / 3) / 2) < 1e-9
+
+
+def test_profile_and_attribute_stages_parse_json():
+    ds = toy_dataset()
+    profile = ('"30", "gender": "F", "liked_genres": "Drama", "disliked_genres": "Horror", '
+               '"liked_directors": "Ang Lee", "country": "US", "language": "English"}')
+    run = augment_profiles(ScriptedChat(lambda r, g: profile), ds, np.array([0, 1]), GenParams())
+    assert run.failure_rate == 0 and run.values[1]["liked_directors"] == "Ang Lee"
+    run = augment_attributes(ScriptedChat(lambda r, g: 'Ang Lee", "country": "US"}'), ds, np.arange(3),
+                             GenParams(), retries=0)
+    assert run.failure_rate == 1.0 and "language" in run.failures[0]["error"]
+
+
+@pytest.mark.slow
+def test_label_choice_backend_reads_most_and_least_likely_label():
+    from lmrec.llm import tiny_random_causal_lm
+    from lmrec.llm.chat import ChatRequest, LocalChat
+    from lmrec.llmrec.choice import LabelChoiceChat
+
+    lm, tok = tiny_random_causal_lm(hidden=16, layers=1, heads=2)
+    chat = LocalChat("tiny", model_obj=lm, tokenizer=tok, batch_size=2)
+    labels = [str(i) for i in range(10)]
+    backend = LabelChoiceChat(chat, labels)
+    reqs = [ChatRequest(messages=[{"role": "user", "content": t}]) for t in ("short", "a much longer prompt here")]
+    got = {}
+    backend.generate(reqs, GenParams(), lambda i, r: got.__setitem__(i, r.text))
+    label_ids = [tok(lb, add_special_tokens=False)["input_ids"][0] for lb in labels]
+    for i, r in enumerate(reqs):  # unpadded single forward gives the same choice
+        ids = tok(chat.prompt_text(r), add_special_tokens=False, return_tensors="pt")["input_ids"]
+        scores = lm(input_ids=ids).logits[0, -1, label_ids]
+        assert got[i] == f"{labels[int(scores.argmax())]}::{labels[int(scores.argmin())]}"
+        parse_pair(got[i], labels)
