@@ -151,7 +151,14 @@ def build_plan(patterns: list[str], params: dict, overrides: dict[str, Any] | No
     """Expand the selected notebooks with globals, per-notebook values, grids and ``--set`` overrides."""
     notebooks = notebooks or find_notebooks()
     chosen = select(notebooks, patterns)
-    declared = {n: notebook_parameters(notebooks[n]) for n in notebooks}
+    declared = {}
+    for name, path in notebooks.items():
+        try:
+            declared[name] = notebook_parameters(path)
+        except PlanError:
+            if name in chosen:
+                raise
+            declared[name] = {}  # a broken notebook outside the selection does not block the others
     for section in ("notebooks", "grid"):
         for nb in params.get(section, {}) or {}:
             if nb not in notebooks:
