@@ -60,12 +60,14 @@ def build_model(lm, base_tokenizer, n_users: int, n_items: int, freeze_lm: bool 
 
 
 def stage_dir(stage: str, params: dict) -> Path:
-    """The cache folder of a stage (``pretrain``/``finetune``) keyed by the parameters it depends on."""
-    return cache_dir("cllm4rec", f"{stage}-{stable_hash(params, 12)}")
+    """The cache folder of a stage (``pretrain``/``finetune``) keyed by the parameters it depends on (made
+    when the stage is saved, so a lookup leaves no empty folder behind)."""
+    return cache_dir("cllm4rec") / f"{stage}-{stable_hash(params, 12)}"
 
 
 def save_stage(folder: Path, state: dict[str, torch.Tensor], info: dict) -> Path:
     """Save the trainable tables (never the frozen LM) and a JSON record next to them, atomically."""
+    folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / "tables.pt") as tmp:
         torch.save(state, tmp)
     write_json(folder / "info.json", info)
