@@ -46,14 +46,14 @@ class ProfileConfig:
     """How profiles are asked for. Word limits go into the templates; 0 = no limit stated."""
 
     family: str = "movielens"
-    item_summary_words: int = 20
-    item_reasoning_words: int = 10
-    user_summary_words: int = 20
-    user_reasoning_words: int = 10
+    item_summary_words: int = 15
+    item_reasoning_words: int = 8
+    user_summary_words: int = 15
+    user_reasoning_words: int = 8
     max_user_items: int = 5           # most recent training interactions per user prompt (0 = all)
     desc_words: int = 12              # item profile words per item in a user prompt (0 = all)
     prefill: bool = True              # start the assistant turn with '{"summarization": "'
-    max_new_tokens: int = 48
+    max_new_tokens: int = 32
     max_repairs: int = 1
     fallback: str = "raw_text"        # what a failed profile holds in the .pkl: raw_text | none
     n_items: int = 0                  # profile only the first n items / users (0 = all; for smoke runs)

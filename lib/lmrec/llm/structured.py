@@ -43,30 +43,47 @@ def _objects(text: str) -> list[Any]:
     return found
 
 
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9 ]", " ", text.lower()).split())
+
+
 def parse_json_object(text: str, required: Sequence[str], prefill: str = "",
-                      close_truncated: bool = True) -> dict[str, str]:
+                      close_truncated: bool = True, prompt: str = "", echo_words: int = 5) -> dict[str, str]:
     """The first JSON object in ``text`` (or ``prefill + text``) whose ``required`` fields are non-empty strings.
 
     Tolerates code fences and prose around the object. With ``close_truncated``, an object cut off inside
     its last string (``max_new_tokens`` reached) is closed with ``"}`` and accepted if every required
-    field is then present and non-empty. Raises :class:`JSONParseError` naming the problem.
+    field is then present and non-empty. A value of at least ``echo_words`` words that appears verbatim in
+    ``prompt`` (e.g. the template's field description copied back) counts as empty. Raises
+    :class:`JSONParseError` naming the problem.
     """
+    norm_prompt = _norm(prompt)
+
+    def usable(v: object) -> bool:
+        if not isinstance(v, str) or v.strip().lower() in EMPTY_VALUES:
+            return False
+        n = _norm(v)
+        return not (norm_prompt and len(n.split()) >= echo_words and n in norm_prompt)
+
     candidates = [prefill + text, text] if prefill else [text]
     candidates += [m.group(1) for c in list(candidates) for m in _FENCE.finditer(c)]
     if close_truncated:
-        candidates += [c.rstrip() + tail for c in list(candidates) for tail in ('"}', '}', '""}')]
+        closed = [c.rstrip() + tail for c in candidates for tail in ('"}', '}', '""}')]
+        for c in candidates:  # cut back to one of the last closing quotes: '..."x", "reaso' -> '..."x"}'
+            quotes = [m.start() for m in re.finditer('"', c)][-4:]
+            closed += [c[:q + 1] + "}" for q in reversed(quotes)]
+        candidates += closed
     problem = "it contained no JSON object"
     partial: dict[str, str] = {}
     for cand in candidates:
         for obj in _objects(cand):
-            good = {k: obj[k].strip() for k in required if isinstance(obj.get(k), str)
-                    and obj[k].strip().lower() not in EMPTY_VALUES}
+            good = {k: obj[k].strip() for k in required if usable(obj.get(k))}
             if len(good) == len(required):
                 return {k: (v.strip() if isinstance(v, str) else v) for k, v in obj.items()}
             missing = [k for k in required if k not in obj]
             bad = [k for k in required if k in obj and k not in good]
             problem = (f"the JSON object lacked the field(s) {missing}" if missing
-                       else f"the field(s) {bad} were empty or not strings")
+                       else f"the field(s) {bad} were empty, not strings, or copied from the instruction")
             # keep the longest prefix of required fields that is usable (what a continuation can extend)
             prefix = {}
             for k in required:
@@ -126,7 +143,8 @@ def generate_json(backend: ChatBackend, requests: Sequence[ChatRequest], require
                 continue  # a failed call is not repaired by rephrasing; reported below
             last_raw[i] = res.text
             try:
-                values[i] = parse_json_object(res.text, required, prefill=req.prefill)
+                prompt = "\n".join(m["content"] for m in requests[i].messages)
+                values[i] = parse_json_object(res.text, required, prefill=req.prefill, prompt=prompt)
                 repaired += round_ > 0
             except JSONParseError as err:
                 problems[i] = str(err)
