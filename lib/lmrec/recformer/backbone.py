@@ -80,15 +80,18 @@ def longformer_to_recformer_state(state: dict[str, torch.Tensor]) -> dict[str, t
     return out
 
 
-def load_backbone(name: str, config: RecformerConfig) -> tuple[Recformer, object, dict]:
+def load_backbone(name: str, config: RecformerConfig, num_layers: int = 0) -> tuple[Recformer, object, dict]:
     """Build a :class:`Recformer` from ``name`` (``minilm``, a BERT or a Longformer model name/folder).
 
-    Returns ``(model, tokenizer, info)``; ``info`` says which conversion ran and which weights are new."""
+    ``num_layers > 0`` keeps only the first layers (tiny smoke runs). Returns ``(model, tokenizer, info)``;
+    ``info`` says which conversion ran and which weights are new."""
     from transformers import AutoConfig, AutoTokenizer
 
     path = str(minilm_path()) if name == MINILM else name
     hf_cfg = AutoConfig.from_pretrained(path)
     spec = spec_from_hf_config(hf_cfg, name)
+    if num_layers:
+        spec.num_hidden_layers = min(num_layers, spec.num_hidden_layers)
     model = Recformer(spec, config)
     if hf_cfg.model_type == "longformer":
         from transformers import LongformerForMaskedLM
@@ -100,6 +103,7 @@ def load_backbone(name: str, config: RecformerConfig) -> tuple[Recformer, object
         kind = "BERT weights converted into the Longformer layout (q/k/v copied to the global projections)"
     else:
         raise ValueError(f"BACKBONE={name!r} is a {hf_cfg.model_type!r} model; use 'minilm', a BERT-shaped model or a Longformer checkpoint")
+    state = {k: v for k, v in state.items() if not k.startswith("encoder.layer.") or int(k.split(".")[2]) < spec.num_hidden_layers}
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith("lm_head.word_embeddings")]
     if unexpected:

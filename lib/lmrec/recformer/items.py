@@ -49,12 +49,16 @@ def item_attributes(dataset: InteractionDataset, fields: tuple[str, ...] | None 
     return out
 
 
-def text_subset(dataset: InteractionDataset, attributes: list[Attributes]) -> tuple[InteractionDataset, dict]:
+def text_subset(dataset: InteractionDataset, attributes: list[Attributes], users: np.ndarray | None = None
+                ) -> tuple[InteractionDataset, dict]:
     """Keep the items that have text and the users whose valid and test items have text and who keep at
-    least one training item; ids are re-numbered. Returns the subset and counts of what was kept."""
+    least one training item (restricted to ``users`` when given); ids are re-numbered. Returns the subset
+    and counts of what was kept."""
     has_text = np.array([len(a) > 0 for a in attributes])
     inter = dataset.interactions
     inter = inter[has_text[inter["item"].to_numpy()]]
+    if users is not None:
+        inter = inter[inter["user"].isin(users)]
     per_split = inter.groupby(["user", "split"]).size().unstack(fill_value=0)
     for s in SPLITS:
         if s not in per_split:

@@ -1,0 +1,85 @@
+"""What notebooks 30/31 share: data preparation, the pretrained checkpoint hand-over, metric captions."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data import InteractionDataset, load_dataset
+from ..eval import EvalResult
+from ..paths import cache_dir
+from ..utils import atomic_path
+from .backbone import load_backbone
+from .config import RecformerConfig
+from .items import Attributes, item_attributes, text_subset
+from .model import Recformer
+
+HEADLINE = ("ndcg@10", "recall@10", "mrr", "ndcg@50", "recall@50")
+
+
+def prepare_data(name: str, split: str, seed: int, fields: str = "", max_users: int = 0
+                 ) -> tuple[InteractionDataset, list[Attributes], dict]:
+    """Load the dataset; when some items have no text keep the subset of items with text (and the users
+    whose valid/test items have text); ``max_users > 0`` keeps a random sample of that many users (smoke
+    runs). Returns ``(dataset, attributes, subset stats or {})``."""
+    dataset = load_dataset(name, split, seed)
+    attrs = item_attributes(dataset, tuple(f for f in fields.split(",") if f) or None)
+    users = None
+    if max_users and max_users < dataset.n_users:
+        users = np.sort(np.random.default_rng(seed).choice(dataset.n_users, max_users, replace=False))
+    if all(attrs) and users is None:
+        return dataset, attrs, {}
+    sub, stats = text_subset(dataset, attrs, users)
+    keep = {raw: i for i, raw in enumerate(dataset.item_ids)}
+    return sub, [attrs[keep[raw]] for raw in sub.item_ids], stats
+
+
+def pretrained_path(dataset: str, split: str, seed: int, backbone: str) -> Path:
+    """Where notebook 30 leaves its pretrained encoder for notebook 31."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{dataset}-{split}-s{seed}-{backbone}").strip("_")
+    return cache_dir("recformer", "pretrained") / f"{slug}.pt"
+
+
+def save_pretrained(model: Recformer, backbone: str, path: Path, extra: dict | None = None) -> Path:
+    with atomic_path(path) as tmp:
+        torch.save({"state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                    "config": model.config.to_dict(), "backbone": backbone, "extra": extra or {}}, tmp)
+    return path
+
+
+def load_for_finetuning(pretrained: str, backbone: str, config: RecformerConfig, dataset: str, split: str,
+                        seed: int, num_layers: int = 0) -> tuple[Recformer, object, dict]:
+    """The encoder notebook 31 starts from: ``pretrained='auto'`` reads notebook 30's checkpoint for the same
+    dataset/split/seed/backbone, a path reads that file, ``'none'`` starts from the backbone itself."""
+    model, tokenizer, info = load_backbone(backbone, config, num_layers)
+    if pretrained == "none":
+        info["pretrained"] = "none (backbone weights only)"
+        return model, tokenizer, info
+    path = pretrained_path(dataset, split, seed, backbone) if pretrained == "auto" else Path(pretrained)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no pretrained Recformer checkpoint; run notebook 30_recformer_pretrain with "
+                                f"the same DATASET/SPLIT/SEED/BACKBONE first, or set PRETRAINED='none'")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if ckpt["backbone"] != backbone or ckpt["config"]["max_item_embeddings"] != config.max_item_embeddings:
+        raise ValueError(f"{path}: pretrained with BACKBONE={ckpt['backbone']!r}, MAX_ITEM_EMBEDDINGS="
+                         f"{ckpt['config']['max_item_embeddings']}; set the same values here (got {backbone!r}, "
+                         f"{config.max_item_embeddings})")
+    model.load_state_dict(ckpt["state"])
+    info["pretrained"] = str(path)
+    info["pretrain_config"] = ckpt["config"]
+    return model, tokenizer, info
+
+
+def headline(result: EvalResult, prefix: str = "") -> dict[str, float]:
+    return {f"{prefix}{k}": float(result.metrics[k]) for k in HEADLINE}
+
+
+def caption(result: EvalResult, mask_history: bool) -> str:
+    ks = list(result.protocol.ks)
+    masked = ("history masked (train items at valid, train+valid at test)" if mask_history
+              else "history items not masked (Recformer's own evaluation)")
+    return (f"{result.split}: {result.n_users} users; leave-one-out; full ranking over all items by cosine; "
+            f"{masked}; K in {ks}")
