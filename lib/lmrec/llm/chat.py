@@ -76,6 +76,7 @@ class StageStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     wall_s: float = 0.0
+    cpu_s: float = 0.0          # CPU seconds of this process (all threads): the load-independent cost on CPU
     cost_usd: float = 0.0
 
     def add(self, other: StageStats) -> StageStats:
@@ -88,6 +89,7 @@ class StageStats:
         d = asdict(self)
         d["calls_per_s"] = self.calls / self.wall_s if self.wall_s > 0 else 0.0
         d["completion_tok_per_s"] = self.completion_tokens / self.wall_s if self.wall_s > 0 else 0.0
+        d["completion_tok_per_cpu_s"] = self.completion_tokens / self.cpu_s if self.cpu_s > 0 else 0.0
         return {f"{prefix}{k}": float(v) for k, v in d.items()}
 
 
@@ -287,7 +289,7 @@ def run_chat(backend: ChatBackend, requests: Sequence[ChatRequest], gen: GenPara
     it arrives (so an interrupted stage resumes where it stopped). Failures are returned with ``error`` set
     and never cached. Requests go to the backend in chunks of ``chunk_size`` (progress + commit points).
     """
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     stats = StageStats(requests=len(requests))
     keys = [request_key(backend, r, gen) for r in requests]
     results: list[ChatResult | None] = [None] * len(requests)
@@ -334,6 +336,7 @@ def run_chat(backend: ChatBackend, requests: Sequence[ChatRequest], gen: GenPara
     if isinstance(backend, OpenAIChat):
         stats.cost_usd = backend.cost(stats.prompt_tokens, stats.completion_tokens)
     stats.wall_s = time.perf_counter() - t0
+    stats.cpu_s = time.process_time() - c0
     return ChatRun(results=[r if r is not None else ChatResult(error="no result") for r in results], stats=stats)
 
 
