@@ -73,6 +73,7 @@ class StageStats:
     cache_hits: int = 0
     failures: int = 0
     retries: int = 0
+    truncated: int = 0          # calls that stopped at max_new_tokens
     prompt_tokens: int = 0
     completion_tokens: int = 0
     wall_s: float = 0.0
@@ -318,6 +319,7 @@ def run_chat(backend: ChatBackend, requests: Sequence[ChatRequest], gen: GenPara
         if res.error is None:
             stats.prompt_tokens += res.prompt_tokens
             stats.completion_tokens += res.completion_tokens
+            stats.truncated += res.finish_reason == "length"
             if cache is not None:
                 cache.put(key, json.dumps({"text": res.text, "prompt_tokens": res.prompt_tokens,
                                            "completion_tokens": res.completion_tokens,
