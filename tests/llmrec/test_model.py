@@ -169,3 +169,12 @@ def test_augmented_pairs_carry_signal_the_plain_model_lacks():
                   Protocol(ks=(1,)))
         scores[name] = res.test.metrics["recall@1"]
     assert scores["aug"] > scores["plain"] + 0.3, scores
+
+
+def test_masks_only_nodes_that_have_the_augmented_feature():
+    xu = torch.zeros(3, 4)
+    xu[1] = 1.0  # only user 1 was profiled
+    b = LLMRecBackbone(Graph(R), BackboneConfig(dim=4, layers=1), LLMRecConfig(mask_rate=0.9, recon_weight=1.0),
+                       user_feats={"profile": xu})
+    for _ in range(5):
+        assert b.sample_mask()["u_profile"].tolist() == [1]

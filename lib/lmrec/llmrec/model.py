@@ -124,6 +124,7 @@ class LLMRecBackbone(Backbone):
             key: nn.Sequential(nn.Linear(self.dim, self.raw(key).shape[1]), nn.LeakyReLU())
             for key in self.proj if self.family(key) in ("profile", "attribute")
         })
+        self._present = {key: torch.nonzero(self.raw(key).abs().sum(1) > 0).squeeze(1) for key in self.decoders}
         if aug_pairs is not None:
             pos, neg = (torch.as_tensor(np.asarray(a), dtype=torch.long) for a in aug_pairs)
             if pos.shape != (self.n_users,) or neg.shape != (self.n_users,):
@@ -186,13 +187,17 @@ class LLMRecBackbone(Backbone):
         return users, items
 
     def sample_mask(self) -> dict[str, torch.Tensor]:
-        """Node ids per augmented feature whose input gets the mask token (``mask_rate`` share each)."""
+        """Node ids per augmented feature whose input gets the mask token: a ``mask_rate`` share of the nodes
+        that have the feature (an all-zero row means the augmentation failed or was not run for that node)."""
         if self.cfg.mask_rate <= 0 or self.cfg.recon_weight <= 0:
             return {}
         out = {}
         for key in self.decoders:
-            n = self.raw(key).shape[0]
-            out[key] = torch.randperm(n, device=self.raw(key).device)[:max(1, int(self.cfg.mask_rate * n))]
+            present = self._present[key]  # only nodes that have the feature (rows of failed augmentations are 0)
+            if present.numel() == 0:
+                continue
+            k = max(1, int(self.cfg.mask_rate * present.numel()))
+            out[key] = present[torch.randperm(present.numel(), device=present.device)[:k]]
         return out
 
     def on_step_start(self, batch: Batch) -> None:
