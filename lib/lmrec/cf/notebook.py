@@ -4,6 +4,7 @@ trains with the one trainer, evaluates and returns everything the notebook shows
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -11,6 +12,7 @@ import torch
 
 from ..data import load_dataset
 from ..eval import Protocol
+from ..paths import REPO_ROOT
 from .backbone import BackboneConfig
 from .graph import Graph
 from .model import CFModel
@@ -76,9 +78,19 @@ class CFRun:
                 f"{self.result.best_epoch} of {self.result.epochs_run} by valid Recall@20; {self.result.test.caption()}")
 
 
+def resolve_folder(path: str) -> str:
+    """A relative folder is taken from the repository root (notebooks run with another working directory)."""
+    p = Path(path)
+    return str(p if p.is_absolute() else REPO_ROOT / p)
+
+
 def load_cf_data(spec: CFSpec):
-    """The dataset of a spec (``ml100k`` or ``<format>:<folder>``)."""
-    return load_dataset(spec.dataset, spec.split, seed=spec.seed, min_rating=spec.min_rating)
+    """The dataset of a spec (``ml100k`` or ``<format>:<folder>``, a relative folder from the repo root)."""
+    name = spec.dataset
+    if ":" in name:
+        fmt, folder = name.split(":", 1)
+        name = f"{fmt}:{resolve_folder(folder)}"
+    return load_dataset(name, spec.split, seed=spec.seed, min_rating=spec.min_rating)
 
 
 def build_model(spec: CFSpec, dataset, device: torch.device | str = "cpu") -> CFModel:
@@ -87,7 +99,10 @@ def build_model(spec: CFSpec, dataset, device: torch.device | str = "cpu") -> CF
     backbone = build_backbone(spec.backbone, graph, BackboneConfig(spec.dim, spec.layers, dict(spec.extra)))
     user_prof = item_prof = None
     if spec.alignment != "none":
-        user_prof, item_prof = load_profile_embeddings(spec.profile_source, dataset)
+        source = spec.profile_source
+        if source not in ("generated", "item_text"):
+            source = resolve_folder(source)
+        user_prof, item_prof = load_profile_embeddings(source, dataset)
     alignment = build_alignment(spec.alignment, backbone, user_prof, item_prof, spec.kd_weight, spec.kd_temperature,
                                 spec.mask_ratio, spec.recon_weight, spec.re_temperature)
     return CFModel(backbone, alignment, spec.reg_weight).to(device)
