@@ -90,7 +90,16 @@ def test_resume_after_killed_run_makes_no_duplicate_calls(server, tmp_path):
     )
     proc = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.time() + 240
-    while time.time() < deadline and len(proxy.forwarded) < 3:
+
+    def n_cached() -> int:
+        if not cache_path.exists():
+            return 0
+        store = KVCache(cache_path)
+        n = len(store)
+        store.close()
+        return n
+
+    while time.time() < deadline and n_cached() < 3 and proc.poll() is None:
         time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
