@@ -7,6 +7,7 @@ numbers, timings, throughput and machine to ``bench/results/``. Sized for a CPU 
 ``--users-per-epoch`` and ``--max-items``; on a GPU use ``--layers 0 --users-per-epoch 0``.
 
     OMP_NUM_THREADS=1 python bench/cllm4rec_beauty.py --layers 2 --users-per-epoch 2000
+    accelerate launch --multi_gpu --num_processes 8 bench/cllm4rec_beauty.py --layers 0 --users-per-epoch 0
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ def main() -> None:
     lm, base_tok = load_backbone(args.lm, device, layers=args.layers)
     model, tok = build_model(lm, base_tok, ds.n_users, ds.n_items, device=device)
     timings["load_lm"] = time.perf_counter() - t
-    trainer = CLLM4RecTrainer(model, tok, make_accelerator(device), log=lambda r: print(r, flush=True))
+    accelerator = make_accelerator(device)  # under `accelerate launch`: one process per GPU (DDP)
+    trainer = CLLM4RecTrainer(model, tok, accelerator, log=lambda r: print(r, flush=True))
 
     t = time.perf_counter()
     trainer.pretrain(items, [], PretrainConfig(rounds=args.pt_rounds, lr=args.pt_lr, batch_size=args.batch_size,
@@ -96,8 +98,9 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "device": str(device), "threads": torch.get_num_threads(),
                     **environment(device)},
     }
-    write_json(args.out, record)
-    print("wrote", args.out)
+    if accelerator.is_main_process:
+        write_json(args.out, record)
+        print("wrote", args.out)
 
 
 if __name__ == "__main__":
