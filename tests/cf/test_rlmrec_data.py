@@ -40,6 +40,7 @@ def test_download_verifies_md5_from_file_list_and_unpacks(tmp_path):
     xml.write_text(FILES_XML.format(md5=md5))
     dest = download_rlmrec_data(tmp_path / "out", url=archive.as_uri(), files_xml_url=xml.as_uri())
     folder = find_dataset_folder(dest, "yelp")
+    assert folder == dest / "yelp"  # flattened: DATASET = "rlmrec:<dest>/yelp"
     assert (folder / "usr_emb_np.pkl").exists() and not (dest / "data.zip").exists()
     # second call: already there, no download (a bad URL is never touched)
     assert download_rlmrec_data(dest, url="file:///nonexistent/data.zip", md5="0") == dest

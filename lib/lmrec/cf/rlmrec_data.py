@@ -102,6 +102,10 @@ def download_rlmrec_data(dest: str | Path | None = None, url: str = DATA_URL, md
                 raise ChecksumError(f"{archive}: member {member!r} would unpack outside {dest}")
         zf.extractall(dest)
     archive.unlink()
+    for name in DATASETS:  # the zip nests the folders under data/; flatten to <dest>/<name>
+        nested = dest / "data" / name
+        if nested.is_dir() and not (dest / name).exists():
+            nested.rename(dest / name)
     return dest
 
 

@@ -36,6 +36,7 @@ class TrainConfig:
     select_metric: str = "recall@20"
     eval_batch_size: int = 1024
     progress: bool = True
+    time_limit_s: float | None = None  # stop (then restore the best state) once training time passes this
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_every", "patience"):
@@ -122,6 +123,14 @@ def fit(model: CFModel, dataset, config: TrainConfig, protocol: Protocol | None 
             bar.set_postfix(loss=f"{row['loss']:.4f}", val=f"{score:.4f}", best=f"{best:.4f}@{best_epoch}")
         history.append(row)
         if bad >= config.patience:
+            break
+        if config.time_limit_s is not None and t_train >= config.time_limit_s:
+            if "valid_recall@20" not in row:  # validate the last state before stopping
+                res = evaluate_model(model, dataset, "valid", protocol, device, config.eval_batch_size)
+                row.update({f"valid_{k}": v for k, v in res.metrics.items() if k.startswith(("recall", "ndcg"))})
+                if res.metrics[config.select_metric] > best:
+                    best, best_epoch = res.metrics[config.select_metric], epoch + 1
+                    best_state = copy.deepcopy(model.state_dict())
             break
     if best_state is not None:
         model.load_state_dict(best_state)
