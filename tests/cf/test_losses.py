@@ -33,6 +33,11 @@ def test_info_nce_matches_cross_entropy_over_cosines():
     cand = F.normalize(a, dim=-1) @ F.normalize(c, dim=-1).T / t
     pos = (F.normalize(a, dim=-1) * F.normalize(b, dim=-1)).sum(-1) / t
     torch.testing.assert_close(info_nce(a, b, c, t), (torch.logsumexp(cand, 1) - pos).mean())
+    # positive among the candidates: the fused path equals the general formula
+    idx = torch.tensor([3, 0, 7, 7, 1, 9])
+    torch.testing.assert_close(info_nce(a, c[idx], c, t, positive_index=idx), info_nce(a, c[idx], c, t))
+    # explicit candidates equal to b: same as in-batch
+    torch.testing.assert_close(info_nce(a, b, b, t), info_nce(a, b, temperature=t))
 
 
 def test_info_nce_is_low_for_aligned_pairs():

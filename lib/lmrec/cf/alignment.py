@@ -72,9 +72,9 @@ class ContrastiveAlignment(Alignment):
         users_mapped = self.mlp(self.user_prof)
         pos_mapped = self.mlp(self.item_prof[batch.pos])
         neg_mapped = self.mlp(self.item_prof[batch.neg])
-        kd = (info_nce(out.users[batch.users], users_mapped[batch.users], users_mapped, t)
-              + info_nce(out.items[batch.pos], pos_mapped, pos_mapped, t)
-              + info_nce(out.items[batch.neg], neg_mapped, neg_mapped, t))
+        kd = (info_nce(out.users[batch.users], users_mapped[batch.users], users_mapped, t, batch.users)
+              + info_nce(out.items[batch.pos], pos_mapped, temperature=t)
+              + info_nce(out.items[batch.neg], neg_mapped, temperature=t))
         return {"kd": self.kd_weight * kd}
 
 

@@ -30,15 +30,20 @@ def l2_reg(params: Iterable[torch.Tensor]) -> torch.Tensor:
 
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, candidates: torch.Tensor | None = None,
-             temperature: float = 1.0) -> torch.Tensor:
+             temperature: float = 1.0, positive_index: torch.Tensor | None = None) -> torch.Tensor:
     """InfoNCE with cosine similarity, averaged over rows of ``a``.
 
     Row ``k`` of ``a`` is pulled towards row ``k`` of ``b`` and pushed from every row of ``candidates``
-    (default: ``b`` itself, i.e. in-batch negatives; the positive is among the candidates when they
-    contain it):  ``-s(a_k, b_k)/t + log sum_j exp(s(a_k, c_j)/t)``.
+    (default: ``b`` itself, i.e. in-batch negatives):  ``-s(a_k, b_k)/t + log sum_j exp(s(a_k, c_j)/t)``.
+    When ``b`` is ``candidates[positive_index]`` (the positive is one of the candidates, e.g. a batch's users
+    against all users), pass ``positive_index``: the same value is computed as one fused cross-entropy.
     """
-    a = F.normalize(a, dim=-1, eps=1e-8)
-    b = F.normalize(b, dim=-1, eps=1e-8)
-    c = b if candidates is None else F.normalize(candidates, dim=-1, eps=1e-8)
-    pos = (a * b).sum(-1) / temperature
-    return (torch.logsumexp(a @ c.T / temperature, dim=-1) - pos).mean()
+    a = F.normalize(a, dim=-1, eps=1e-8) / temperature
+    if candidates is None:
+        b = F.normalize(b, dim=-1, eps=1e-8)
+        return F.cross_entropy(a @ b.T, torch.arange(a.shape[0], device=a.device))
+    c = F.normalize(candidates, dim=-1, eps=1e-8)
+    if positive_index is not None:
+        return F.cross_entropy(a @ c.T, positive_index)
+    pos = (a * F.normalize(b, dim=-1, eps=1e-8)).sum(-1)
+    return (torch.logsumexp(a @ c.T, dim=-1) - pos).mean()

@@ -40,5 +40,5 @@ class SimGCL(LightGCN):
         u1, i1 = self._noisy(ego, eps)
         u2, i2 = self._noisy(ego, eps)
         users, items = self._forward(ego, 1.0)
-        cl = info_nce(u1[batch.users], u2[batch.users], u2, t) + info_nce(i1[batch.pos], i2[batch.pos], i2, t)
+        cl = info_nce(u1[batch.users], u2[batch.users], u2, t, batch.users) + info_nce(i1[batch.pos], i2[batch.pos], i2, t, batch.pos)
         return TrainOutput(users, items, {"cl": float(self.config.get("cl_weight", 0.1)) * cl})
