@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from lmrec.data import InteractionDataset, make_interactions
 from lmrec.seqrec import (
     SEQ_PROTOCOL,

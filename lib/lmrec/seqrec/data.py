@@ -85,12 +85,12 @@ def pad_sequences(seqs: Sequence[np.ndarray], max_len: int, side: str = "left", 
     for row, seq in enumerate(seqs):
         kept = np.asarray(seq, dtype=np.int64)[-max_len:]
         if recent_first:
-            kept = kept[::-1].copy()
+            kept = kept[::-1]
         n = len(kept)
         if n == 0:
             continue
         sl = slice(max_len - n, max_len) if side == "left" else slice(0, n)
-        ids[row, sl] = torch.from_numpy(kept)
+        ids[row, sl] = torch.tensor(kept.tolist(), dtype=torch.long)
         mask[row, sl] = True
     return ids, mask
 

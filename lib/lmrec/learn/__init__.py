@@ -1,0 +1,17 @@
+"""LEARN (AAAI'25, arXiv 2405.03988): frozen-LLM item content vectors + user/item preference alignment towers.
+
+* :mod:`.content` — content extraction: mean-pooled, L2-normalised last hidden states of a frozen causal LLM,
+  cached per (model, text).
+* :mod:`.model` — the preference alignment tower (adaptor -> causal transformer -> projection), used as the
+  user tower (last position of the history) and the item tower (single items).
+* :mod:`.train` — contrastive pretraining and full-softmax finetuning under Accelerate, selected on validation.
+* :mod:`.checkpoint` — where notebook 40 leaves the pretrained towers for notebook 41.
+"""
+
+from .checkpoint import load_pretrained, pretrained_path, save_pretrained
+from .content import ContentConfig, item_content_embeddings, llm_item_embeddings, mean_pool
+from .model import LearnModel, PreferenceAlignment, TowerConfig
+from .train import TrainConfig, TrainResult, evaluate_model, train
+
+__all__ = ["load_pretrained", "pretrained_path", "save_pretrained", "ContentConfig", "item_content_embeddings", "llm_item_embeddings", "mean_pool", "LearnModel",
+           "PreferenceAlignment", "TowerConfig", "TrainConfig", "TrainResult", "evaluate_model", "train"]

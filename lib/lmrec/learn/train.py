@@ -1,0 +1,228 @@
+"""LEARN training: contrastive pretraining (in-batch softmax) and finetuning (full softmax), one loop.
+
+Under Hugging Face Accelerate: ``accelerate launch`` runs it data-parallel (each process takes its share
+of the users, gradients synchronised by the prepared model); a plain single process runs the same code.
+Mixed precision (bf16, else fp16) on GPU. Model selection uses the validation split only (the released
+code monitors the test split; we never look at test before the final evaluation).
+
+A training example cuts one user's training sequence at a random position t: the history ``seq[:t]``
+(its last ``max_len`` items) predicts ``seq[t]``. As in the released data loaders, pretraining draws t
+from the second half of the sequence (``t >= len // 2``) and finetuning from any position (``t >= 1``);
+an epoch draws ``samples_per_user`` cuts per user. Cuts are built on the device by index arithmetic.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data import InteractionDataset
+from ..eval import EvalResult
+from ..seqrec import SEQ_PROTOCOL, LeaveOneOut, evaluate_encoder, in_batch_softmax_loss
+from .model import LearnModel
+
+STAGES = ("pretrain", "finetune")
+
+
+@dataclass
+class TrainConfig:
+    """One training stage. ``stage``: ``pretrain`` (in-batch softmax, duplicate targets masked) or
+    ``finetune`` (full softmax over the catalogue, history items excluded from the negatives when
+    ``mask_history``, as in the released code)."""
+
+    stage: str = "pretrain"
+    epochs: int = 50
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_epochs: float = 1.0
+    samples_per_user: int = 1
+    logit_scale: float = 20.0
+    mask_history: bool = True
+    cut_from: str = "auto"         # auto (pretrain: second half; finetune: any) | second_half | any
+    eval_every: int = 1
+    patience: int = 5               # evaluations without improvement before stopping (0: never stop)
+    select_metric: str = "ndcg@10"
+    mixed_precision: str = "auto"   # auto (bf16/fp16 on GPU, none on CPU) | no | fp16 | bf16
+    grad_clip: float = 1.0
+    seed: int = 2023
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"TrainConfig.stage={self.stage!r}; choose one of {STAGES}")
+        if self.cut_from not in ("auto", "second_half", "any"):
+            raise ValueError(f"TrainConfig.cut_from={self.cut_from!r}; use auto | second_half | any")
+
+
+@dataclass
+class TrainResult:
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    best_metric: float = float("-inf")
+    best_state: dict | None = None
+    seconds: float = 0.0
+    steps: int = 0
+
+
+class SequenceTable:
+    """All training sequences as one right-padded tensor on the device, for cutting examples by index."""
+
+    def __init__(self, sequences: list[np.ndarray], device: torch.device):
+        lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+        width = max(1, int(lengths.max(initial=0)))
+        table = np.zeros((len(sequences), width), dtype=np.int64)
+        for row, seq in enumerate(sequences):
+            table[row, :len(seq)] = seq
+        self.table = torch.as_tensor(table, device=device)
+        self.lengths = torch.as_tensor(lengths, device=device)
+
+    def cut(self, users: torch.Tensor, t: torch.Tensor, max_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """History ids ``[B, max_len]`` (right padded, last ``max_len`` items of ``seq[:t]``), mask, target ``seq[t]``."""
+        h = torch.clamp(t, max=max_len)
+        pos = torch.arange(max_len, device=t.device)[None]
+        idx = (t - h)[:, None] + pos
+        mask = pos < h[:, None]
+        ids = self.table[users[:, None], idx.clamp(max=self.table.shape[1] - 1)] * mask
+        return ids, mask, self.table[users, t]
+
+
+def draw_cuts(lengths: torch.Tensor, users: torch.Tensor, second_half: bool, generator: torch.Generator) -> torch.Tensor:
+    """A random cut position per user: uniform on [len // 2, len - 1] (second half) or [1, len - 1]."""
+    n = lengths[users]
+    lo = torch.clamp(n // 2, min=1) if second_half else torch.ones_like(n)
+    u = torch.rand(len(users), generator=generator).to(n.device)
+    return lo + torch.floor(u * (n - lo).float()).long()
+
+
+def history_exclusion(ids: torch.Tensor, mask: torch.Tensor, n_items: int) -> torch.Tensor:
+    """Boolean ``[B, n_items]``: True for the items in each row's history."""
+    out = torch.zeros(ids.shape[0], n_items + 1, dtype=torch.bool, device=ids.device)
+    out.scatter_(1, torch.where(mask, ids, torch.full_like(ids, n_items)), True)
+    return out[:, :n_items]
+
+
+def finetune_loss(model: LearnModel, ids: torch.Tensor, mask: torch.Tensor, target: torch.Tensor,
+                  scale: float, mask_history: bool) -> torch.Tensor:
+    """Full softmax over all items (item tower applied to the whole catalogue), history optionally excluded."""
+    users, items = model(ids, mask)
+    logits = scale * users @ items.T
+    if mask_history:
+        excl = history_exclusion(ids, mask, items.shape[0]) & ~F.one_hot(target, items.shape[0]).bool()
+        logits = logits.masked_fill(excl, float("-inf"))
+    return F.cross_entropy(logits, target)
+
+
+def pretrain_loss(model: LearnModel, ids: torch.Tensor, mask: torch.Tensor, target: torch.Tensor,
+                  scale: float) -> torch.Tensor:
+    """In-batch softmax between user vectors and the targets' item vectors, duplicate targets masked."""
+    users, items = model(ids, mask, target)
+    return in_batch_softmax_loss(users, items, target, scale)
+
+
+def make_accelerator(config: TrainConfig, device: torch.device):
+    """An ``accelerate.Accelerator`` for ``device`` with the configured mixed precision."""
+    from accelerate import Accelerator
+
+    mp = config.mixed_precision
+    if mp == "auto":
+        mp = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if device.type == "cuda" else "no"
+    return Accelerator(cpu=device.type == "cpu", mixed_precision=mp)
+
+
+@torch.no_grad()
+def evaluate_model(model: LearnModel, dataset: InteractionDataset, split: str, loo: LeaveOneOut | None = None,
+                   max_len: int = 40, batch_size: int = 256) -> EvalResult:
+    """Full-ranking metrics of the towers on ``split`` (history = train for valid, train + valid for test)."""
+    was_training = model.training
+    model.eval()
+    device = model.content.device
+    items = model.items()
+    result = evaluate_encoder(model.users, items, dataset, split, max_len, SEQ_PROTOCOL, device, batch_size,
+                              side="right", loo=loo)
+    model.train(was_training)
+    return result
+
+
+def train(model: LearnModel, dataset: InteractionDataset, config: TrainConfig, max_len: int = 40,
+          device: torch.device | str = "cpu", accelerator=None, loo: LeaveOneOut | None = None,
+          on_eval: Callable[[dict], None] | None = None, progress: bool = False) -> TrainResult:
+    """Train ``model`` for one stage; keep the state with the best validation ``select_metric``.
+
+    Returns the history (loss per epoch, validation metrics per evaluation), the best epoch and its
+    state dict (the model is left holding the best state).
+    """
+    from tqdm.auto import tqdm
+
+    device = torch.device(device)
+    accelerator = accelerator or make_accelerator(config, device)
+    loo = loo or LeaveOneOut.from_dataset(dataset)
+    model.to(accelerator.device)
+    seqs = SequenceTable(loo.train, accelerator.device)
+    users_all = torch.nonzero(seqs.lengths >= 2).flatten()
+    if len(users_all) == 0:
+        raise ValueError(f"dataset {dataset.name}: no user has two training items; nothing to train on")
+    n_procs, rank = accelerator.num_processes, accelerator.process_index
+    per_epoch = math.ceil(len(users_all) * config.samples_per_user / (config.batch_size * n_procs))
+    total = max(1, per_epoch * config.epochs)
+    warmup = int(config.warmup_epochs * per_epoch)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / max(1, warmup)) * 0.5 * (
+        1 + math.cos(math.pi * min(1.0, s / total))))
+    wrapped, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    second_half = config.cut_from == "second_half" or (config.cut_from == "auto" and config.stage == "pretrain")
+    gen = torch.Generator().manual_seed(config.seed)
+    result = TrainResult()
+    bad = 0
+    t0 = time.perf_counter()
+    for epoch in tqdm(range(1, config.epochs + 1), disable=not progress, desc=f"LEARN {config.stage}"):
+        wrapped.train()
+        users = users_all.repeat(config.samples_per_user)
+        users = users[torch.randperm(len(users), generator=gen).to(users.device)]
+        cuts = draw_cuts(seqs.lengths, users, second_half, gen)
+        users, cuts = users[rank::n_procs], cuts[rank::n_procs]
+        losses = []
+        for start in range(0, len(users), config.batch_size):
+            ids, mask, target = seqs.cut(users[start:start + config.batch_size], cuts[start:start + config.batch_size], max_len)
+            with accelerator.autocast():
+                if config.stage == "pretrain":
+                    loss = pretrain_loss(wrapped, ids, mask, target, config.logit_scale)
+                else:
+                    loss = finetune_loss(wrapped, ids, mask, target, config.logit_scale, config.mask_history)
+            optimizer.zero_grad(set_to_none=True)
+            accelerator.backward(loss)
+            if config.grad_clip:
+                accelerator.clip_grad_norm_(wrapped.parameters(), config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            losses.append(loss.detach())
+            result.steps += 1
+        record = {"epoch": epoch, "loss": float(torch.stack(losses).mean()), "lr": scheduler.get_last_lr()[0]}
+        if epoch % config.eval_every == 0 or epoch == config.epochs:
+            metrics = evaluate_model(accelerator.unwrap_model(wrapped), dataset, "valid", loo, max_len).metrics
+            record.update({f"valid_{k}": v for k, v in metrics.items() if k in ("ndcg@10", "recall@10", "mrr")})
+            score = metrics[config.select_metric]
+            if score > result.best_metric:
+                result.best_metric, result.best_epoch, bad = score, epoch, 0
+                result.best_state = copy.deepcopy(accelerator.unwrap_model(wrapped).state_dict())
+            else:
+                bad += 1
+        result.history.append(record)
+        if on_eval is not None:
+            on_eval(record)
+        if config.patience and bad >= config.patience:
+            break
+    result.seconds = time.perf_counter() - t0
+    if result.best_state is not None:
+        model.load_state_dict(result.best_state)
+    return result
+
+
+def config_dict(config: TrainConfig) -> dict:
+    return asdict(config)
