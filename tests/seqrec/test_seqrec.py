@@ -128,3 +128,21 @@ def test_evaluate_encoder_uses_split_history():
     # user 0: last 2 -> predicts 3 = target; user 1: last 3 -> predicts 4, which is history -> target ranks first
     assert res.metrics["hit@10"] == pytest.approx(1.0)
     assert evaluate_encoder(lambda i, m: -last_item_plus_one(i, m), table, ds, "valid", max_len=4).metrics["mrr"] == pytest.approx(0.75)
+
+
+def test_restrict_to_items_keeps_targets_and_reindexes():
+    import pandas as pd
+
+    from lmrec.seqrec.subset import items_with_text, restrict_to_items
+
+    ds = toy_dataset()
+    ds.item_text = pd.DataFrame({"text": ["a", "", "c", "d", "e"]})  # item 1 has no text
+    keep = items_with_text(ds)
+    assert keep.tolist() == [True, False, True, True, True]
+    sub, stats = restrict_to_items(ds, keep)
+    # user 1's test target is item 1 (no text): user 1 goes; user 0 keeps 0, 2 | 3 | 4
+    assert sub.n_users == 1 and stats["users"] == 1 and sub.n_items == 4
+    loo = LeaveOneOut.from_dataset(sub)
+    raw = sub.item_ids
+    assert [raw[i] for i in loo.history("test")[0]] == ["0", "2", "3"]
+    assert raw[loo.targets("test")[0]] == "4" and raw[loo.targets("valid")[0]] == "3"
