@@ -55,7 +55,7 @@ class FinetuneConfig:
 
     epochs: int = 1
     lr: float = 1e-4
-    content_lr: float = 1e-3
+    content_lr: float = 1e-4
     batch_size: int = 20
     max_items: int = 16             # items listed in a prompt (training and evaluation)
     mask_ratio: float = 0.2
