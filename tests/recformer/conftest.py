@@ -13,3 +13,14 @@ def tokenizer():
     from lmrec.recformer.backbone import minilm_path
 
     return AutoTokenizer.from_pretrained(str(minilm_path()))
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    """The tiny encoders here run fastest on one thread (two threads on a shared 2-core machine spin)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

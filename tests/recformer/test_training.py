@@ -1,0 +1,79 @@
+"""Sampling of training pairs, planted-signal learning (pretraining and finetuning), evaluation protocol."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lmrec.recformer import RecformerConfig, TrainConfig, finetune, make_accelerator, pretrain, tokenize_items
+from lmrec.recformer.items import item_attributes
+from lmrec.recformer.train import encode_items, evaluate_recformer, finetune_samples, pretrain_pairs
+from lmrec.seqrec import SEQ_PROTOCOL, LeaveOneOut
+
+from .fixtures import successor_dataset, tiny_model
+
+
+def test_pretrain_pairs_draw_targets_from_the_second_half():
+    seq = np.arange(10)
+    rng = np.random.default_rng(0)
+    ts = []
+    for _ in range(300):
+        hist, target = pretrain_pairs([seq], rng)
+        assert list(hist[0]) == list(range(target[0]))
+        ts.append(target[0])
+    assert min(ts) == 4 and max(ts) == 9  # (n-1)//2 .. n-1
+
+
+def test_finetune_samples_cover_every_position():
+    rng = np.random.default_rng(0)
+    ts = {finetune_samples([np.arange(5)], rng)[1][0] for _ in range(200)}
+    assert ts == {0, 1, 2, 3, 4}
+
+
+def _setup(tokenizer, seed=0):
+    dataset = successor_dataset()
+    config = RecformerConfig(max_token_num=48, attention_window=8, max_item_embeddings=8, temperature=0.05)
+    model = tiny_model(config, hidden=32, layers=1)
+    items = tokenize_items(item_attributes(dataset), tokenizer, config)
+    return dataset, model, items, LeaveOneOut.from_dataset(dataset)
+
+
+def test_pretraining_reduces_its_losses_on_planted_sequences(tokenizer):
+    dataset, model, items, loo = _setup(tokenizer)
+    torch.manual_seed(0)
+    hist = pretrain(model, tokenizer, items, loo.train, TrainConfig(learning_rate=3e-3, batch_size=16, warmup_steps=0),
+                    make_accelerator("cpu"), epochs=12, seed=0, progress=False)
+    first, last = hist[:4], hist[-4:]
+    for key in ("cl", "mlm_a"):
+        assert np.mean([h[key] for h in last]) < np.mean([h[key] for h in first]) - 0.3, key
+    assert np.isclose(hist[0]["loss"], hist[0]["cl"] + 0.1 * (hist[0]["mlm_a"] + hist[0]["mlm_b"]), rtol=1e-5)
+
+
+def test_two_stage_finetuning_learns_the_successor_rule(tokenizer):
+    dataset, model, items, loo = _setup(tokenizer)
+    torch.manual_seed(0)
+    before = evaluate_recformer(model, tokenizer, items, dataset, "valid", loo.history("valid"), SEQ_PROTOCOL)
+    res = finetune(model, tokenizer, items, dataset, loo.train, loo.history("valid"), SEQ_PROTOCOL,
+                   TrainConfig(learning_rate=3e-3, batch_size=16, warmup_steps=0), make_accelerator("cpu"),
+                   stage1_epochs=25, stage2_epochs=3, progress=False, seed=0)
+    after = evaluate_recformer(model, tokenizer, items, dataset, "valid", loo.history("valid"), SEQ_PROTOCOL,
+                               item_table=res.item_table)
+    # 16 items: a random ranking puts the target in the top 10 with probability 10/16 and has MRR ~0.21
+    assert after.metrics["mrr"] > 0.6 > before.metrics["mrr"]
+    assert after.metrics["ndcg@10"] == pytest.approx(res.best_valid, abs=1e-6)  # the best state is restored
+    assert {h["stage"] for h in res.history} == {1, 2}
+    test = evaluate_recformer(model, tokenizer, items, dataset, "test", loo.history("test"), SEQ_PROTOCOL,
+                              item_table=res.item_table)
+    assert test.metrics["mrr"] > 0.5
+
+
+def test_evaluation_keeps_history_by_default_and_masks_it_on_request(tokenizer):
+    dataset, model, items, loo = _setup(tokenizer)
+    table = encode_items(model, tokenizer, items)
+    both = evaluate_recformer(model, tokenizer, items, dataset, "test", loo.history("test"), SEQ_PROTOCOL,
+                              item_table=table, both=True)
+    # masking removes competitors, so every user's target rank can only improve
+    assert both["masked"].metrics["mrr"] >= both["recformer"].metrics["mrr"]
+    plain = evaluate_recformer(model, tokenizer, items, dataset, "test", loo.history("test"), SEQ_PROTOCOL, item_table=table)
+    assert plain.metrics == both["recformer"].metrics
