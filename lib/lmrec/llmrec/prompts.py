@@ -69,10 +69,11 @@ def implicit_feedback_prompt(item_text, history: Sequence[int], candidates: Sequ
 def user_profile_prompt(item_text, history: Sequence[int]) -> AugmentPrompt:
     """Ask for the user profile JSON (age, gender, liked/disliked genres, liked directors, country,
     language) from the user's history; the prefill opens the JSON object."""
-    keys = ", ".join(f'"{f}": ...' for f in PROFILE_FIELDS)
+    keys = ", ".join(f'"{f}": "..."' for f in PROFILE_FIELDS)
     text = ("Generate a user profile based on the user's movie history, each movie with title, year and genre.\n"
             + _history_block(item_text, history) +
-            f"Output a JSON object {{{keys}}}. Do not write 'unknown': make an educated guess. Output only the JSON.")
+            f"Output one JSON object {{{keys}}} with a short string per field. Do not write 'unknown': make an "
+            "educated guess. Output only the JSON.")
     return AugmentPrompt(text=text, prefill='{"age": ')
 
 
