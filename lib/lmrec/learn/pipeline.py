@@ -1,0 +1,51 @@
+"""What notebooks 40 and 41 share: the dataset (restricted to items with text), the content vectors, and
+the key under which 40 leaves the pretrained towers for 41."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data import InteractionDataset, load_dataset
+from ..seqrec.subset import items_with_text, restrict_to_items
+from .content import ContentConfig, item_content_embeddings
+from .model import TowerConfig
+
+
+def prepare_data(name: str, split: str, seed: int, min_rating: float = 0) -> tuple[InteractionDataset, dict]:
+    """Load the dataset; when some items lack text, keep the subset with text (stated in the stats)."""
+    dataset = load_dataset(name, split, seed=seed, min_rating=min_rating)
+    keep = items_with_text(dataset)
+    if dataset.item_text is None or not keep.any():
+        raise ValueError(f"dataset {name}: no item has text; LEARN embeds item texts (ML-100K and the Recformer "
+                         "format with meta_data.json or item_text.tsv have them)")
+    stats = {"text_subset": False, "items_with_text": int(keep.sum()), "n_items": dataset.n_items}
+    if not keep.all():
+        dataset, sub = restrict_to_items(dataset, keep)
+        stats.update(sub, text_subset=True)
+    return dataset, stats
+
+
+def item_texts(dataset: InteractionDataset) -> list[str]:
+    """One text per item: the ``text`` column when the format has one, else ``field: value`` pairs."""
+    if dataset.item_text is not None and list(dataset.item_text.columns) == ["text"]:
+        return dataset.item_text["text"].astype(str).tolist()
+    return dataset.item_texts()
+
+
+def content_vectors(dataset: InteractionDataset, config: ContentConfig, progress: bool = True
+                    ) -> tuple[torch.Tensor, dict[str, float]]:
+    """The frozen LLM vectors of every item ``[n_items, llm_hidden]`` and embedding stats."""
+    stats: dict[str, float] = {}
+    vecs = item_content_embeddings(item_texts(dataset), config, progress=progress, stats=stats)
+    return torch.as_tensor(np.ascontiguousarray(vecs)), stats
+
+
+def pretrained_key(dataset: str, split: str, seed: int, min_rating: float, content: ContentConfig,
+                   tower: TowerConfig) -> dict[str, Any]:
+    """Settings that identify a pretrained tower (the file 40 writes and 41 reads)."""
+    return {"dataset": dataset, "split": split, "seed": seed, "min_rating": min_rating, "content": content.key(),
+            "tower": asdict(tower)}
