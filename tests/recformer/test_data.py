@@ -107,3 +107,14 @@ def test_prepare_data_samples_users_for_smoke_runs(monkeypatch, tmp_path):
     sub, attrs, stats = pipeline.prepare_data("x", "loo_time", 0, max_users=10)
     assert sub.n_users == 10 and len(attrs) == sub.n_items == stats["items_kept"]
     assert isinstance(sub.interactions, pd.DataFrame) and np.all(sub.matrix("test").getnnz(axis=1) == 1)
+
+
+def test_zero_shot_numbers_are_reused_only_for_the_same_layout_and_users():
+    from lmrec.recformer.pipeline import stored_zero_shot
+
+    cfg = RecformerConfig(max_token_num=64)
+    info = {"pretrain_config": cfg.to_dict(),
+            "pretrain_extra": {"zero_shot": {"recformer": {"mrr": 0.1}}, "params": {"MAX_USERS": 0, "TEXT_FIELDS": ""}}}
+    assert stored_zero_shot(info, cfg, {"MAX_USERS": 0, "TEXT_FIELDS": ""}) == {"recformer": {"mrr": 0.1}}
+    assert stored_zero_shot(info, RecformerConfig(max_token_num=32), {"MAX_USERS": 0, "TEXT_FIELDS": ""}) is None
+    assert stored_zero_shot(info, cfg, {"MAX_USERS": 40, "TEXT_FIELDS": ""}) is None

@@ -70,7 +70,21 @@ def load_for_finetuning(pretrained: str, backbone: str, config: RecformerConfig,
     model.load_state_dict(ckpt["state"])
     info["pretrained"] = str(path)
     info["pretrain_config"] = ckpt["config"]
+    info["pretrain_extra"] = ckpt.get("extra", {})
     return model, tokenizer, info
+
+
+def stored_zero_shot(info: dict, config: RecformerConfig, params: dict, keys=("MAX_USERS", "TEXT_FIELDS")) -> dict | None:
+    """Notebook 30's zero-shot test metrics kept with its checkpoint, when they hold for this run: same
+    layout (``config``) and the same data selection (``keys`` of the two notebooks' parameters)."""
+    extra = info.get("pretrain_extra") or {}
+    stored, cfg = extra.get("zero_shot"), info.get("pretrain_config") or {}
+    layout = ("max_attr_num", "max_attr_length", "max_item_embeddings", "max_token_num", "attention_window", "pooler")
+    if not stored or any(cfg.get(k) != getattr(config, k) for k in layout):
+        return None
+    if any(extra.get("params", {}).get(k) != params.get(k) for k in keys):
+        return None
+    return stored
 
 
 def headline(result: EvalResult, prefix: str = "") -> dict[str, float]:
