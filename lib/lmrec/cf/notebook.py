@@ -13,6 +13,7 @@ import torch
 from ..data import load_dataset
 from ..eval import Protocol
 from ..paths import REPO_ROOT
+from .alignment import ALIGNMENTS
 from .backbone import BackboneConfig
 from .graph import Graph
 from .model import CFModel
@@ -95,6 +96,8 @@ def load_cf_data(spec: CFSpec):
 
 def build_model(spec: CFSpec, dataset, device: torch.device | str = "cpu") -> CFModel:
     """Graph, backbone, alignment (profiles loaded when the alignment needs them), on ``device``."""
+    if spec.alignment not in ALIGNMENTS:
+        raise ValueError(f"ALIGNMENT={spec.alignment!r} is unknown; choose one of {ALIGNMENTS}")
     graph = Graph(dataset.train, device=device, backend=spec.graph_backend)
     backbone = build_backbone(spec.backbone, graph, BackboneConfig(spec.dim, spec.layers, dict(spec.extra)))
     user_prof = item_prof = None
