@@ -27,11 +27,19 @@ def prepare_data(name: str, split: str, seed: int, fields: str = "", max_users: 
     runs). Returns ``(dataset, attributes, subset stats or {})``."""
     dataset = load_dataset(name, split, seed)
     attrs = item_attributes(dataset, tuple(f for f in fields.split(",") if f) or None)
-    users = None
+    stats: dict = {}
+    if not all(attrs):
+        dataset, attrs, stats = _subset(dataset, attrs, None)
     if max_users and max_users < dataset.n_users:
         users = np.sort(np.random.default_rng(seed).choice(dataset.n_users, max_users, replace=False))
-    if all(attrs) and users is None:
-        return dataset, attrs, {}
+        dataset, attrs, sampled = _subset(dataset, attrs, users)
+        stats = {**sampled, **{k: v for k, v in stats.items() if k in ("items_with_text", "items_total", "users_total",
+                                                                        "interactions_total")},
+                 "users_sampled": int(max_users)}
+    return dataset, attrs, stats
+
+
+def _subset(dataset: InteractionDataset, attrs: list[Attributes], users) -> tuple[InteractionDataset, list[Attributes], dict]:
     sub, stats = text_subset(dataset, attrs, users)
     keep = {raw: i for i, raw in enumerate(dataset.item_ids)}
     return sub, [attrs[keep[raw]] for raw in sub.item_ids], stats
