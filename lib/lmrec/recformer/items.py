@@ -71,7 +71,7 @@ def text_subset(dataset: InteractionDataset, attributes: list[Attributes], users
     imap = pd.Series(np.arange(len(items)), index=items)
     new = inter.assign(user=umap.loc[inter["user"]].to_numpy(), item=imap.loc[inter["item"]].to_numpy()).reset_index(drop=True)
     sub = InteractionDataset(
-        name=f"{dataset.name}[text]", interactions=new, n_users=len(users), n_items=len(items),
+        name=dataset.name if dataset.name.endswith("[text]") else f"{dataset.name}[text]", interactions=new, n_users=len(users), n_items=len(items),
         user_ids=dataset.user_ids[users], item_ids=dataset.item_ids[items],
         item_text=dataset.item_text.iloc[items].reset_index(drop=True) if dataset.item_text is not None else None,
         user_attrs=dataset.user_attrs.iloc[users].reset_index(drop=True) if dataset.user_attrs is not None else None,
