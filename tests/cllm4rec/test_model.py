@@ -91,3 +91,39 @@ def test_collaborative_loss_matches_manual_softmax_over_items(tiny):
     p = prompt.shape[1]
     manual = (F.cross_entropy(logits[0, p - 1:p + 1], items[0]))
     assert torch.allclose(loss, manual, atol=1e-6) and float(reg) == 0.0
+
+
+def test_content_loss_matches_manual_vocab_cross_entropy(tiny):
+    model, tok = tiny
+    prompt = torch.tensor([tok.encode("user_1 writes the following review for item_2:")])
+    main = torch.tensor([tok.encode(" great fun")])
+    loss, _ = TaskModel(model)("content", lambda_v=0.0, prompt_ids=prompt, main_ids=main, main_mask=torch.ones_like(main))
+    ids = torch.cat([prompt, main], 1)
+    h = model.hidden(ids, torch.ones_like(ids), "content")
+    p = prompt.shape[1]
+    logits = model.lm.get_output_embeddings()(h)[0, p - 1:p - 1 + main.shape[1], :tok.n_vocab]
+    assert torch.allclose(loss, F.cross_entropy(logits, main[0]), atol=1e-6)
+
+
+def test_truncate_layers_keeps_the_first_blocks(base_tokenizer, make_lm):
+    import pytest
+
+    from lmrec.cllm4rec.setup import truncate_layers
+
+    lm = make_lm(len(base_tokenizer), layers=3)
+    first = lm.model.layers[0]
+    truncate_layers(lm, 1)
+    assert len(lm.model.layers) == 1 and lm.model.layers[0] is first and lm.config.num_hidden_layers == 1
+    ids = torch.tensor([[1, 2, 3]])
+    assert lm(input_ids=ids).logits.shape == (1, 3, len(base_tokenizer))
+    with pytest.raises(ValueError, match="LM_LAYERS=5"):
+        truncate_layers(lm, 5)
+
+
+def test_unfrozen_lm_trains_and_is_saved(base_tokenizer, make_lm):
+    from lmrec.cllm4rec import build_model
+
+    model, _ = build_model(make_lm(len(base_tokenizer)), base_tokenizer, 6, 9, freeze_lm=False)
+    assert all(p.requires_grad for p in model.lm.parameters())
+    state = model.trainable_state()
+    assert any(k.startswith("lm.") for k in state) and "collab.item.weight" in state
