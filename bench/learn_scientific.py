@@ -1,0 +1,90 @@
+"""LEARN on Recformer's Amazon "Industrial & Scientific" finetune split (the format LEARN's code also reads).
+
+Reads ``recformer:<folder>`` (default ``../shared/data/recformer_scientific``). The copy has text for 1,585
+of its 5,327 items, so the run uses the subset of items with text and the users whose validation and test
+items both have text (targets unchanged; textless items dropped from histories). Embeds the item texts with
+the frozen LLM (cached), pretrains the towers (in-batch softmax), finetunes them (full softmax), selects on
+validation NDCG@10 and reports test NDCG@10 / Recall@10 / MRR (+@50), history masked. Writes a JSON record
+with numbers, timings and the machine to ``bench/results/learn_scientific.json``.
+
+    OMP_NUM_THREADS=1 python bench/learn_scientific.py
+    accelerate launch bench/learn_scientific.py --llm baichuan-inc/Baichuan2-7B-Base --llm-dtype float16 ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from lmrec.learn import ContentConfig, LearnModel, TowerConfig, TrainConfig, evaluate_model, train
+from lmrec.learn.pipeline import content_vectors, prepare_data
+from lmrec.seqrec import LeaveOneOut
+from lmrec.seqrec.evaluate import sequential_metrics
+from lmrec.utils import resolve_device, seed_everything, write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "recformer_scientific"))
+    p.add_argument("--llm", default="smollm2-135m-instruct")
+    p.add_argument("--llm-max-length", type=int, default=32)
+    p.add_argument("--llm-dtype", default="float32")
+    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--output-dim", type=int, default=64)
+    p.add_argument("--max-len", type=int, default=40)
+    p.add_argument("--pretrain-epochs", type=int, default=10)
+    p.add_argument("--finetune-epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--seed", type=int, default=2023)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default=str(ROOT / "bench" / "results" / "learn_scientific.json"))
+    args = p.parse_args()
+    if not Path(args.data).exists():
+        raise SystemExit(f"{args.data}: missing; point --data at Recformer's finetune folder (smap.json, train.json, "
+                         "val.json, test.json, item_text.tsv or meta_data.json)")
+    seed_everything(args.seed)
+    device = resolve_device(args.device)
+    t0 = time.perf_counter()
+    dataset, subset = prepare_data(f"recformer:{args.data}", "given", args.seed)
+    loo = LeaveOneOut.from_dataset(dataset)
+    print(dataset.describe(), subset, flush=True)
+    t = time.perf_counter()
+    content, embed_stats = content_vectors(dataset, ContentConfig(model=args.llm, max_length=args.llm_max_length,
+                                                                  device=str(device), dtype=args.llm_dtype))
+    embed_s = time.perf_counter() - t
+    print("content", tuple(content.shape), embed_stats, f"{embed_s:.1f} s", flush=True)
+    model = LearnModel(content, TowerConfig(input_dim=content.shape[1], hidden_dim=args.hidden, n_layers=args.layers,
+                                            n_heads=2, output_dim=args.output_dim, max_len=args.max_len)).to(device)
+    stages = {}
+    for stage, epochs, lr in (("pretrain", args.pretrain_epochs, 1e-3), ("finetune", args.finetune_epochs, 5e-4)):
+        cfg = TrainConfig(stage=stage, epochs=epochs, batch_size=args.batch_size, lr=lr, samples_per_user=2,
+                          warmup_epochs=1 if stage == "pretrain" else 0, eval_every=2, patience=3, seed=args.seed)
+        res = train(model, dataset, cfg, args.max_len, device, loo=loo)
+        test = evaluate_model(model, dataset, "test", loo, args.max_len)
+        stages[stage] = {"best_epoch": res.best_epoch, "valid_ndcg@10": res.best_metric, "steps": res.steps,
+                         "seconds": round(res.seconds, 1), "test": sequential_metrics(test), "caption": test.caption()}
+        print(stage, stages[stage], flush=True)
+    record = {
+        "benchmark": "LEARN on recformer_scientific (items with text)", "data": subset,
+        "dataset": dataset.describe(), "args": vars(args), "content": {**embed_stats, "seconds": round(embed_s, 1),
+                                                                      "dim": int(content.shape[1])},
+        "stages": stages, "total_seconds": round(time.perf_counter() - t0, 1),
+        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+                    "device": str(device), "omp_threads": os.environ.get("OMP_NUM_THREADS"),
+                    "note": "shared 2-core CPU, ~8 concurrent jobs while measured"},
+    }
+    write_json(args.out, record)
+    print(json.dumps(stages, indent=1))
+
+
+if __name__ == "__main__":
+    main()
