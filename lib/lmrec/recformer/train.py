@@ -193,7 +193,8 @@ def pretrain(model: Recformer, tokenizer, items: TokenizedItems, sequences: Sequ
     bar = tqdm(total=total, desc="pretrain", disable=not (progress and accelerator.is_main_process))
     step = 0
     for epoch in range(epochs):
-        order = rng.permutation(len(seqs))[accelerator.process_index::accelerator.num_processes]
+        # the same permutation in every process (shared seed), each process takes its own share
+        order = np.random.default_rng([seed, epoch]).permutation(len(seqs))[accelerator.process_index::accelerator.num_processes]
         for start in range(0, len(order), tcfg.batch_size):
             if step >= total or (tcfg.max_steps_per_epoch and start // tcfg.batch_size >= tcfg.max_steps_per_epoch):
                 break
@@ -304,6 +305,10 @@ def finetune(model: Recformer, tokenizer, items: TokenizedItems, dataset, train_
     steps = math.ceil(len(users) / (tcfg.batch_size * accelerator.num_processes))
     if tcfg.max_steps_per_epoch:
         steps = min(steps, tcfg.max_steps_per_epoch)
+    # the MLM head is not part of the finetuning loss: freeze it (DDP requires every trained weight to get a
+    # gradient); its decoder is the word-embedding table, which stays trainable
+    for p in (*model.lm_head.dense.parameters(), *model.lm_head.layer_norm.parameters(), model.lm_head.bias):
+        p.requires_grad_(False)
     # one schedule across both stages (the original sizes it for one stage, so stage 2 can run at lr 0)
     opt, sched = _optimizer(model, tcfg, math.ceil(steps * (stage1_epochs + stage2_epochs) / tcfg.grad_accum))
     objective, opt, sched = accelerator.prepare(FinetuneObjective(model), opt, sched)
@@ -315,7 +320,8 @@ def finetune(model: Recformer, tokenizer, items: TokenizedItems, dataset, train_
 
     def run_epoch(table: torch.Tensor, stage: int, epoch: int) -> float:
         objective.train()
-        order = rng.permutation(users)[accelerator.process_index::accelerator.num_processes]
+        shared = np.random.default_rng([seed, stage, epoch])  # same order in every process; each takes its share
+        order = shared.permutation(users)[accelerator.process_index::accelerator.num_processes]
         losses = []
         for k, start in enumerate(range(0, len(order), tcfg.batch_size)):
             if k >= steps:
