@@ -53,6 +53,7 @@ class ScriptedBackend:
 
     kind = "scripted"
     model = "script"
+    supports_prefill = True
 
     def __init__(self, answer):
         self.answer, self.calls = answer, []
@@ -103,3 +104,13 @@ def test_generate_json_continues_a_partial_object_from_the_prefill():
     assert res.values[0] == {"summarization": "horror fans", "reasoning": "it is scary"}
     assert backend.calls[1].messages == req.messages  # same prompt, extended prefill
     assert backend.calls[1].prefill == '{"summarization": "horror fans", "reasoning": "'
+
+
+def test_backends_without_prefill_get_a_repair_turn_instead_of_a_continuation():
+    req = ChatRequest([{"role": "user", "content": "x"}], prefill='{"summarization": "', id="i")
+    backend = ScriptedBackend(lambda r: '{"summarization": "horror fans"}' if len(r.messages) == 1
+                              else '{"summarization": "horror fans", "reasoning": "scary"}')
+    backend.supports_prefill = False
+    res = generate_json(backend, [req], REQ, GenParams(), max_repairs=1, progress=False)
+    assert res.values[0] == {"summarization": "horror fans", "reasoning": "scary"}
+    assert len(backend.calls[1].messages) == 3 and "reasoning" in backend.calls[1].messages[2]["content"]

@@ -111,6 +111,7 @@ class LocalChat:
     """Batched generation with a transformers causal LM on CPU/GPU."""
 
     kind = "local"
+    supports_prefill = True  # the assistant turn can be started with given text
 
     def __init__(self, model: str = "smollm2-135m-instruct", device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32, batch_size: int = 8,
@@ -187,6 +188,7 @@ class OpenAIChat:
     """
 
     kind = "openai"
+    supports_prefill = False  # chat completions cannot continue a partial assistant turn portably
 
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None,
                  concurrency: int = 8, max_retries: int = 5, timeout: float = 120.0,

@@ -118,7 +118,7 @@ def generate_json(backend: ChatBackend, requests: Sequence[ChatRequest], require
     """Ask for JSON objects; re-ask failures with a repair instruction up to ``max_repairs`` times.
 
     The repair turn shows the model its own reply and what was wrong; repairs go through the same cache.
-    With ``continue_partial`` and a prefilled request (local backends), a reply whose object holds the first
+    With ``continue_partial``, a backend with ``supports_prefill`` and a prefilled request, a reply whose object holds the first
     required fields but lacks later ones is instead continued: the same prompt, prefilled with those fields
     and the next key (``{"summarization": "...", "reasoning": "``), a form of guided decoding.
     What still fails is returned as a failure record, never as an (empty) value.
@@ -149,7 +149,8 @@ def generate_json(backend: ChatBackend, requests: Sequence[ChatRequest], require
             except JSONParseError as err:
                 problems[i] = str(err)
                 reply = req.prefill + res.text
-                if continue_partial and requests[i].prefill and err.partial:
+                if (continue_partial and getattr(backend, "supports_prefill", False) and requests[i].prefill
+                        and err.partial):
                     current[i] = ChatRequest(messages=list(requests[i].messages), id=req.id,
                                              prefill=continuation_prefill(err.partial, required))
                     next_pending.append(i)
