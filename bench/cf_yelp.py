@@ -6,7 +6,7 @@
    best state restored, test once. RLMRec's own code reached SimGCL test Recall@20 0.1256 / NDCG@20 0.0794.
 
 Usage: OMP_NUM_THREADS=1 python bench/cf_yelp.py [--data ../shared/data/rlmrec_yelp] [--batches 4]
-       [--train lightgcn:300,simgcl:120]   (backbone:seconds of training)
+       [--train lightgcn:300,simgcl:120@0.005]   (backbone:seconds of training[@lr])
 Writes a markdown block to stdout; the recorded results are in bench/results/cf_yelp.md.
 """
 
@@ -95,14 +95,17 @@ def main() -> None:
             print(f"| {name} | n/a ({type(err).__name__}: {err}) | |", flush=True)
     for item in [x for x in args.train.split(",") if x]:
         name, secs = item.split(":")
+        secs, _, lr = secs.partition("@")  # optional learning-rate override: lightgcn:900@0.005
         spec = yelp_spec(name)
+        if lr:
+            spec.train.lr = float(lr)
         spec.train.time_limit_s = float(secs)
         spec.train.progress = False
         c0 = time.process_time()
         run = run_backbone(spec, dataset=ds)
         r = run.result
         curve = [(h["epoch"], round(h["valid_recall@20"], 4)) for h in r.history if "valid_recall@20" in h]
-        print(f"\n{name} (time cap {secs} s of training, CPU {time.process_time() - c0:.0f} s): epochs {r.epochs_run}, "
+        print(f"\n{name} (lr {spec.train.lr:g}, time cap {secs} s of training, CPU {time.process_time() - c0:.0f} s): epochs {r.epochs_run}, "
               f"best epoch {r.best_epoch}, valid R@20 {r.valid.metrics['recall@20']:.4f}, test R@20 "
               f"{r.test.metrics['recall@20']:.4f} / N@20 {r.test.metrics['ndcg@20']:.4f}; valid curve {curve}", flush=True)
 
