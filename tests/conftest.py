@@ -1,4 +1,4 @@
-"""Shared test set-up: few CPU threads, run products in one temporary outputs folder, GPU skips."""
+"""Shared test set-up: one CPU thread, run products in one temporary outputs folder, GPU skips."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Unit tests use tiny tensors: one thread is fastest, and two threads on a busy 2-core machine are
+# several times slower. (Notebook runs are separate kernel processes with torch's default.)
+torch.set_num_threads(1)
 
 # All products of the session (downloads, caches, runs) go to a temporary folder, never the repo's
 # outputs/; set LMREC_OUTPUTS yourself to keep or reuse them.

@@ -24,14 +24,6 @@ from lmrec.data import InteractionDataset, make_interactions
 from lmrec.eval import Protocol
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def sym_edges(pairs: list[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
     rows = [a for a, b in pairs] + [b for a, b in pairs]
     cols = [b for a, b in pairs] + [a for a, b in pairs]

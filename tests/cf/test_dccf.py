@@ -27,15 +27,6 @@ from lmrec.data import InteractionDataset, make_interactions
 from lmrec.eval import Protocol
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These graphs are tiny: one thread is fastest, and two threads on a loaded 2-core box are ~10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_train() -> sp.csr_matrix:
     # 3 users x 4 items
     return sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1]], dtype=np.float32))
