@@ -2,11 +2,12 @@
 
 import pytest
 import torch
-from cf_planted import planted_dataset, planted_profiles
 
 from lmrec.cf import BackboneConfig, Batch, CFModel, Graph, TrainOutput, build_alignment, build_backbone
 from lmrec.cf.alignment import ContrastiveAlignment, GenerativeAlignment
 from lmrec.cf.losses import info_nce
+
+from .cf_planted import planted_dataset, planted_profiles
 
 
 def test_con_loss_is_rlmrec_three_term_infonce():

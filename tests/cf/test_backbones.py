@@ -2,11 +2,12 @@
 
 import pytest
 import torch
-from cf_planted import planted_dataset, planted_profiles
 
 from lmrec.cf import BackboneConfig, Batch, CFModel, Graph, TrainConfig, build_alignment, build_backbone, fit
 from lmrec.cf.gccf import GCCF
 from lmrec.cf.lightgcn import LightGCN
+
+from .cf_planted import planted_dataset, planted_profiles
 
 MINE = ("gccf", "lightgcn", "sgl", "simgcl")
 EXTRA = {"keep_rate": 0.8, "cl_weight": 0.1, "temperature": 0.2, "eps": 0.1}

@@ -5,10 +5,11 @@ import pickle
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from cf_planted import planted_dataset
 
 from lmrec.cf.profiles import load_profile_embeddings, user_mean_of_items
 from lmrec.data.formats.rlmrec import write_rlmrec
+
+from .cf_planted import planted_dataset
 
 
 def test_user_mean_of_items_hand_computed():

@@ -1,10 +1,11 @@
 """The notebooks' entry point: spec -> trained model -> the metrics and row the report reads."""
 
 import pytest
-from cf_planted import planted_dataset, planted_profiles
 
 from lmrec.cf import TrainConfig
 from lmrec.cf.notebook import CFSpec, run_backbone
+
+from .cf_planted import planted_dataset, planted_profiles
 
 
 def test_run_backbone_reports_rlmrec_columns_and_rows(monkeypatch):
