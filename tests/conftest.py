@@ -16,6 +16,9 @@ torch.set_num_threads(1)
 # All products of the session (downloads, caches, runs) go to a temporary folder, never the repo's
 # outputs/; set LMREC_OUTPUTS yourself to keep or reuse them.
 os.environ.setdefault("LMREC_OUTPUTS", tempfile.mkdtemp(prefix="lmrec-test-outputs-"))
+# The one exception: the SmolLM2 folder converted from its GGUF (~30 s) is shared across sessions, in the
+# repository's git-ignored outputs/cache/models, as the main job would make it.
+os.environ.setdefault("LMREC_MODELS_DIR", str(Path(__file__).resolve().parents[1] / "outputs" / "cache" / "models"))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LMREC_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
