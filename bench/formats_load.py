@@ -1,6 +1,6 @@
 """Read/write times of the papers' real published splits (../shared/data) through ``lmrec.data.formats``.
 
-    OMP_NUM_THREADS=1 python bench/formats_load.py --out bench/formats_load.md
+    OMP_NUM_THREADS=1 python bench/formats_load.py --out bench/results/formats_load.md
 """
 
 from __future__ import annotations
