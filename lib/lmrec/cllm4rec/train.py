@@ -120,6 +120,20 @@ class CLLM4RecTrainer:
             self.log(rec)
         return rec
 
+    def _pass(self, opt, task: str, batches, lambda_v: float, predict_first: bool, count_tokens,
+              record: dict) -> dict:
+        """Train on each batch of ``batches`` (an iterable of built batches); log mean loss/reg and speed."""
+        tot = totr = 0.0
+        n = tokens = 0
+        t0 = time.perf_counter()
+        for batch in batches:
+            loss, reg = self._step(opt, task, batch, lambda_v, predict_first)
+            tot, totr, n = tot + loss, totr + reg, n + 1
+            tokens += count_tokens(batch)
+        sec = time.perf_counter() - t0
+        return self._record({**record, "task": task, "loss": tot / max(n, 1), "reg": totr / max(n, 1),
+                             "seconds": sec, "tokens_per_s": tokens / max(sec, 1e-9)})
+
     # -------------------------------------------------------------- epochs
     def collab_epoch(self, opt, items: Sequence[np.ndarray], cfg: PretrainConfig, rng: np.random.Generator,
                      epoch: int, stage: str = "pretrain") -> dict:
@@ -127,18 +141,10 @@ class CLLM4RecTrainer:
         self.model.train()
         users = rng.permutation([u for u in range(len(items)) if len(items[u])])
         users = self._shard(users[:cfg.users_per_epoch] if cfg.users_per_epoch else users)
-        tot = totr = 0.0
-        n = tokens = 0
-        t0 = time.perf_counter()
-        for s in range(0, len(users), cfg.batch_size):
-            bu = users[s:s + cfg.batch_size]
-            batch = collaborative_batch(self.tok, bu, [items[u] for u in bu], cfg.max_items, rng)
-            loss, reg = self._step(opt, "collab", batch, cfg.lambda_v, cfg.predict_first)
-            tot, totr, n = tot + loss, totr + reg, n + 1
-            tokens += int(batch["main_mask"].sum()) + batch["prompt_ids"].numel()
-        sec = time.perf_counter() - t0
-        return self._record({"stage": stage, "task": "collab", "epoch": epoch, "loss": tot / max(n, 1),
-                             "reg": totr / max(n, 1), "seconds": sec, "tokens_per_s": tokens / max(sec, 1e-9)})
+        batches = (collaborative_batch(self.tok, bu, [items[u] for u in bu], cfg.max_items, rng)
+                   for bu in (users[s:s + cfg.batch_size] for s in range(0, len(users), cfg.batch_size)))
+        return self._pass(opt, "collab", batches, cfg.lambda_v, cfg.predict_first, _lm_tokens,
+                          {"stage": stage, "epoch": epoch})
 
     def content_epoch(self, opt, docs: Sequence[tuple[str, str]], batch_size: int, max_tokens: int,
                       docs_per_epoch: int, lambda_v: float, rng: np.random.Generator, epoch: int,
@@ -156,17 +162,8 @@ class CLLM4RecTrainer:
         if self.acc.num_processes > 1:  # every process must take the same number of steps
             counts = self.acc.gather(torch.tensor([len(batches)], device=self.device))
             batches = batches[:int(counts.min())]
-        tot = totr = 0.0
-        n = tokens = 0
-        t0 = time.perf_counter()
-        for b in batches:
-            batch = content_batch(self.tok, [docs[k] for k in b], max_tokens)
-            loss, reg = self._step(opt, "content", batch, lambda_v, predict_first)
-            tot, totr, n = tot + loss, totr + reg, n + 1
-            tokens += int(batch["main_mask"].sum()) + batch["prompt_ids"].numel()
-        sec = time.perf_counter() - t0
-        return self._record({"stage": stage, "task": "content", "epoch": epoch, "loss": tot / max(n, 1),
-                             "reg": totr / max(n, 1), "seconds": sec, "tokens_per_s": tokens / max(sec, 1e-9)})
+        built = (content_batch(self.tok, [docs[k] for k in b], max_tokens) for b in batches)
+        return self._pass(opt, "content", built, lambda_v, predict_first, _lm_tokens, {"stage": stage, "epoch": epoch})
 
     def rec_epoch(self, opt, items: Sequence[np.ndarray], cfg: FinetuneConfig, rng: np.random.Generator,
                   epoch: int) -> dict:
@@ -174,19 +171,11 @@ class CLLM4RecTrainer:
         self.model.train()
         users = rng.permutation([u for u in range(len(items)) if len(items[u]) > 1])
         users = self._shard(users[:cfg.users_per_epoch] if cfg.users_per_epoch else users)
-        tot = totr = 0.0
-        n = tokens = 0
-        t0 = time.perf_counter()
-        for s in range(0, len(users), cfg.batch_size):
-            bu = users[s:s + cfg.batch_size]
-            batch = masked_rec_batch(self.tok, bu, [items[u] for u in bu], self.model.n_items, cfg.max_items,
-                                     cfg.mask_ratio, rng, cfg.targets)
-            loss, reg = self._step(opt, "rec", batch, cfg.lambda_v)
-            tot, totr, n = tot + loss, totr + reg, n + 1
-            tokens += int(batch["attention_mask"].sum())
-        sec = time.perf_counter() - t0
-        return self._record({"stage": "finetune", "task": "rec", "epoch": epoch, "loss": tot / max(n, 1),
-                             "reg": totr / max(n, 1), "seconds": sec, "tokens_per_s": tokens / max(sec, 1e-9)})
+        batches = (masked_rec_batch(self.tok, bu, [items[u] for u in bu], self.model.n_items, cfg.max_items,
+                                    cfg.mask_ratio, rng, cfg.targets)
+                   for bu in (users[s:s + cfg.batch_size] for s in range(0, len(users), cfg.batch_size)))
+        return self._pass(opt, "rec", batches, cfg.lambda_v, True, lambda b: int(b["attention_mask"].sum()),
+                          {"stage": "finetune", "epoch": epoch})
 
     # ------------------------------------------------------------- scoring
     @torch.no_grad()
@@ -253,3 +242,8 @@ class CLLM4RecTrainer:
 
 def config_dict(cfg) -> dict:
     return asdict(cfg)
+
+
+def _lm_tokens(batch: dict) -> int:
+    """Tokens an LM batch processes: its prompts plus the predicted positions."""
+    return int(batch["main_mask"].sum()) + batch["prompt_ids"].numel()
