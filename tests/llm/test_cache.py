@@ -29,11 +29,13 @@ def test_hard_kill_keeps_every_committed_entry(tmp_path):
     path = tmp_path / "c.sqlite"
     progress = tmp_path / "progress.txt"
     code = (
-        "import sys\nfrom lmrec.llm.cache import KVCache\n"
+        "import os\nfrom lmrec.llm.cache import KVCache\n"
         f"c = KVCache({str(path)!r})\n"
         "for i in range(100000):\n"
         "    c.put(f'k{i}', bytes(1000))\n"
-        f"    open({str(progress)!r}, 'w').write(str(i))\n"
+        # progress is replaced atomically, so the kill never leaves it half-written
+        f"    open({str(progress)!r} + '.tmp', 'w').write(str(i))\n"
+        f"    os.replace({str(progress)!r} + '.tmp', {str(progress)!r})\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code])
     deadline = time.time() + 60
