@@ -112,13 +112,43 @@ def test_pair_stage_maps_labels_to_item_ids_and_reports_quality():
 
 def test_profile_and_attribute_stages_parse_json():
     ds = toy_dataset()
-    profile = ('"30", "gender": "F", "liked_genres": "Drama", "disliked_genres": "Horror", '
+    profile = ('30", "gender": "F", "liked_genres": "Drama", "disliked_genres": "Horror", '
                '"liked_directors": "Ang Lee", "country": "US", "language": "English"}')
     run = augment_profiles(ScriptedChat(lambda r, g: profile), ds, np.array([0, 1]), GenParams())
     assert run.failure_rate == 0 and run.values[1]["liked_directors"] == "Ang Lee"
     run = augment_attributes(ScriptedChat(lambda r, g: 'Ang Lee", "country": "US"}'), ds, np.arange(3),
                              GenParams(), retries=0)
     assert run.failure_rate == 1.0 and "language" in run.failures[0]["error"]
+
+
+def test_failed_profile_is_continued_from_its_usable_fields():
+    ds = toy_dataset()
+    prefills = []
+
+    def reply(request, gen):
+        prefills.append(request.prefill)
+        if request.prefill == '{"age": "':  # first try: runs out of tokens inside the fourth field
+            return '30", "gender": "F", "liked_genres": "Drama", "disliked_genres": "Hor'
+        return 'Horror", "liked_directors": "Ang Lee", "country": "US", "language": "English"}'
+
+    run = augment_profiles(ScriptedChat(reply), ds, np.array([0]), GenParams(), retries=1)
+    assert prefills[1] == '{"age": "30", "gender": "F", "liked_genres": "Drama", "disliked_genres": "'
+    assert run.failure_rate == 0 and run.tries_used == [2]
+    assert run.values[0] == {"age": "30", "gender": "F", "liked_genres": "Drama", "disliked_genres": "Horror",
+                             "liked_directors": "Ang Lee", "country": "US", "language": "English"}
+
+
+@pytest.mark.parametrize("answer, expected", [
+    ('{"age": "16", "gender": "M", "liked_genres": ["Comedy", "Dr', '{"age": "16", "gender": "M", "liked_genres": "'),
+    ('{"age": "16", "gender": ""}', '{"age": "16", "gender": "'),   # empty value: asked again
+    ('{"age": 16, "gender": "M"', '{"age": "'),                      # no usable leading field: start over
+    ('Sure! {"age": "16"}', '{"age": "'),
+])
+def test_continuation_keeps_leading_string_fields_only(answer, expected):
+    from lmrec.llmrec.augment import _continuation
+    from lmrec.llmrec.parsing import PROFILE_FIELDS
+
+    assert _continuation(answer, PROFILE_FIELDS, '{"age": "') == expected
 
 
 @pytest.mark.slow

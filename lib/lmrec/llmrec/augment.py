@@ -13,6 +13,8 @@ cache at once: a rerun repeats no finished call and an interrupted stage resumes
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +25,15 @@ import torch
 
 from ..llm.cache import KVCache
 from ..llm.chat import ChatRequest, GenParams, StageStats, run_chat
-from .parsing import AugmentParseError, parse_attributes, parse_pair, parse_profile
+from ..llm.structured import EMPTY_VALUES, continuation_prefill
+from .parsing import (
+    ATTRIBUTE_FIELDS,
+    PROFILE_FIELDS,
+    AugmentParseError,
+    parse_attributes,
+    parse_pair,
+    parse_profile,
+)
 from .prompts import (
     AugmentPrompt,
     history_items,
@@ -58,11 +68,17 @@ class StructuredRun:
 
 def run_structured(backend, prompts: Sequence[AugmentPrompt], parse: Callable[[str, AugmentPrompt], Any],
                    gen: GenParams, retries: int = 1, retry_temperature: float = 0.7,
-                   cache: KVCache | None = None, desc: str = "llm", progress: bool = True) -> StructuredRun:
+                   cache: KVCache | None = None, desc: str = "llm", progress: bool = True,
+                   continue_fields: Sequence[str] = ()) -> StructuredRun:
     """Ask every prompt, parse the answer; prompts whose answer fails to parse are asked again up to
     ``retries`` times with sampling (``retry_temperature``, seed = try number, so each try is a distinct,
     cached call). The answer given to ``parse`` is ``prefill + completion`` for backends that honour the
-    prefill (local), the bare completion otherwise."""
+    prefill (local), the bare completion otherwise.
+
+    With ``continue_fields`` (the JSON object's fields in order) and a prefill-capable backend, a failed
+    answer whose object already holds the first fields is not asked again from scratch: the retry is
+    prefilled with those fields and the next key (:func:`lmrec.llm.structured.continuation_prefill`), so a
+    small model that ran out of tokens or lost the format mid-object only writes what is missing."""
     n = len(prompts)
     values: list[Any] = [None] * n
     raw = [""] * n
@@ -70,6 +86,7 @@ def run_structured(backend, prompts: Sequence[AugmentPrompt], parse: Callable[[s
     errors: dict[int, str] = {}
     stats = StageStats()
     use_prefill = getattr(backend, "kind", "") == "local"
+    prefills = [p.prefill for p in prompts]
     pending = list(range(n))
     for attempt in range(retries + 1):
         if not pending:
@@ -77,7 +94,7 @@ def run_structured(backend, prompts: Sequence[AugmentPrompt], parse: Callable[[s
         g = gen if attempt == 0 else GenParams(max_new_tokens=gen.max_new_tokens, temperature=retry_temperature,
                                                top_p=gen.top_p, seed=attempt, json_mode=gen.json_mode)
         reqs = [ChatRequest(messages=[{"role": "user", "content": prompts[i].text}],
-                            prefill=prompts[i].prefill if use_prefill else "", id=str(i)) for i in pending]
+                            prefill=prefills[i] if use_prefill else "", id=str(i)) for i in pending]
         chat = run_chat(backend, reqs, g, cache=cache, progress=progress, desc=f"{desc} (try {attempt + 1})")
         stats.add(chat.stats)
         still = []
@@ -87,7 +104,7 @@ def run_structured(backend, prompts: Sequence[AugmentPrompt], parse: Callable[[s
                 errors[i] = f"backend error: {res.error}"
                 still.append(i)
                 continue
-            text = (prompts[i].prefill if use_prefill else "") + res.text
+            text = (prefills[i] if use_prefill else "") + res.text
             raw[i] = text
             try:
                 values[i] = parse(text, prompts[i])
@@ -95,10 +112,37 @@ def run_structured(backend, prompts: Sequence[AugmentPrompt], parse: Callable[[s
             except AugmentParseError as err:
                 errors[i] = str(err)
                 still.append(i)
+                if continue_fields and use_prefill:
+                    prefills[i] = _continuation(text, continue_fields, prompts[i].prefill)
         pending = still
     stats.requests = n  # prompts, not calls (calls counts every try)
     failures = [{"index": i, "error": errors[i], "answer": raw[i][:300]} for i in sorted(errors)]
     return StructuredRun(values=values, raw=raw, failures=failures, stats=stats, tries_used=tries)
+
+
+def _continuation(text: str, fields: Sequence[str], first_prefill: str) -> str:
+    """The prefill of the next try: the answer's leading ``"field": "value"`` pairs (in ``fields`` order,
+    string values, read up to the first field that is missing, not a string, or cut off) and the next key;
+    the prompt's own prefill when there is no such pair or all fields were there (a later check failed)."""
+    pos = len(text) - len(text.lstrip())
+    if not text.startswith("{", pos):
+        return first_prefill
+    pos += 1
+    done: dict[str, str] = {}
+    for f in fields:
+        m = re.compile(r'\s*"' + re.escape(f) + r'"\s*:\s*"((?:[^"\\]|\\.)*)"\s*(,|\})').match(text, pos)
+        if not m or not m.group(1).strip() or m.group(1).strip().lower() in EMPTY_VALUES:
+            break
+        try:
+            done[f] = json.loads(f'"{m.group(1)}"').strip()
+        except json.JSONDecodeError:  # an invalid escape: treat as missing
+            break
+        pos = m.end()
+        if m.group(2) == "}":
+            break
+    if not done or len(done) == len(fields):
+        return first_prefill
+    return continuation_prefill(done, fields)
 
 
 @torch.no_grad()
@@ -143,7 +187,7 @@ def augment_profiles(backend, dataset, users: np.ndarray, gen: GenParams, max_hi
     seqs = dataset.sequences("train")
     prompts = [user_profile_prompt(dataset.item_text, history_items(seqs[u], max_history)) for u in users]
     return run_structured(backend, prompts, lambda text, p: parse_profile(text), gen, retries, cache=cache,
-                          desc="user profiles", progress=progress)
+                          desc="user profiles", progress=progress, continue_fields=PROFILE_FIELDS)
 
 
 def augment_attributes(backend, dataset, items: np.ndarray, gen: GenParams, retries: int = 1,
@@ -151,7 +195,7 @@ def augment_attributes(backend, dataset, items: np.ndarray, gen: GenParams, retr
     """Item attribute completion: director, country, language per item."""
     prompts = [item_attribute_prompt(dataset.item_text, int(i)) for i in items]
     return run_structured(backend, prompts, lambda text, p: parse_attributes(text), gen, retries, cache=cache,
-                          desc="item attributes", progress=progress)
+                          desc="item attributes", progress=progress, continue_fields=ATTRIBUTE_FIELDS)
 
 
 def pair_quality(pos: np.ndarray, neg: np.ndarray, candidates: np.ndarray, users: np.ndarray,

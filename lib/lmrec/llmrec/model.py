@@ -12,6 +12,8 @@
 * noise pruning (Eq. 9): the per-triple BPR losses are sorted and only ``1 - drop_rate`` of them kept:
   the lowest-loss share (paper: high-loss pairs are the unreliable ones, ``prune_keep="low"``) or the
   highest-loss share (what the released code's ``prune_loss`` actually does, ``prune_keep="high"``);
+  optionally with the share ramped up from 0 over ``prune_warmup_epochs`` (not in LLMRec: without it the
+  paper's end stalls training on the first, popularity-driven plateau; see notebook 21);
 * masked feature reconstruction (Eq. 10-11): a ``mask_rate`` share of users/items get their augmented
   input feature replaced by a learnable ``[MASK]`` vector (released code: the mean feature,
   ``mask_token="mean"``); a decoder maps the propagated feature back to the input space, trained with the
@@ -44,6 +46,7 @@ class LLMRecConfig:
     aug_sample_rate: float = 0.1       # share of a batch's users that add their LLM triple (0 = w/o-u-i)
     drop_rate: float = 0.71            # prune_loss_drop_rate; 0 disables pruning (w/o-prune)
     prune_keep: str = "low"            # low (paper) | high (released code)
+    prune_warmup_epochs: int = 0       # drop rate grows linearly from 0 over these epochs (0 = full rate at once)
     mask_rate: float = 0.1             # share of users/items whose augmented features are masked
     mask_token: str = "learned"        # learned (paper) | mean (released code)
     recon_weight: float = 0.0          # weight of the reconstruction loss (att_re_rate; 0 = w/o-recon)
@@ -57,6 +60,8 @@ class LLMRecConfig:
             raise ValueError(f"mask_token={self.mask_token!r}; use one of {MASK_TOKENS}")
         if not 0 <= self.drop_rate < 1:
             raise ValueError(f"drop_rate must be in [0, 1), got {self.drop_rate}")
+        if self.prune_warmup_epochs < 0:
+            raise ValueError(f"prune_warmup_epochs must be >= 0, got {self.prune_warmup_epochs}")
         if not 0 <= self.aug_sample_rate <= 1:
             raise ValueError(f"aug_sample_rate must be in [0, 1], got {self.aug_sample_rate}")
         unknown = set(self.weights) - set(FAMILIES)
@@ -138,6 +143,7 @@ class LLMRecBackbone(Backbone):
         else:
             self.aug_pos = self.aug_neg = None
         self._mask: dict[str, torch.Tensor] = {}
+        self.epoch = 0  # 0-based training epoch of the current step (drives the pruning warm-up)
 
     # ----------------------------------------------------------------- helpers
     def raw(self, key: str) -> torch.Tensor:
@@ -200,8 +206,15 @@ class LLMRecBackbone(Backbone):
             out[key] = present[torch.randperm(present.numel(), device=present.device)[:k]]
         return out
 
+    def current_drop_rate(self) -> float:
+        """The pruning share of this step: ``drop_rate``, ramped up linearly over the first
+        ``prune_warmup_epochs`` epochs (0 in the first epoch), as T-CE's schedule (Wang et al., WSDM'21)."""
+        warm = self.cfg.prune_warmup_epochs
+        return self.cfg.drop_rate * (min(1.0, self.epoch / warm) if warm > 0 else 1.0)
+
     def on_step_start(self, batch: Batch) -> None:
-        """Append the LLM triples of a random ``aug_sample_rate`` share of the batch's users."""
+        """Count the step; append the LLM triples of a random ``aug_sample_rate`` share of the batch's users."""
+        self.epoch = batch.epoch
         if self.aug_pos is None or self.cfg.aug_sample_rate <= 0:
             return
         n = int(len(batch) * self.cfg.aug_sample_rate)
@@ -221,7 +234,7 @@ class LLMRecBackbone(Backbone):
             losses["recon"] = self.cfg.recon_weight * self.reconstruction_loss(feats, mask)
         if self.cfg.feat_bpr_weight > 0 and feats:
             fb = sum(pruned_bpr((fu[batch.users] * fi[batch.pos]).sum(1), (fu[batch.users] * fi[batch.neg]).sum(1),
-                                self.cfg.drop_rate, self.cfg.prune_keep) for fu, fi in feats.values())
+                                self.current_drop_rate(), self.cfg.prune_keep) for fu, fi in feats.values())
             losses["feat_bpr"] = self.cfg.feat_bpr_weight * fb
         return TrainOutput(users, items, losses)
 
@@ -229,7 +242,7 @@ class LLMRecBackbone(Backbone):
         """Pruned BPR over the batch's real and augmented triples."""
         u = out.users[batch.users]
         return pruned_bpr((u * out.items[batch.pos]).sum(1), (u * out.items[batch.neg]).sum(1),
-                          self.cfg.drop_rate, self.cfg.prune_keep)
+                          self.current_drop_rate(), self.cfg.prune_keep)
 
     def reconstruction_loss(self, feats: dict[str, tuple[torch.Tensor, torch.Tensor]],
                             mask: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -30,7 +30,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "wo_u_i": {"weights": {"profile": 0.0, "attribute": 0.0}},  # --user_cat_rate=0 --item_cat_rate=0
     "wo_prune": {"drop_rate": 0.0},                           # --prune_loss_drop_rate=0
     "wo_recon": {"recon_weight": 0.0},                        # no masked feature reconstruction
-    "code_prune": {"prune_keep": "high", "drop_rate": 0.71},  # the released code's pruning end and rate
+    "code_prune": {"prune_keep": "high", "drop_rate": 0.71, "prune_warmup_epochs": 0},  # the released code's pruning
     "base": None,                                             # LightGCN, no side features, no augmentation
 }
 ROW_NAMES = {"full": "LLMRec", "wo_ui": "LLMRec w/o-u-i", "wo_u": "LLMRec w/o-u", "wo_u_i": "LLMRec w/o-u&i",

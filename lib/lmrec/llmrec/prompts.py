@@ -68,13 +68,14 @@ def implicit_feedback_prompt(item_text, history: Sequence[int], candidates: Sequ
 
 def user_profile_prompt(item_text, history: Sequence[int]) -> AugmentPrompt:
     """Ask for the user profile JSON (age, gender, liked/disliked genres, liked directors, country,
-    language) from the user's history; the prefill opens the JSON object."""
+    language) from the user's history; the prefill opens the JSON object and its first string value
+    (string values throughout let a failed answer be continued field by field)."""
     keys = ", ".join(f'"{f}": "..."' for f in PROFILE_FIELDS)
     text = ("Generate a user profile based on the user's movie history, each movie with title, year and genre.\n"
             + _history_block(item_text, history) +
             f"Output one JSON object {{{keys}}} with a short string per field. Do not write 'unknown': make an "
             "educated guess. Output only the JSON.")
-    return AugmentPrompt(text=text, prefill='{"age": ')
+    return AugmentPrompt(text=text, prefill='{"age": "')
 
 
 def item_attribute_prompt(item_text, item: int) -> AugmentPrompt:
