@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from lmrec.cf.sampling import NegativeSampler
 from lmrec.cf.trainer import evaluate_model
 from lmrec.data import load_dataset
 from lmrec.eval import Protocol
+from lmrec.run.context import machine_summary
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "rlmrec_yelp"
 YELP = {
@@ -100,7 +100,7 @@ def main() -> None:
     args = ap.parse_args()
     if not Path(args.data).is_dir():
         raise SystemExit(f"{args.data} not found: this benchmark needs RLMRec's yelp split (../shared/data/rlmrec_yelp)")
-    load = os.getloadavg()[0]
+    machine_at_start = machine_summary()
     ds = load_dataset(f"rlmrec:{args.data}", "given")
     budgets = args.budget * len(args.models) if len(args.budget) == 1 else args.budget
     if len(budgets) != len(args.models):
@@ -110,8 +110,7 @@ def main() -> None:
     lines = ["# DCCF and AutoCF on RLMRec's Yelp split (CPU)", "",
              f"Command: `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '?')} python bench/cf_dccf_autocf_yelp.py "
              f"--budget {' '.join(f'{b:g}' for b in budgets)} --models {' '.join(args.models)}`", "",
-             f"Machine: {platform.processor() or platform.machine()}; {os.cpu_count()} logical cores; torch "
-             f"{torch.__version__} with {torch.get_num_threads()} thread(s); load average {load:.2f} at start. "
+             f"Machine: {machine_at_start}. "
              "Times are process CPU seconds (the machine is shared, so wall-clock time is several times longer).", "",
              f"Data: {ds.n_users:,} users x {ds.n_items:,} items; {ds.train.nnz:,} / {ds.valid.nnz:,} / "
              f"{ds.test.nnz:,} train / valid / test interactions. RLMRec's yelp hyperparameters, batch "

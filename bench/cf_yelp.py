@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 
 import torch
@@ -27,6 +26,7 @@ from lmrec.cf.registry import BACKBONES
 from lmrec.cf.sampling import NegativeSampler
 from lmrec.data import load_dataset
 from lmrec.paths import REPO_ROOT
+from lmrec.run.context import machine_summary
 
 
 def yelp_spec(backbone: str, alignment: str = "none") -> CFSpec:
@@ -84,8 +84,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     ds = load_dataset(f"rlmrec:{args.data}", "given")
-    print(f"## {ds.describe()}\n\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
-          f"(shared), torch {torch.__version__}, threads {torch.get_num_threads()}\n")
+    print(f"## {ds.describe()}\n\nmachine: {machine_summary()}\n")
     print("| backbone | s/epoch (wall) | s/epoch (CPU) |\n|---|---|---|")
     for name in [b for b in args.backbones.split(",") if b]:
         try:

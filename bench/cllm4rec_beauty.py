@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
-
-import torch
 
 from lmrec.cllm4rec import (
     CLLM4RecTrainer,
@@ -95,8 +92,7 @@ def main() -> None:
         "benchmark": "cllm4rec_beauty (collaborative part only)", "args": vars(args), "metrics": metrics,
         "all_test_metrics": test.metrics, "caption": test.caption(), "n_test_users": test.n_users,
         "timings_s": {k: round(v, 1) for k, v in timings.items()}, "history": trainer.history,
-        "machine": {"platform": platform.platform(), "device": str(device), "threads": torch.get_num_threads(),
-                    **environment(device)},
+        "machine": environment(device),
     }
     if accelerator.is_main_process:
         write_json(args.out, record)

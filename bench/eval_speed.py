@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import scipy.sparse as sp
 import torch
 
 from lmrec.eval import Protocol, evaluate
+from lmrec.run.context import machine_summary
 
 
 def long_tail_counts(rng: np.random.Generator, n_users: int, mean: float, n_items: int) -> np.ndarray:
@@ -66,20 +66,6 @@ def naive_metrics(user_emb: np.ndarray, item_emb: np.ndarray, train: sp.csr_matr
             idcg = sum(1 / np.log2(r + 2) for r in range(min(k, len(targets))))
             sums[f"ndcg@{k}"] += dcg / idcg
     return {k: v / len(users) for k, v in sums.items()}
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",) * 3
-    return (f"{cpu}; {os.cpu_count()} logical cores; torch {torch.__version__} with {torch.get_num_threads()} thread(s); "
-            f"Python {platform.python_version()}; load average {load[0]:.2f} at start")
 
 
 def main() -> None:
@@ -150,7 +136,7 @@ def main() -> None:
             f"Command: `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '(unset)')} python bench/eval_speed.py "
             f"--device {args.device}{' --out ' + str(args.out) if args.out else ''}`",
             "",
-            f"Machine: {machine()}. Device: {device}.",
+            f"Machine: {machine_summary()}. Device: {device}.",
             "",
             f"Data: {args.users:,} users x {args.items:,} items; {train.nnz:,} training interactions masked (long-tailed, "
             f"~11 per user), {test.nnz:,} test interactions; scores = dot products of random {args.dim}-d embeddings "

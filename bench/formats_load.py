@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 from lmrec.data import formats
 from lmrec.paths import REPO_ROOT
+from lmrec.run.context import machine_summary
 
 SPLITS = {"rlmrec_yelp": "rlmrec", "cllm4rec_beauty": "cllm4rec", "recformer_scientific": "recformer",
           "llmrec_netflix": "llmrec"}
@@ -50,8 +50,7 @@ def main() -> None:
     if args.out:
         lines = ["# Format readers/writers on the real published splits", "",
                  f"Command: `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '(unset)')} python bench/formats_load.py --out {args.out}`; "
-                 f"best of {args.repeats}; {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, "
-                 f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f} (shared machine).", "",
+                 f"best of {args.repeats}; {machine_summary()} (shared machine).", "",
                  "| split | format | users | items | interactions | read (s) | write (s) |", "|---|---|---:|---:|---:|---:|---:|",
                  *[f"| {n} | {f} | {u:,} | {i:,} | {x:,} | {r:.2f} | {w:.2f} |" for n, f, u, i, x, r, w in rows],
                  "", "Read includes every validation check (types, shapes, id ranges, train.json vs train_mat for LLMRec)."]

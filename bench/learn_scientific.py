@@ -16,14 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
-import torch
-
 from lmrec.learn import ContentConfig, LearnModel, TowerConfig, TrainConfig, evaluate_model, train
 from lmrec.learn.pipeline import content_vectors, prepare_data
+from lmrec.run.context import environment
 from lmrec.seqrec import LeaveOneOut
 from lmrec.seqrec.evaluate import sequential_metrics
 from lmrec.utils import resolve_device, seed_everything, write_json
@@ -78,9 +76,7 @@ def main() -> None:
         "dataset": dataset.describe(), "args": vars(args), "content": {**embed_stats, "seconds": round(embed_s, 1),
                                                                       "dim": int(content.shape[1])},
         "stages": stages, "total_seconds": round(time.perf_counter() - t0, 1),
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
-                    "device": str(device), "omp_threads": os.environ.get("OMP_NUM_THREADS"),
-                    "note": "shared 2-core CPU, ~8 concurrent jobs while measured"},
+        "machine": {**environment(device), "omp_threads": os.environ.get("OMP_NUM_THREADS")},
     }
     write_json(args.out, record)
     print(json.dumps(stages, indent=1))

@@ -11,16 +11,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 
 import torch
 
-
-def machine() -> str:
-    load = os.getloadavg()
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-            f"torch threads {torch.get_num_threads()}, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
+from lmrec.run.context import machine_summary
 
 
 def bench_local(n_items: int, batch_sizes: list[int], dtypes: list[str], max_new_tokens: int) -> list[dict]:
@@ -97,11 +92,11 @@ def main() -> None:
     ap.add_argument("--skip-openai", action="store_true")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
-    before = machine()
+    before = machine_summary()
     local = [] if args.skip_local else bench_local(args.items, args.batch, args.dtype, args.max_new_tokens)
     remote = [] if args.skip_openai else bench_openai(args.levels, args.requests, args.openai_max_tokens)
     text = (f"# LLM throughput ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n\n"
-            f"Machine at start: {before}\nMachine at end: {machine()}\n\n"
+            f"Machine at start: {before}\nMachine at end: {machine_summary()}\n\n"
             f"## Local backend: SmolLM2-135M-Instruct item profiles (ML-100K, max_new_tokens={args.max_new_tokens}, "
             f"continuation/repair calls included)\n\n{table(local)}\n"
             f"## openai backend against `transformers serve` (SmolLM2, {args.requests} requests, "

@@ -19,12 +19,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 from contextlib import contextmanager
 from pathlib import Path
-
-import torch
 
 from lmrec.recformer import (
     RecformerConfig,
@@ -37,6 +34,7 @@ from lmrec.recformer import (
 )
 from lmrec.recformer.pipeline import headline, prepare_data
 from lmrec.recformer.train import evaluate_recformer
+from lmrec.run.context import environment
 from lmrec.seqrec import SEQ_PROTOCOL, LeaveOneOut
 from lmrec.utils import seed_everything, write_json
 
@@ -98,9 +96,8 @@ def main() -> None:
         "best_valid_ndcg@10": res.best_valid, "best_stage": res.best_stage,
         "finetune_history": [{k: v for k, v in h.items() if k in ("stage", "epoch", "loss", "valid_ndcg@10", "valid_mrr", "seconds")}
                              for h in res.history],
-        "timings": timings, "load_average_end": os.getloadavg(), "machine": {
-            "cpu_count": os.cpu_count(), "platform": platform.platform(), "torch_threads": torch.get_num_threads(),
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
+        "timings": timings, "machine": {
+            **environment(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
     }
     write_json(args.out, record)
     print("wrote", args.out)

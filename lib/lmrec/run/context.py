@@ -92,6 +92,26 @@ def git_commit() -> str | None:
         return None
 
 
+def cpu_name() -> str:
+    """The CPU model from ``/proc/cpuinfo`` (Linux), else what :mod:`platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_summary(device: torch.device | str | None = None) -> str:
+    """One line for benchmark records: CPU, cores, GPU, torch and its threads, Python, current load average."""
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    gpu = f"; GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "; no GPU"
+    dev = f"; device {device}" if device is not None else ""
+    return (f"{cpu_name()}; {os.cpu_count()} logical cores{gpu}{dev}; torch {torch.__version__} with "
+            f"{torch.get_num_threads()} thread(s); Python {platform.python_version()}; load average {load[0]:.2f}")
+
+
 def environment(device: torch.device | None = None) -> dict[str, Any]:
     """Versions, device and machine facts recorded with every run."""
     versions = {}
@@ -104,6 +124,7 @@ def environment(device: torch.device | None = None) -> dict[str, Any]:
         "python": platform.python_version(), "platform": platform.platform(), "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(), "packages": versions, "git_commit": git_commit(),
         "device": str(device) if device is not None else None, "cuda_available": torch.cuda.is_available(),
+        "cpu": cpu_name(), "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
