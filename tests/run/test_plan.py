@@ -84,3 +84,13 @@ def test_list_grid_gives_one_run_per_mapping(notebooks):
     plan = build_plan(["00"], {"grid": {"00_a": [{"A": 1}, {"A": 2, "SEED": 9}]}}, notebooks=notebooks)
     assert [r.params for r in plan] == [{"A": 1}, {"A": 2, "SEED": 9}]
     assert plan[1].label == "a=2-seed=9"
+
+
+def test_editing_a_default_changes_the_run_key_and_nothing_else_does(tmp_path):
+    path = make_notebook(tmp_path, "00_a", 'A = 1  # first\nRUN_DIR = ""  # runner')
+    key = build_plan([], {}, notebooks={"00_a": path})[0].key
+    assert build_plan([], {}, notebooks={"00_a": path})[0].key == key           # stable
+    make_notebook(tmp_path, "00_a", 'A = 1  # first, reworded\nRUN_DIR = ""  # runner')
+    assert build_plan([], {}, notebooks={"00_a": path})[0].key == key           # comments do not count
+    make_notebook(tmp_path, "00_a", 'A = 2  # first\nRUN_DIR = ""  # runner')
+    assert build_plan([], {}, notebooks={"00_a": path})[0].key != key           # a new default re-runs

@@ -35,10 +35,12 @@ class PlannedRun:
     label: str
     always: bool = False
     html: bool = False
+    defaults: dict[str, Any] = field(default_factory=dict)  # the parameters cell's defaults (source text)
     key: str = field(init=False)
 
     def __post_init__(self) -> None:
-        self.key = stable_hash({"notebook": self.notebook, "params": self.params}, 10)
+        # the notebook's defaults are part of a run's identity: editing one re-runs the notebook
+        self.key = stable_hash({"notebook": self.notebook, "params": self.params, "defaults": self.defaults}, 10)
 
     @property
     def name(self) -> str:
@@ -189,7 +191,8 @@ def build_plan(patterns: list[str], params: dict, overrides: dict[str, Any] | No
             values.update(plain)
             values.update(nb_overrides)
             label = "-".join(f"{k.lower()}={_label_value(v)}" for k, v in combo.items()) if combo else ""
-            runs.append(PlannedRun(nb, notebooks[nb], values, _slug(label), nb in always, nb in html))
+            defaults = {k: v for k, v in decl.items() if k not in RESERVED}
+            runs.append(PlannedRun(nb, notebooks[nb], values, _slug(label), nb in always, nb in html, defaults))
     unused = [k for k in overrides if "." not in k and not any(k in declared[n] for n in chosen)]
     if unused:
         raise PlanError(f"--set: {unused} declared by none of the selected notebooks")
