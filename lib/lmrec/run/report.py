@@ -17,6 +17,16 @@ from ..utils import atomic_path
 
 METRIC_ORDER = ("recall", "ndcg", "precision", "hit", "mrr")
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+# the columns each table shows in the README (the papers' own columns); the CSV/Markdown files keep them all
+README_COLUMNS = {
+    "datasets": ["n_users", "n_items", "n_train", "n_valid", "n_test", "density"],
+    "rlmrec": [f"{m}@{k}" for m in ("recall", "ndcg") for k in (5, 10, 20)],
+    "llmrec": [f"{m}@{k}" for m in ("recall", "ndcg", "precision") for k in (10, 20, 50)],
+    "sequential": ["recall@10", "recall@50", "ndcg@10", "ndcg@50", "mrr"],
+    "cllm4rec": ["recall@20", "recall@40", "ndcg@100"],
+    "llm_stages": ["requests", "calls", "failure_rate", "wall_s", "pairs_failure_rate", "profiles_failure_rate",
+                   "attributes_failure_rate"],
+}
 
 
 def collect_runs(root: Path | None = None) -> pd.DataFrame:
@@ -59,13 +69,16 @@ def build_tables(runs: pd.DataFrame, metrics: dict[str, list[str]] | None = None
 
 
 def to_markdown(frame: pd.DataFrame, caption: str = "", digits: int = 4) -> str:
-    """A Markdown table (integral columns without decimals) with the caption in italics below."""
-    frame = frame.copy()
+    """A Markdown table (integral columns without decimals, empty cells for missing values) with the caption
+    in italics below."""
+    cells = pd.DataFrame(index=frame.index)
     for col in frame.columns:
-        values = frame[col]
-        if values.notna().all() and (values == values.round()).all() and values.abs().max() >= 1:
-            frame[col] = values.astype("int64")
-    body = frame.to_markdown(floatfmt=f".{digits}f")
+        values = pd.to_numeric(frame[col], errors="coerce")
+        known = values.dropna()
+        integral = len(known) > 0 and (known == known.round()).all() and known.abs().max() >= 1
+        cells[col] = [("" if pd.isna(v) else f"{int(v):d}" if integral else f"{v:.{digits}f}") for v in values]
+    cells.index.name = frame.index.name
+    body = cells.to_markdown(disable_numparse=True, colalign=("left",) + ("right",) * len(cells.columns))
     return f"{body}\n\n*{caption}*\n" if caption else body + "\n"
 
 
@@ -82,16 +95,35 @@ def write_tables(tables: dict[str, tuple[pd.DataFrame, str]], folder: Path | Non
     return written
 
 
-def update_readme(readme: Path, folder: Path | None = None) -> bool:
-    """Replace the README's generated results block with the Markdown tables; True if it changed."""
+def readme_block(folder: Path | None = None) -> str:
+    """The README's results: each table's :data:`README_COLUMNS` (columns empty in every row dropped) and,
+    as caption, the evaluation protocol only (the per-run details stay in ``outputs/tables``)."""
     folder = folder or tables_dir()
-    blocks = [p.read_text().strip() for p in sorted(folder.glob("*.md"))]
+    blocks = []
+    for csv in sorted(folder.glob("*.csv")):
+        frame = pd.read_csv(csv, index_col=0)
+        cols = [c for c in README_COLUMNS.get(csv.stem, list(frame.columns)) if c in frame.columns]
+        frame = frame[cols].dropna(axis=1, how="all")
+        md = csv.with_suffix(".md")
+        caption = md.read_text().strip().splitlines()[-1].strip("*") if md.exists() else ""
+        blocks.append(f"### {csv.stem}\n\n" + to_markdown(frame, _protocol(caption)).strip())
+    return "\n\n".join(blocks)
+
+
+def _protocol(caption: str) -> str:
+    """The distinct evaluation-protocol parts (from ``test:`` on) of a table caption joined by ' / '."""
+    parts = [c[c.index("test:"):] if "test:" in c else c for c in caption.split(" / ")]
+    return " / ".join(dict.fromkeys(p.strip() for p in parts if p.strip()))
+
+
+def update_readme(readme: Path, folder: Path | None = None) -> bool:
+    """Replace the README's generated results block with :func:`readme_block`; True if it changed."""
     text = readme.read_text()
     if README_START not in text or README_END not in text:
         raise ValueError(f"{readme}: no {README_START} ... {README_END} block to fill")
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
-    new = f"{head}{README_START}\n" + "\n\n".join(blocks) + f"\n{README_END}{tail}"
+    new = f"{head}{README_START}\n" + readme_block(folder) + f"\n{README_END}{tail}"
     if new != text:
         readme.write_text(new)
     return new != text
