@@ -40,3 +40,42 @@ def test_runs_skips_finished_and_keeps_failed_notebook(tmp_path, monkeypatch):
     assert [o.status for o in second] == ["skipped", "skipped", "failed"]
     third = run_plan(plan[:1], force=True, echo=lambda s: None)
     assert [o.status for o in third] == ["done"]
+
+
+def test_a_run_is_stale_once_a_notebook_it_reads_has_a_newer_run(tmp_path, monkeypatch):
+    import os
+
+    import nbformat
+
+    from lmrec.run.plan import PlanError
+    from lmrec.run.runner import is_finished, run_folder
+
+    monkeypatch.setenv("LMREC_OUTPUTS", str(tmp_path / "outputs"))
+    nbdir = tmp_path / "nb"
+    nbdir.mkdir()
+    make_notebook(nbdir, "20_up", 'A = 1  # a\nRUN_DIR = ""  # runner')
+    down = make_notebook(nbdir, "21_down", 'A = 1  # a\nRUN_DIR = ""  # runner')
+    nb = nbformat.read(down, as_version=4)
+    nb.metadata["lmrec"] = {"reads": ["20_up"]}
+    nbformat.write(nb, down)
+    notebooks = {p.stem: p for p in sorted(nbdir.glob("*.ipynb"))}
+    up_run, down_run = build_plan([], {}, notebooks=notebooks)
+    assert down_run.reads == ("20_up",) and up_run.reads == ()
+
+    def finish(run, when):
+        folder = run_folder(run)
+        folder.mkdir(parents=True)
+        (folder / "params.json").write_text(json.dumps({"params": run.params}))
+        (folder / "metrics.json").write_text("{}")
+        os.utime(folder / "metrics.json", (when, when))
+
+    finish(up_run, 1_000_000)
+    finish(down_run, 2_000_000)
+    assert is_finished(up_run) and is_finished(down_run)
+    os.utime(run_folder(up_run) / "metrics.json", (3_000_000, 3_000_000))  # the upstream ran again
+    assert is_finished(up_run) and not is_finished(down_run)
+
+    nb.metadata["lmrec"] = {"reads": ["99_missing"]}
+    nbformat.write(nb, down)
+    with pytest.raises(PlanError, match="99_missing"):
+        build_plan([], {}, notebooks=notebooks)

@@ -36,6 +36,7 @@ class PlannedRun:
     always: bool = False
     html: bool = False
     defaults: dict[str, Any] = field(default_factory=dict)  # the parameters cell's defaults (source text)
+    reads: tuple[str, ...] = ()  # notebooks whose products this one reads (notebook metadata lmrec.reads)
     key: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -113,6 +114,17 @@ def notebook_parameters(path: Path) -> dict[str, Any]:
     return {name: info.get("default") for name, info in declared.items()}
 
 
+def notebook_reads(path: Path) -> tuple[str, ...]:
+    """The upstream notebooks a notebook declares in its metadata (``{"lmrec": {"reads": [...]}}``): a
+    finished run of it is stale once one of them has a newer finished run."""
+    import nbformat
+
+    reads = nbformat.read(path, as_version=4).metadata.get("lmrec", {}).get("reads", [])
+    if not isinstance(reads, list) or not all(isinstance(r, str) for r in reads):
+        raise PlanError(f"{path}: metadata lmrec.reads must be a list of notebook names, got {reads!r}")
+    return tuple(reads)
+
+
 def select(notebooks: dict[str, Path], patterns: list[str]) -> list[str]:
     """Notebook names matching the patterns (a full name, a number prefix like ``10`` or a glob)."""
     if not patterns:
@@ -176,6 +188,10 @@ def build_plan(patterns: list[str], params: dict, overrides: dict[str, Any] | No
     html = set(params.get("html", []) or [])
     for nb in chosen:
         decl = declared[nb]
+        reads = notebook_reads(notebooks[nb])
+        unknown_reads = [r for r in reads if r not in notebooks]
+        if unknown_reads:
+            raise PlanError(f"{notebooks[nb]}: metadata lmrec.reads names unknown notebook(s) {unknown_reads}")
         specific = (params.get("notebooks", {}) or {}).get(nb, {}) or {}
         _check_names(list(specific), decl, f"notebooks.{nb}")
         grid = _grid_runs((params.get("grid", {}) or {}).get(nb), nb)
@@ -192,7 +208,8 @@ def build_plan(patterns: list[str], params: dict, overrides: dict[str, Any] | No
             values.update(nb_overrides)
             label = "-".join(f"{k.lower()}={_label_value(v)}" for k, v in combo.items()) if combo else ""
             defaults = {k: v for k, v in decl.items() if k not in RESERVED}
-            runs.append(PlannedRun(nb, notebooks[nb], values, _slug(label), nb in always, nb in html, defaults))
+            runs.append(PlannedRun(nb, notebooks[nb], values, _slug(label), nb in always, nb in html, defaults,
+                                   reads))
     unused = [k for k in overrides if "." not in k and not any(k in declared[n] for n in chosen)]
     if unused:
         raise PlanError(f"--set: {unused} declared by none of the selected notebooks")

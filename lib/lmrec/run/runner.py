@@ -3,7 +3,8 @@
 A run folder ``outputs/runs/<notebook>/<label>-<hash>`` holds ``params.json`` (written first),
 ``executed.ipynb`` (kept even when a cell fails), ``log.txt`` (cell stdout/stderr), and the
 ``metrics.json`` / ``env.json`` the notebook writes through :meth:`lmrec.run.Run.finish`.
-A run whose folder already has ``metrics.json`` for the same parameters is skipped unless forced.
+A run whose folder already has ``metrics.json`` for the same parameters is skipped unless forced, or
+unless a notebook it reads (its ``lmrec.reads`` metadata) has finished a run since: then it is stale.
 """
 
 from __future__ import annotations
@@ -36,10 +37,19 @@ def run_folder(run: PlannedRun) -> Path:
 
 
 def is_finished(run: PlannedRun) -> bool:
+    """True when the run folder holds metrics for these parameters and no upstream run is newer."""
     folder = run_folder(run)
     if not (folder / "metrics.json").exists() or not (folder / "params.json").exists():
         return False
-    return json.loads((folder / "params.json").read_text()).get("params") == json.loads(json.dumps(run.params))
+    if json.loads((folder / "params.json").read_text()).get("params") != json.loads(json.dumps(run.params)):
+        return False
+    return newest_upstream(run) <= (folder / "metrics.json").stat().st_mtime
+
+
+def newest_upstream(run: PlannedRun) -> float:
+    """The latest ``metrics.json`` time among the runs of the notebooks ``run`` reads (0 if none)."""
+    times = [m.stat().st_mtime for nb in run.reads for m in (runs_dir() / nb).glob("*/metrics.json")]
+    return max(times, default=0.0)
 
 
 def execute(run: PlannedRun, kernel: str = KERNEL) -> RunOutcome:
