@@ -61,4 +61,7 @@ def test_smoke_plan_ends_in_html_report_and_tables(smoke_outcomes):
     text = html.read_text()
     assert "MostPop" in text and "ml100k" in text
     assert (tables_dir() / "datasets.csv").exists()
+    cllm4rec = (tables_dir() / "cllm4rec.csv").read_text().splitlines()
+    assert "recall@40" in cllm4rec[0] and any(line.startswith("LightGCN,") for line in cllm4rec), \
+        "the LightGCN run under CLLM4Rec's protocol must land in the cllm4rec table"
     assert "build_tables(runs)" not in text, "the report HTML must leave out code cells"

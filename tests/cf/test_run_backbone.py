@@ -28,3 +28,17 @@ def test_unknown_names_fail_with_the_choices():
         run_backbone(CFSpec("lightgnc"), dataset=ds)
     with pytest.raises(ValueError, match="con"):
         run_backbone(CFSpec("lightgcn", alignment="kd"), dataset=ds)
+
+
+def test_cllm4rec_protocol_changes_cutoffs_and_recall_denominator():
+    ds = planted_dataset()
+    train = TrainConfig(epochs=1, batch_size=128, eval_every=1, patience=1, progress=False)
+    plain = run_backbone(CFSpec("lightgcn", dim=8, layers=1, train=train), dataset=ds)
+    spec = CFSpec("lightgcn", dim=8, layers=1, ks=(20, 40), recall_denominator="min_k", table="cllm4rec", train=train)
+    other = run_backbone(spec, dataset=ds)
+    assert set(other.metrics()) == {"recall@20", "recall@40", "ndcg@20", "ndcg@40", "valid_recall@20"}
+    assert "min(K,|T|)" in other.caption() and "|T|;" in plain.caption()
+    # same seed and training, so the rankings agree: Recall@20 over min(20,|T|) can only be >= over |T|
+    assert other.metrics()["recall@20"] >= plain.metrics()["recall@20"] - 1e-9
+    with pytest.raises(ValueError, match="must include 20"):
+        CFSpec("lightgcn", ks=(10, 50))

@@ -47,7 +47,13 @@ class CFSpec:
     graph_backend: str = "torch"
     train: TrainConfig = field(default_factory=TrainConfig)
     ks: tuple[int, ...] = (5, 10, 20)
+    recall_denominator: str = "n_relevant"   # n_relevant (|T|, RLMRec) | min_k (min(K,|T|), CLLM4Rec)
+    table: str = "rlmrec"                    # the report table the run's row goes to
     seed: int = 2023
+
+    def __post_init__(self) -> None:
+        if 20 not in self.ks:
+            raise ValueError(f"KS={list(self.ks)} must include 20: the model is chosen on validation Recall@20")
 
     @property
     def row(self) -> str:
@@ -116,6 +122,6 @@ def run_backbone(spec: CFSpec, device: torch.device | str = "cpu", dataset=None)
     dataset = dataset if dataset is not None else load_cf_data(spec)
     torch.manual_seed(spec.seed)
     model = build_model(spec, dataset, device)
-    protocol = Protocol(ks=spec.ks)
+    protocol = Protocol(ks=tuple(spec.ks), recall_denominator=spec.recall_denominator)
     result = fit(model, dataset, spec.train, protocol, device)
     return CFRun(spec, dataset, model, result, protocol)
