@@ -28,3 +28,23 @@ def test_readme_block_keeps_the_papers_columns_and_the_protocol(tmp_path):
     readme.write_text("# x\n<!-- results:start -->\nold\n<!-- results:end -->\ntail\n")
     assert update_readme(readme, tmp_path) and "old" not in readme.read_text() and readme.read_text().endswith("tail\n")
     assert not update_readme(readme, tmp_path)  # idempotent
+
+
+def test_rows_follow_notebook_order_and_the_latest_run_wins():
+    from lmrec.run.report import build_tables
+
+    runs = pd.DataFrame.from_records([
+        {"notebook": "11_lightgcn", "table": "t", "row": "LightGCN", "caption": "", "folder": "a",
+         "finished_at": "2026-11-25T22:00", "seconds": 1, "metrics": {"recall@20": 0.30}, "extra": {}},
+        {"notebook": "05_most_popular", "table": "t", "row": "MostPop", "caption": "", "folder": "b",
+         "finished_at": "2026-11-25T21:00", "seconds": 1, "metrics": {"recall@20": 0.17}, "extra": {}},
+        {"notebook": "10_gccf", "table": "t", "row": "GCCF", "caption": "", "folder": "c",
+         "finished_at": "2026-11-25T23:00", "seconds": 1, "metrics": {"recall@20": 0.29}, "extra": {}},
+        {"notebook": "11_lightgcn", "table": "t", "row": "LightGCN", "caption": "", "folder": "d",
+         "finished_at": "2026-11-25T20:00", "seconds": 1, "metrics": {"recall@20": 0.10}, "extra": {}},
+        {"notebook": "11_lightgcn", "table": "t", "row": "LightGCN+Con", "caption": "", "folder": "e",
+         "finished_at": "2026-11-25T20:30", "seconds": 1, "metrics": {"recall@20": 0.31}, "extra": {}},
+    ])
+    frame, _ = build_tables(runs)["t"]
+    assert list(frame.index) == ["MostPop", "GCCF", "LightGCN", "LightGCN+Con"]  # LightGCN first ran at 20:00
+    assert frame.loc["LightGCN", "recall@20"] == 0.30

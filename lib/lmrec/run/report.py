@@ -1,6 +1,7 @@
 """Result tables from ``outputs/runs/**/metrics.json`` only, so tables rebuild without retraining.
 
-Each finished run names a ``table`` and a ``row``; the latest run per (table, row) wins. Tables are
+Each finished run names a ``table`` and a ``row``; the latest run per (table, row) wins; rows are listed in
+notebook order, then in the order they first appeared. Tables are
 written as CSV and Markdown under ``outputs/tables/`` with the evaluation protocol as caption.
 """
 
@@ -58,7 +59,11 @@ def build_tables(runs: pd.DataFrame, metrics: dict[str, list[str]] | None = None
     tables = {}
     named = runs[runs["table"].notna()].sort_values("finished_at")
     for table, group in named.groupby("table", sort=True):
+        # the latest run per row; rows in notebook order, then in the order each row first appeared (the plan's
+        # order), so a re-run keeps its row's place
+        first_seen = group.groupby("row")["finished_at"].min()
         latest = group.drop_duplicates("row", keep="last")
+        latest = latest.assign(_first=latest["row"].map(first_seen)).sort_values(["notebook", "_first"], kind="stable")
         frame = pd.DataFrame([r for r in latest["metrics"]], index=latest["row"].tolist())
         cols = (metrics or {}).get(table) or sorted(frame.columns, key=_metric_key)
         frame = frame[[c for c in cols if c in frame.columns]]
