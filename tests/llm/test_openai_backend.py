@@ -80,6 +80,7 @@ def test_retries_after_injected_server_errors_and_timeout(server, tmp_path):
 def test_resume_after_killed_run_makes_no_duplicate_calls(server, tmp_path):
     model, proxy = server
     proxy.reset()
+    proxy.delay_first, proxy.delay_s = 10_000, 0.3  # every call >= 0.3 s: the kill lands before all 8 are done
     cache_path = tmp_path / "resume.sqlite"
     script = (
         "import sys\n"
