@@ -32,13 +32,9 @@ def test_pruned_bpr_keeps_lowest_or_highest_loss_share():
 
 def test_drop_rate_warms_up_linearly_over_epochs():
     b = LLMRecBackbone(Graph(R), BackboneConfig(dim=4, layers=1), LLMRecConfig(drop_rate=0.2, prune_warmup_epochs=4))
-    rates = []
-    for epoch in range(6):
-        b.on_step_start(Batch(torch.tensor([0]), torch.tensor([0]), torch.tensor([2]), epoch=epoch))
-        rates.append(b.current_drop_rate())
-    assert rates == pytest.approx([0.0, 0.05, 0.1, 0.15, 0.2, 0.2])
+    assert [b.drop_rate_at(epoch) for epoch in range(6)] == pytest.approx([0.0, 0.05, 0.1, 0.15, 0.2, 0.2])
     plain = LLMRecBackbone(Graph(R), BackboneConfig(dim=4, layers=1), LLMRecConfig(drop_rate=0.2))
-    assert plain.current_drop_rate() == pytest.approx(0.2)
+    assert plain.drop_rate_at(0) == pytest.approx(0.2)
     with pytest.raises(ValueError, match="prune_warmup_epochs"):
         LLMRecConfig(prune_warmup_epochs=-1)
 

@@ -143,7 +143,6 @@ class LLMRecBackbone(Backbone):
         else:
             self.aug_pos = self.aug_neg = None
         self._mask: dict[str, torch.Tensor] = {}
-        self.epoch = 0  # 0-based training epoch of the current step (drives the pruning warm-up)
 
     # ----------------------------------------------------------------- helpers
     def raw(self, key: str) -> torch.Tensor:
@@ -206,15 +205,14 @@ class LLMRecBackbone(Backbone):
             out[key] = present[torch.randperm(present.numel(), device=present.device)[:k]]
         return out
 
-    def current_drop_rate(self) -> float:
-        """The pruning share of this step: ``drop_rate``, ramped up linearly over the first
+    def drop_rate_at(self, epoch: int) -> float:
+        """The pruning share in 0-based ``epoch``: ``drop_rate``, ramped up linearly over the first
         ``prune_warmup_epochs`` epochs (0 in the first epoch), as T-CE's schedule (Wang et al., WSDM'21)."""
         warm = self.cfg.prune_warmup_epochs
-        return self.cfg.drop_rate * (min(1.0, self.epoch / warm) if warm > 0 else 1.0)
+        return self.cfg.drop_rate * (min(1.0, epoch / warm) if warm > 0 else 1.0)
 
     def on_step_start(self, batch: Batch) -> None:
-        """Count the step; append the LLM triples of a random ``aug_sample_rate`` share of the batch's users."""
-        self.epoch = batch.epoch
+        """Append the LLM triples of a random ``aug_sample_rate`` share of the batch's users."""
         if self.aug_pos is None or self.cfg.aug_sample_rate <= 0:
             return
         n = int(len(batch) * self.cfg.aug_sample_rate)
@@ -234,7 +232,7 @@ class LLMRecBackbone(Backbone):
             losses["recon"] = self.cfg.recon_weight * self.reconstruction_loss(feats, mask)
         if self.cfg.feat_bpr_weight > 0 and feats:
             fb = sum(pruned_bpr((fu[batch.users] * fi[batch.pos]).sum(1), (fu[batch.users] * fi[batch.neg]).sum(1),
-                                self.current_drop_rate(), self.cfg.prune_keep) for fu, fi in feats.values())
+                                self.drop_rate_at(batch.epoch), self.cfg.prune_keep) for fu, fi in feats.values())
             losses["feat_bpr"] = self.cfg.feat_bpr_weight * fb
         return TrainOutput(users, items, losses)
 
@@ -242,7 +240,7 @@ class LLMRecBackbone(Backbone):
         """Pruned BPR over the batch's real and augmented triples."""
         u = out.users[batch.users]
         return pruned_bpr((u * out.items[batch.pos]).sum(1), (u * out.items[batch.neg]).sum(1),
-                          self.current_drop_rate(), self.cfg.prune_keep)
+                          self.drop_rate_at(batch.epoch), self.cfg.prune_keep)
 
     def reconstruction_loss(self, feats: dict[str, tuple[torch.Tensor, torch.Tensor]],
                             mask: dict[str, torch.Tensor]) -> torch.Tensor:
