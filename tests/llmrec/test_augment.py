@@ -25,6 +25,7 @@ class ScriptedChat:
     """A chat backend whose answer is ``reply(request, gen)``; counts calls."""
 
     kind = "local"
+    supports_prefill = True
     model = "scripted"
 
     def __init__(self, reply):
@@ -75,6 +76,7 @@ def test_prefill_is_prepended_for_local_backends_only():
 
     class Remote(ScriptedChat):
         kind = "openai"
+        supports_prefill = False
 
     run = run_structured(Remote(lambda r, g: "ok"), prompts, lambda t, p: t, GenParams())
     assert run.values[0] == "ok"

@@ -73,7 +73,7 @@ def run_structured(backend, prompts: Sequence[AugmentPrompt], parse: Callable[[s
     """Ask every prompt, parse the answer; prompts whose answer fails to parse are asked again up to
     ``retries`` times with sampling (``retry_temperature``, seed = try number, so each try is a distinct,
     cached call). The answer given to ``parse`` is ``prefill + completion`` for backends that honour the
-    prefill (local), the bare completion otherwise.
+    prefill (``supports_prefill``: local), the bare completion otherwise.
 
     With ``continue_fields`` (the JSON object's fields in order) and a prefill-capable backend, a failed
     answer whose object already holds the first fields is not asked again from scratch: the retry is
@@ -85,7 +85,7 @@ def run_structured(backend, prompts: Sequence[AugmentPrompt], parse: Callable[[s
     tries = [0] * n
     errors: dict[int, str] = {}
     stats = StageStats()
-    use_prefill = getattr(backend, "kind", "") == "local"
+    use_prefill = getattr(backend, "supports_prefill", False)
     prefills = [p.prefill for p in prompts]
     pending = list(range(n))
     for attempt in range(retries + 1):

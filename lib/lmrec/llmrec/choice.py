@@ -24,6 +24,7 @@ class LabelChoiceChat:
     """A chat backend that answers ``"<most likely label>::<least likely label>"`` among ``labels``."""
 
     kind = "local"
+    supports_prefill = True  # the prefill ends the scored prompt, as in LocalChat
 
     def __init__(self, chat: LocalChat, labels: Sequence[str]) -> None:
         self.chat, self.labels = chat, [str(lb) for lb in labels]
