@@ -12,6 +12,7 @@ import pytest
 
 SCRIPT = textwrap.dedent("""
     import json, sys
+    from pathlib import Path
     sys.path.insert(0, {tests!r})
     import torch, torch.nn.functional as F
     from test_end_to_end import planted_dataset
@@ -28,20 +29,22 @@ SCRIPT = textwrap.dedent("""
     acc = make_accelerator(cfg, torch.device("cpu"))
     res = train(model, ds, cfg, max_len=6, accelerator=acc)
     digest = float(sum(p.double().sum() for p in model.parameters()))
-    print("RESULT " + json.dumps({{"rank": acc.process_index, "world": acc.num_processes, "steps": res.steps,
-                                  "digest": digest}}), flush=True)
+    # one file per rank: the two processes share stdout, where their lines can interleave
+    out = Path({out!r}) / f"rank{{acc.process_index}}.json"
+    out.write_text(json.dumps({{"rank": acc.process_index, "world": acc.num_processes, "steps": res.steps,
+                               "digest": digest}}))
 """)
 
 
 @pytest.mark.slow
 def test_two_process_training_stays_in_sync(tmp_path):
     script = tmp_path / "ddp_learn.py"
-    script.write_text(SCRIPT.format(tests=str(Path(__file__).parent)))
+    script.write_text(SCRIPT.format(tests=str(Path(__file__).parent), out=str(tmp_path)))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script)],
                          capture_output=True, text=True, timeout=240, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
-    rows = [json.loads(line.split("RESULT ", 1)[1]) for line in out.stdout.splitlines() if "RESULT " in line]
+    rows = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     assert sorted(r["rank"] for r in rows) == [0, 1] and all(r["world"] == 2 for r in rows)
     # 120 users x 2 cuts = 240 examples per epoch; per process 120 -> 4 batches of 32 -> 24 steps in 6 epochs
     assert all(r["steps"] == 24 for r in rows)
