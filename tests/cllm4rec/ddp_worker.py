@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -40,8 +41,10 @@ def main() -> None:
     trainer.finetune(items, docs, FinetuneConfig(epochs=2, lr=5e-2, content_lr=5e-2, batch_size=4, max_items=8,
                                                  lambda_v=0.1, seed=0))
     tables = {k: float(v.sum()) for k, v in model.trainable_state().items()}
-    print(json.dumps({"rank": acc.process_index, "world": acc.num_processes, "tables": tables,
-                      "steps": len(trainer.history)}), flush=True)
+    # one file per rank: the two processes share stdout, where their lines can interleave
+    out = Path(os.environ["LMREC_OUTPUTS"]) / f"rank{acc.process_index}.json"
+    out.write_text(json.dumps({"rank": acc.process_index, "world": acc.num_processes, "tables": tables,
+                               "steps": len(trainer.history)}))
 
 
 if __name__ == "__main__":
