@@ -24,6 +24,19 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def use_deterministic_kernels(on: bool) -> None:
+    """Make torch use deterministic kernels (``on``) or its fastest ones.
+
+    On CPU with more than one thread the backward of advanced indexing (``x[idx]``, an accumulating
+    ``index_put_``) adds in a thread-dependent order, so two same-seed runs drift apart (LightGCN+Con moved
+    by up to 0.002 Recall@20 on ML-100K); the deterministic kernels cost no measurable time there. On CUDA
+    they force slower sorted kernels (and cuBLAS needs a fixed workspace, set here), so runs on a GPU
+    choose them only when asked. Ops without a deterministic kernel warn instead of failing."""
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(on, warn_only=True)
+
+
 def resolve_device(device: str = "auto") -> torch.device:
     """``auto`` picks CUDA when present, else CPU; ``cpu``/``cuda``/``cuda:1`` are taken as given."""
     if device == "auto":

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from ..paths import REPO_ROOT, runs_dir
-from ..utils import resolve_device, seed_everything, write_json
+from ..utils import resolve_device, seed_everything, use_deterministic_kernels, write_json
 
 TRACKED_PACKAGES = ("lmrec", "torch", "numpy", "scipy", "pandas", "transformers", "sentence-transformers",
                     "accelerate", "openai", "papermill", "torch-scatter", "torch-sparse")
@@ -61,6 +61,7 @@ class Run:
             "notebook": self.notebook, "table": table, "row": row, "caption": caption,
             "metrics": {k: float(v) for k, v in metrics.items()},
             "params": self.params, "seed": self.seed, "device": str(self.device),
+            "deterministic_kernels": torch.are_deterministic_algorithms_enabled(),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "extra": extra or {}, "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "git_commit": git_commit(),
@@ -72,12 +73,16 @@ class Run:
 
 
 def start_run(notebook: str, run_dir: str = "", params: dict[str, Any] | None = None, seed: int = 2023,
-              device: str = "auto") -> Run:
-    """Open a run: make/choose its folder, seed everything, resolve the device."""
+              device: str = "auto", deterministic: bool | None = None) -> Run:
+    """Open a run: make/choose its folder, seed everything, resolve the device.
+
+    ``deterministic`` (default: on for CPU, off for CUDA) picks torch's deterministic kernels, so that a
+    same-seed re-run on the same machine gives the same numbers (see :func:`use_deterministic_kernels`)."""
     folder = Path(run_dir) if run_dir else runs_dir() / notebook / datetime.now().strftime("manual-%Y%m%d-%H%M%S")
     folder.mkdir(parents=True, exist_ok=True)
     seed_everything(seed)
     dev = resolve_device(device)
+    use_deterministic_kernels(dev.type == "cpu" if deterministic is None else deterministic)
     return Run(notebook=notebook, dir=folder, params=dict(params or {}), seed=seed, device=dev)
 
 
