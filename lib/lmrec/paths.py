@@ -43,3 +43,10 @@ def notebooks_dir() -> Path:
 
 def params_dir() -> Path:
     return REPO_ROOT / "params"
+
+
+def repo_path(path: str | os.PathLike) -> Path:
+    """A relative path is taken from the repository root (notebooks run with ``notebooks/`` as their working
+    directory, so ``../shared/data/x`` given on the command line means the same folder everywhere)."""
+    p = Path(path)
+    return p if p.is_absolute() else REPO_ROOT / p

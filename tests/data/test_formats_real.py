@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from lmrec.data import formats, load_dataset
+from lmrec.paths import REPO_ROOT
 
 pytestmark = pytest.mark.shared_data
 
@@ -34,6 +37,13 @@ def test_real_split_statistics_match_the_documented_numbers(folder_name, shared_
 def test_load_dataset_reads_a_format_folder(shared_folder):
     ds = load_dataset(f"cllm4rec:{shared_folder('cllm4rec_beauty')}", split="given")
     assert ds.train.shape == (10_553, 6_086) and ds.split_protocol == "given"
+
+
+def test_a_relative_format_folder_is_taken_from_the_repository_root(shared_folder, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # notebooks run elsewhere than the repository root
+    relative = os.path.relpath(shared_folder("cllm4rec_beauty"), REPO_ROOT)
+    ds = load_dataset(f"cllm4rec:{relative}", split="given")
+    assert ds.train.shape == (10_553, 6_086)
 
 
 def test_netflix_loader_says_val_equals_test(shared_folder, capsys):

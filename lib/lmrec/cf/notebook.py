@@ -4,7 +4,6 @@ trains with the one trainer, evaluates and returns everything the notebook shows
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -12,7 +11,7 @@ import torch
 
 from ..data import load_dataset
 from ..eval import Protocol
-from ..paths import REPO_ROOT
+from ..paths import repo_path
 from .alignment import ALIGNMENTS
 from .backbone import BackboneConfig
 from .graph import Graph
@@ -85,19 +84,9 @@ class CFRun:
                 f"{self.result.best_epoch} of {self.result.epochs_run} by valid Recall@20; {self.result.test.caption()}")
 
 
-def resolve_folder(path: str) -> str:
-    """A relative folder is taken from the repository root (notebooks run with another working directory)."""
-    p = Path(path)
-    return str(p if p.is_absolute() else REPO_ROOT / p)
-
-
 def load_cf_data(spec: CFSpec):
     """The dataset of a spec (``ml100k`` or ``<format>:<folder>``, a relative folder from the repo root)."""
-    name = spec.dataset
-    if ":" in name:
-        fmt, folder = name.split(":", 1)
-        name = f"{fmt}:{resolve_folder(folder)}"
-    return load_dataset(name, spec.split, seed=spec.seed, min_rating=spec.min_rating)
+    return load_dataset(spec.dataset, spec.split, seed=spec.seed, min_rating=spec.min_rating)
 
 
 def build_model(spec: CFSpec, dataset, device: torch.device | str = "cpu") -> CFModel:
@@ -110,7 +99,7 @@ def build_model(spec: CFSpec, dataset, device: torch.device | str = "cpu") -> CF
     if spec.alignment != "none":
         source = spec.profile_source
         if source not in ("generated", "item_text"):
-            source = resolve_folder(source)
+            source = str(repo_path(source))
         user_prof, item_prof = load_profile_embeddings(source, dataset)
     alignment = build_alignment(spec.alignment, backbone, user_prof, item_prof, spec.kd_weight, spec.kd_temperature,
                                 spec.mask_ratio, spec.recon_weight, spec.re_temperature)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..paths import cache_dir
+from ..paths import cache_dir, repo_path
 from ..utils import stable_hash
 from .dataset import InteractionDataset
 from .movielens import fetch_ml100k, natural_title, read_raw_ml100k
@@ -25,6 +25,7 @@ def load_dataset(name: str = "ml100k", split: str = "rlmrec", seed: int = 2023, 
                  min_user: int = 1, min_item: int = 1, use_cache: bool = True) -> InteractionDataset:
     """Load and split a dataset; the result is cached under ``outputs/cache/datasets``.
 
+    ``name`` is ``ml100k`` or ``<format>:<folder>`` (a relative folder is taken from the repository root).
     ``min_rating`` keeps interactions rated at least that (0 keeps all); ``min_user``/``min_item``
     apply a k-core filter before splitting.
     """
@@ -36,7 +37,7 @@ def load_dataset(name: str = "ml100k", split: str = "rlmrec", seed: int = 2023, 
             raise ValueError(f"DATASET={name!r} comes pre-split; use SPLIT='given' (got {split!r})")
         from . import formats
 
-        return formats.read_format(fmt, Path(folder))
+        return formats.read_format(fmt, repo_path(folder))
     if name != "ml100k":
         raise ValueError(f"unknown dataset {name!r}: use 'ml100k' or '<format>:<folder>' with format in {DATASET_FORMATS}")
     if split not in SPLIT_PROTOCOLS:

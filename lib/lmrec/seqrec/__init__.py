@@ -5,6 +5,7 @@
 * :mod:`.losses` — in-batch softmax with duplicate-target masking, full softmax over the catalogue.
 * :mod:`.evaluate` — the sequential protocol (``SEQ_PROTOCOL``: K in (10, 50), history masked) and helpers
   that evaluate any "user vectors x item table" scorer with :func:`lmrec.eval.evaluate_split`.
+* :mod:`.sasrec` — SASRec, the ID-only baseline of the sequential table (notebook 06).
 """
 
 from .data import (

@@ -1,0 +1,81 @@
+"""SASRec: training windows, causality, padding, the two losses against their formulas, and learning."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lmrec.seqrec.sasrec import (
+    SASRec,
+    SASRecConfig,
+    evaluate_sasrec,
+    sasrec_loss,
+    train_sasrec,
+    training_windows,
+)
+
+from ..learn.test_end_to_end import planted_dataset
+
+
+def small_model(n_items: int = 10, **kw) -> SASRec:
+    torch.manual_seed(0)
+    cfg = dict(hidden_dim=8, n_blocks=2, n_heads=2, dropout=0.0, max_len=4)
+    cfg.update(kw)
+    return SASRec(n_items, SASRecConfig(**cfg)).eval()
+
+
+def test_training_windows_shift_by_one_and_pad_left():
+    users, inputs, targets = training_windows([np.array([5, 6, 7]), np.array([1]), np.array([0, 1, 2, 3, 4, 5])], 3)
+    assert users.tolist() == [0, 2]  # user 1 has a single item: nothing to predict
+    assert inputs.tolist() == [[-1, 5, 6], [2, 3, 4]]
+    assert targets.tolist() == [[-1, 6, 7], [3, 4, 5]]
+
+
+def test_states_are_causal_and_ignore_padding_keys():
+    model = small_model()
+    base = torch.tensor([[0, 3, 4, 5]])
+    changed = torch.tensor([[0, 3, 4, 9]])
+    h1, h2 = model(base), model(changed)
+    assert torch.allclose(h1[:, :3], h2[:, :3], atol=1e-6) and not torch.allclose(h1[:, 3], h2[:, 3])
+    # what a padding position would hold never reaches a real one: padding keys are masked
+    assert torch.isfinite(model(torch.zeros(1, 4, dtype=torch.long))).all()
+    ids, mask = torch.tensor([[0, 2, 3, 4]]), torch.tensor([[False, True, True, True]])
+    assert torch.allclose(model.user_vectors(ids, mask), model(torch.tensor([[0, 3, 4, 5]]))[:, -1], atol=1e-6)
+
+
+def test_losses_match_their_formulas():
+    model = small_model()
+    inputs = torch.tensor([[-1, 2, 3, 4], [1, 2, 3, 4]])
+    targets = torch.tensor([[-1, 3, 4, 5], [2, 3, 4, 5]])
+    negatives = torch.tensor([[0, 7, 8, 9], [6, 7, 8, 9]])
+    h = model((inputs + 1).clamp(min=0))
+    table = model.item_emb.weight[1:]
+    rows = [(b, t) for b in range(2) for t in range(4) if targets[b, t] >= 0]
+    ce = np.mean([-F.log_softmax(h[b, t] @ table.T, -1)[targets[b, t]].item() for b, t in rows])
+    bce = np.mean([-(F.logsigmoid(h[b, t] @ table[targets[b, t]]) + F.logsigmoid(-(h[b, t] @ table[negatives[b, t]]))).item()
+                   for b, t in rows])
+    assert sasrec_loss(model, inputs, targets).item() == pytest.approx(ce, rel=1e-5)
+    assert sasrec_loss(model, inputs, targets, negatives).item() == pytest.approx(bce, rel=1e-5)
+
+
+@pytest.mark.parametrize("loss", ["ce", "bce"])
+def test_learns_planted_transitions(loss):
+    ds = planted_dataset()  # every user walks i -> i+1 (mod 40)
+    torch.manual_seed(0)
+    model = SASRec(ds.n_items, SASRecConfig(hidden_dim=32, n_blocks=1, n_heads=1, dropout=0.0, max_len=6, loss=loss,
+                                            epochs=60, batch_size=32, lr=5e-3, eval_every=10, patience=0))
+    before = evaluate_sasrec(model, ds, "valid").metrics["mrr"]
+    result = train_sasrec(model, ds, model.config)
+    valid, test = evaluate_sasrec(model, ds, "valid").metrics, evaluate_sasrec(model, ds, "test").metrics
+    assert before < 0.2 and valid["mrr"] > 0.8 and test["recall@10"] > 0.9
+    assert valid["ndcg@10"] == pytest.approx(result.best_metric)  # left in its best state
+    assert result.steps == 60 * 4 and len(result.history) == 60
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(ValueError, match="loss"):
+        SASRecConfig(loss="bpr")
+    with pytest.raises(ValueError, match="n_heads"):
+        SASRecConfig(hidden_dim=10, n_heads=3)
+    with pytest.raises(ValueError, match="max_len"):
+        small_model()(torch.ones(1, 5, dtype=torch.long))
