@@ -13,7 +13,6 @@ an epoch draws ``samples_per_user`` cuts per user. Cuts are built on the device 
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ import torch.nn.functional as F
 from ..data import InteractionDataset
 from ..eval import EvalResult
 from ..seqrec import SEQ_PROTOCOL, LeaveOneOut, evaluate_encoder, in_batch_softmax_loss
+from ..seqrec.selection import VALID_KEYS, BestState
 from .model import LearnModel
 
 STAGES = ("pretrain", "finetune")
@@ -179,7 +179,7 @@ def train(model: LearnModel, dataset: InteractionDataset, config: TrainConfig, m
     second_half = config.cut_from == "second_half" or (config.cut_from == "auto" and config.stage == "pretrain")
     gen = torch.Generator().manual_seed(config.seed)
     result = TrainResult()
-    bad = 0
+    best = BestState(config.patience)
     t0 = time.perf_counter()
     for epoch in tqdm(range(1, config.epochs + 1), disable=not progress, desc=f"LEARN {config.stage}"):
         wrapped.train()
@@ -206,21 +206,16 @@ def train(model: LearnModel, dataset: InteractionDataset, config: TrainConfig, m
         record = {"epoch": epoch, "loss": float(torch.stack(losses).mean()), "lr": scheduler.get_last_lr()[0]}
         if epoch % config.eval_every == 0 or epoch == config.epochs:
             metrics = evaluate_model(accelerator.unwrap_model(wrapped), dataset, "valid", loo, max_len).metrics
-            record.update({f"valid_{k}": v for k, v in metrics.items() if k in ("ndcg@10", "recall@10", "mrr")})
-            score = metrics[config.select_metric]
-            if score > result.best_metric:
-                result.best_metric, result.best_epoch, bad = score, epoch, 0
-                result.best_state = copy.deepcopy(accelerator.unwrap_model(wrapped).state_dict())
-            else:
-                bad += 1
+            record.update({f"valid_{k}": metrics[k] for k in VALID_KEYS if k in metrics})
+            best.update(metrics[config.select_metric], epoch, accelerator.unwrap_model(wrapped))
         result.history.append(record)
         if on_eval is not None:
             on_eval(record)
-        if config.patience and bad >= config.patience:
+        if best.should_stop:
             break
     result.seconds = time.perf_counter() - t0
-    if result.best_state is not None:
-        model.load_state_dict(result.best_state)
+    result.best_metric, result.best_epoch, result.best_state = best.best_metric, best.best_epoch, best.state
+    best.restore(model)
     return result
 
 

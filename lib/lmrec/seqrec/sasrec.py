@@ -20,7 +20,6 @@ Into Gold Loss: is BERT4Rec really better than SASRec?"). Early stopping on vali
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from ..data import InteractionDataset
 from ..eval import EvalResult
 from .data import LeaveOneOut, iterate_batches, pad_sequences
 from .evaluate import SEQ_PROTOCOL, evaluate_encoder
+from .selection import VALID_KEYS, BestState
 
 LOSSES = ("ce", "bce")
 
@@ -209,7 +209,7 @@ def train_sasrec(model: SASRec, dataset: InteractionDataset, config: SASRecConfi
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98))
     gen = torch.Generator().manual_seed(config.seed)
     result = SASRecResult(config=asdict(config))
-    best_state, bad = None, 0
+    best = BestState(config.patience)
     t0 = time.perf_counter()
     for epoch in tqdm(range(1, config.epochs + 1), disable=not progress, desc="SASRec"):
         model.train()
@@ -229,18 +229,14 @@ def train_sasrec(model: SASRec, dataset: InteractionDataset, config: SASRecConfi
         record = {"epoch": epoch, "loss": float(torch.stack(losses).mean())}
         if epoch % config.eval_every == 0 or epoch == config.epochs:
             metrics = evaluate_sasrec(model, dataset, "valid", loo).metrics
-            record.update({f"valid_{k}": v for k, v in metrics.items() if k in ("ndcg@10", "recall@10", "mrr")})
-            if metrics[config.select_metric] > result.best_metric:
-                result.best_metric, result.best_epoch, bad = metrics[config.select_metric], epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                bad += 1
+            record.update({f"valid_{k}": metrics[k] for k in VALID_KEYS if k in metrics})
+            best.update(metrics[config.select_metric], epoch, model)
         result.history.append(record)
         if on_eval is not None:
             on_eval(record)
-        if config.patience and bad >= config.patience:
+        if best.should_stop:
             break
     result.seconds = time.perf_counter() - t0
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    result.best_metric, result.best_epoch = best.best_metric, best.best_epoch
+    best.restore(model)
     return result
