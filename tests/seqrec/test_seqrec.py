@@ -146,3 +146,17 @@ def test_restrict_to_items_keeps_targets_and_reindexes():
     raw = sub.item_ids
     assert [raw[i] for i in loo.history("test")[0]] == ["0", "2", "3"]
     assert raw[loo.targets("test")[0]] == "4" and raw[loo.targets("valid")[0]] == "3"
+
+
+def test_text_subset_restricts_only_when_some_items_lack_text():
+    import pandas as pd
+
+    from lmrec.seqrec.subset import text_subset
+
+    ds = toy_dataset()
+    ds.item_text = pd.DataFrame({"text": ["a", "b", "c", "d", "e"]})
+    same, stats = text_subset(ds)
+    assert same is ds and stats == {"text_subset": False, "items_with_text": 5, "n_items": 5}
+    ds.item_text = pd.DataFrame({"text": ["a", "", "c", "d", "e"]})
+    sub, stats = text_subset(ds)
+    assert stats["text_subset"] and stats["items_with_text"] == 4 and (sub.n_users, sub.n_items) == (1, 4)

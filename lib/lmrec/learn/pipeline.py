@@ -10,22 +10,17 @@ import numpy as np
 import torch
 
 from ..data import InteractionDataset, load_dataset
-from ..seqrec.subset import items_with_text, restrict_to_items
+from ..seqrec.subset import text_subset
 from .content import ContentConfig, item_content_embeddings
 from .model import TowerConfig
 
 
 def prepare_data(name: str, split: str, seed: int, min_rating: float = 0) -> tuple[InteractionDataset, dict]:
     """Load the dataset; when some items lack text, keep the subset with text (stated in the stats)."""
-    dataset = load_dataset(name, split, seed=seed, min_rating=min_rating)
-    keep = items_with_text(dataset)
-    if dataset.item_text is None or not keep.any():
+    dataset, stats = text_subset(load_dataset(name, split, seed=seed, min_rating=min_rating))
+    if not stats["items_with_text"]:
         raise ValueError(f"dataset {name}: no item has text; LEARN embeds item texts (ML-100K and the Recformer "
                          "format with meta_data.json or item_text.tsv have them)")
-    stats = {"text_subset": False, "items_with_text": int(keep.sum()), "n_items": dataset.n_items}
-    if not keep.all():
-        dataset, sub = restrict_to_items(dataset, keep)
-        stats.update(sub, text_subset=True)
     return dataset, stats
 
 

@@ -48,3 +48,14 @@ def restrict_to_items(dataset: InteractionDataset, keep: np.ndarray) -> tuple[In
              "interactions_before": len(dataset.interactions), "items_with_text": int(keep.sum()),
              "users": sub.n_users, "items": sub.n_items, "interactions": len(inter)}
     return sub, stats
+
+
+def text_subset(dataset: InteractionDataset) -> tuple[InteractionDataset, dict]:
+    """The dataset restricted to its items with text when only some have text (unchanged when all or none
+    do), with counts of what was kept (``text_subset`` says whether it was restricted)."""
+    keep = items_with_text(dataset)
+    stats = {"text_subset": False, "items_with_text": int(keep.sum()), "n_items": dataset.n_items}
+    if keep.any() and not keep.all():
+        dataset, sub = restrict_to_items(dataset, keep)
+        stats.update(sub, text_subset=True)
+    return dataset, stats
