@@ -6,6 +6,19 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 
+BOOKKEEPING_KEYS = ("epoch", "step", "stage", "seconds", "lr", "task")  # history columns that are no loss
+
+
+def loss_keys(history: Sequence[Mapping[str, float]]) -> list[str]:
+    """The loss columns of a training history (every key that is neither bookkeeping nor ``valid_*``), in
+    first-seen order."""
+    keys: dict[str, None] = {}
+    for row in history:
+        for k in row:
+            if k not in BOOKKEEPING_KEYS and not k.startswith("valid_"):
+                keys[k] = None
+    return list(keys)
+
 
 def plot_curves(history: Sequence[Mapping[str, float]], keys: Sequence[str], x: str = "epoch",
                 title: str = "", ax=None):

@@ -4,6 +4,7 @@ trains with the one trainer, evaluates and returns everything the notebook shows
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -80,8 +81,10 @@ class CFRun:
         return pd.DataFrame(rows).T[cols].round(4)
 
     def caption(self) -> str:
+        capped = " (capped by TIME_LIMIT_S: not converged)" if self.result.status == "capped" else ""
         return (f"{self.spec.row} on {self.dataset.name} ({self.spec.split} split); best epoch "
-                f"{self.result.best_epoch} of {self.result.epochs_run} by valid Recall@20; {self.result.test.caption()}")
+                f"{self.result.best_epoch} of {self.result.epochs_run}{capped} by valid Recall@20; "
+                f"{self.result.test.caption()}")
 
 
 def load_cf_data(spec: CFSpec):
@@ -106,11 +109,13 @@ def build_model(spec: CFSpec, dataset, device: torch.device | str = "cpu") -> CF
     return CFModel(backbone, alignment, spec.reg_weight).to(device)
 
 
-def run_backbone(spec: CFSpec, device: torch.device | str = "cpu", dataset=None) -> CFRun:
-    """Load, build, train (early stopping on validation Recall@20), restore the best state, test once."""
+def run_backbone(spec: CFSpec, device: torch.device | str = "cpu", dataset=None,
+                 checkpoint_dir: str | Path | None = None) -> CFRun:
+    """Load, build, train (early stopping on validation Recall@20), restore the best state, test once.
+    With ``checkpoint_dir`` (a notebook's run folder) training checkpoints there and a re-run resumes."""
     dataset = dataset if dataset is not None else load_cf_data(spec)
     torch.manual_seed(spec.seed)
     model = build_model(spec, dataset, device)
     protocol = Protocol(ks=tuple(spec.ks), recall_denominator=spec.recall_denominator)
-    result = fit(model, dataset, spec.train, protocol, device)
+    result = fit(model, dataset, spec.train, protocol, device, checkpoint_dir=checkpoint_dir)
     return CFRun(spec, dataset, model, result, protocol)

@@ -1,23 +1,24 @@
 """The one trainer of every graph CF backbone x alignment.
 
 Per epoch: shuffle all training interactions on the device, draw one negative each
-(:class:`~lmrec.cf.sampling.NegativeSampler`), Adam steps over batches of ``batch_size`` triples. Every
-``eval_every`` epochs: full-ranking validation Recall@20 (:mod:`lmrec.eval`); the best state is kept, and
-training stops after ``patience`` evaluations without improvement (RLMRec: ``test_step`` 3, ``patience``
-5). Then the best state is restored and the test split evaluated once. Losses are summed on the device
-and read once per epoch (no per-batch host sync).
+(:class:`~lmrec.cf.sampling.NegativeSampler`), Adam steps over batches of ``batch_size`` triples. The
+loop itself is the engine's (:func:`lmrec.train.fit`): full-ranking validation Recall@20 every
+``eval_every`` epochs (:mod:`lmrec.eval`), the best state kept, a stop after ``patience`` evaluations
+without improvement (RLMRec: ``test_step`` 3, ``patience`` 5), checkpoints and resume. Then the best state
+is restored and the test split evaluated once. Losses are summed on the device and read once per epoch
+(no per-batch host sync).
 """
 
 from __future__ import annotations
 
-import copy
-import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from ..eval import EvalResult, Protocol, evaluate_split
+from ..train import FitConfig, TrainingState
+from ..train import fit as run_fit
 from .backbone import Batch
 from .model import CFModel
 from .sampling import NegativeSampler
@@ -36,7 +37,7 @@ class TrainConfig:
     select_metric: str = "recall@20"
     eval_batch_size: int = 1024
     progress: bool = True
-    time_limit_s: float | None = None  # stop (then restore the best state) once training time passes this
+    time_limit_s: float | None = None  # stop as ``capped`` once training time passes this; a re-run resumes
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_every", "patience"):
@@ -54,10 +55,13 @@ class TrainResult:
     seconds_per_epoch: float
     train_seconds: float
     config: dict = field(default_factory=dict)
+    status: str = "completed"   # converged (patience) | completed (every epoch) | capped (time budget)
+    resumed_from: int = 0       # epoch of the checkpoint this run continued from (0: fresh)
 
-    def summary(self) -> dict[str, float]:
-        return {"best_epoch": self.best_epoch, "epochs_run": self.epochs_run,
-                "seconds_per_epoch": round(self.seconds_per_epoch, 4), "train_seconds": round(self.train_seconds, 2)}
+    def summary(self) -> dict[str, float | str]:
+        return {"status": self.status, "best_epoch": self.best_epoch, "epochs_run": self.epochs_run,
+                "resumed_from": self.resumed_from, "seconds_per_epoch": round(self.seconds_per_epoch, 4),
+                "train_seconds": round(self.train_seconds, 2)}
 
 
 def train_epoch(model: CFModel, optimizer: torch.optim.Optimizer, sampler: NegativeSampler, users: torch.Tensor,
@@ -92,49 +96,33 @@ def evaluate_model(model: CFModel, dataset, split: str, protocol: Protocol, devi
 
 
 def fit(model: CFModel, dataset, config: TrainConfig, protocol: Protocol | None = None,
-        device: torch.device | str = "cpu") -> TrainResult:
-    """Train ``model`` on ``dataset.train`` with early stopping on validation, restore the best state and
-    evaluate the test split once. ``model`` must already be on ``device``."""
+        device: torch.device | str = "cpu", checkpoint_dir: str | Path | None = None) -> TrainResult:
+    """Train ``model`` on ``dataset.train`` through the engine (:func:`lmrec.train.fit`: validation every
+    ``eval_every`` epochs, patience, time budget, checkpoints in ``checkpoint_dir`` and resume), restore the
+    best state and evaluate the test split once. ``model`` must already be on ``device``."""
     protocol = protocol or Protocol()
     device = torch.device(device)
     graph = model.backbone.graph
     users, items = graph.train_users.to(device), graph.train_items.to(device)
     sampler = NegativeSampler(users, items, graph.n_items)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    history: list[dict[str, float]] = []
-    best, best_epoch, best_state, bad = -float("inf"), -1, None, 0
-    t_train, epochs_run = 0.0, 0
-    bar = tqdm(range(config.epochs), desc=f"{model.backbone.name}+{model.alignment.name}", disable=not config.progress)
-    for epoch in bar:
-        t0 = time.perf_counter()
-        row: dict[str, float] = {"epoch": epoch + 1, **train_epoch(model, optimizer, sampler, users, items,
-                                                                    config.batch_size, epoch)}
-        t_train += time.perf_counter() - t0
-        epochs_run = epoch + 1
-        if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
-            res = evaluate_model(model, dataset, "valid", protocol, device, config.eval_batch_size)
-            row.update({f"valid_{k}": v for k, v in res.metrics.items() if k.startswith(("recall", "ndcg"))})
-            score = res.metrics[config.select_metric]
-            if score > best:
-                best, best_epoch, bad = score, epoch + 1, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                bad += 1
-            bar.set_postfix(loss=f"{row['loss']:.4f}", val=f"{score:.4f}", best=f"{best:.4f}@{best_epoch}")
-        history.append(row)
-        if bad >= config.patience:
-            break
-        if config.time_limit_s is not None and t_train >= config.time_limit_s:
-            if "valid_recall@20" not in row:  # validate the last state before stopping
-                res = evaluate_model(model, dataset, "valid", protocol, device, config.eval_batch_size)
-                row.update({f"valid_{k}": v for k, v in res.metrics.items() if k.startswith(("recall", "ndcg"))})
-                if res.metrics[config.select_metric] > best:
-                    best, best_epoch = res.metrics[config.select_metric], epoch + 1
-                    best_state = copy.deepcopy(model.state_dict())
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+
+    def train_one(epoch: int) -> dict[str, float]:
+        return train_epoch(model, optimizer, sampler, users, items, config.batch_size, epoch - 1)
+
+    def validate(epoch: int) -> dict[str, float]:
+        res = evaluate_model(model, dataset, "valid", protocol, device, config.eval_batch_size)
+        return {k: v for k, v in res.metrics.items() if k.startswith(("recall", "ndcg"))}
+
+    loop = FitConfig(epochs=config.epochs, eval_every=config.eval_every, patience=config.patience,
+                     select_metric=config.select_metric, time_limit_s=config.time_limit_s, progress=config.progress,
+                     desc=f"{model.backbone.name}+{model.alignment.name}")
+    identity = {"model": type(model.backbone).__name__, "alignment": model.alignment.name, "n_users": graph.n_users,
+                "n_items": graph.n_items, "n_train": int(users.numel()), "config": asdict(config) | {"progress": None}}
+    out = run_fit(train_one, validate, loop, TrainingState({"model": model, "optimizer": optimizer}),
+                  checkpoint_dir, identity)
     valid = evaluate_model(model, dataset, "valid", protocol, device, config.eval_batch_size)
     test = evaluate_model(model, dataset, "test", protocol, device, config.eval_batch_size)
-    return TrainResult(history=history, best_epoch=best_epoch, valid=valid, test=test, epochs_run=epochs_run,
-                       seconds_per_epoch=t_train / max(1, epochs_run), train_seconds=t_train, config=asdict(config))
+    return TrainResult(history=out.history, best_epoch=out.best_epoch, valid=valid, test=test, epochs_run=out.epochs_run,
+                       seconds_per_epoch=out.seconds_per_epoch, train_seconds=out.train_seconds, config=asdict(config),
+                       status=out.status, resumed_from=out.resumed_from)

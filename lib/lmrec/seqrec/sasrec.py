@@ -21,9 +21,9 @@ Into Gold Loss: is BERT4Rec really better than SASRec?"). Early stopping on vali
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,9 +33,10 @@ from torch import nn
 from ..cf.sampling import NegativeSampler
 from ..data import InteractionDataset
 from ..eval import EvalResult
+from ..train import FitConfig, TrainingState, fit
 from .data import LeaveOneOut, iterate_batches, pad_sequences
 from .evaluate import SEQ_PROTOCOL, evaluate_encoder
-from .selection import VALID_KEYS, BestState
+from .selection import VALID_KEYS
 
 LOSSES = ("ce", "bce")
 
@@ -57,6 +58,7 @@ class SASRecConfig:
     eval_every: int = 5
     patience: int = 5              # evaluations without improvement before stopping (0: never stop)
     select_metric: str = "ndcg@10"
+    time_limit_s: float | None = None  # training-time budget; the run ends ``capped`` and a re-run resumes
     seed: int = 2023
 
     def __post_init__(self) -> None:
@@ -172,6 +174,8 @@ class SASRecResult:
     best_metric: float = float("-inf")
     seconds: float = 0.0
     steps: int = 0
+    epochs_run: int = 0
+    status: str = "completed"  # converged | completed | capped (see lmrec.train)
     config: dict = field(default_factory=dict)
 
 
@@ -190,11 +194,11 @@ def evaluate_sasrec(model: SASRec, dataset: InteractionDataset, split: str, loo:
 
 def train_sasrec(model: SASRec, dataset: InteractionDataset, config: SASRecConfig,
                  device: torch.device | str = "cpu", loo: LeaveOneOut | None = None,
-                 on_eval: Callable[[dict], None] | None = None, progress: bool = False) -> SASRecResult:
-    """Train with Adam (betas 0.9, 0.98 as the paper), evaluate on validation every ``eval_every`` epochs,
-    stop after ``patience`` evaluations without improvement and leave the model in its best state."""
-    from tqdm.auto import tqdm
-
+                 on_eval: Callable[[dict], None] | None = None, progress: bool = False,
+                 checkpoint_dir: str | Path | None = None) -> SASRecResult:
+    """Train with Adam (betas 0.9, 0.98 as the paper) through the engine (:func:`lmrec.train.fit`): validation
+    every ``eval_every`` epochs, a stop after ``patience`` evaluations without improvement, the time budget,
+    checkpoints in ``checkpoint_dir`` and resume; the model is left in its best state."""
     device = torch.device(device)
     loo = loo or LeaveOneOut.from_dataset(dataset)
     model.to(device)
@@ -209,9 +213,8 @@ def train_sasrec(model: SASRec, dataset: InteractionDataset, config: SASRecConfi
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98))
     gen = torch.Generator().manual_seed(config.seed)
     result = SASRecResult(config=asdict(config))
-    best = BestState(config.patience)
-    t0 = time.perf_counter()
-    for epoch in tqdm(range(1, config.epochs + 1), disable=not progress, desc="SASRec"):
+
+    def train_epoch(epoch: int) -> dict[str, float]:
         model.train()
         losses = []
         for batch in iterate_batches(len(users), config.batch_size, shuffle=True, generator=gen):
@@ -225,18 +228,20 @@ def train_sasrec(model: SASRec, dataset: InteractionDataset, config: SASRecConfi
             loss.backward()
             optimizer.step()
             losses.append(loss.detach())
-            result.steps += 1
-        record = {"epoch": epoch, "loss": float(torch.stack(losses).mean())}
-        if epoch % config.eval_every == 0 or epoch == config.epochs:
-            metrics = evaluate_sasrec(model, dataset, "valid", loo).metrics
-            record.update({f"valid_{k}": metrics[k] for k in VALID_KEYS if k in metrics})
-            best.update(metrics[config.select_metric], epoch, model)
-        result.history.append(record)
-        if on_eval is not None:
-            on_eval(record)
-        if best.should_stop:
-            break
-    result.seconds = time.perf_counter() - t0
-    result.best_metric, result.best_epoch = best.best_metric, best.best_epoch
-    best.restore(model)
+        return {"loss": float(torch.stack(losses).mean())}
+
+    def validate(epoch: int) -> dict[str, float]:
+        metrics = evaluate_sasrec(model, dataset, "valid", loo).metrics
+        return {k: metrics[k] for k in (*VALID_KEYS, config.select_metric) if k in metrics}
+
+    loop = FitConfig(epochs=config.epochs, eval_every=config.eval_every, patience=config.patience,
+                     select_metric=config.select_metric, time_limit_s=config.time_limit_s, progress=progress,
+                     desc="SASRec")
+    identity = {"method": "sasrec", "n_users": dataset.n_users, "n_items": dataset.n_items,
+                "n_windows": len(users), "config": asdict(config)}
+    out = fit(train_epoch, validate, loop, TrainingState({"model": model, "optimizer": optimizer}, {"order": gen}),
+              checkpoint_dir, identity, on_record=on_eval)
+    result.history, result.best_epoch, result.best_metric = out.history, out.best_epoch, out.best_metric
+    result.seconds, result.status, result.epochs_run = out.train_seconds, out.status, out.epochs_run
+    result.steps = out.epochs_run * math.ceil(len(users) / config.batch_size)
     return result

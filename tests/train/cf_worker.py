@@ -1,0 +1,49 @@
+"""Trains LightGCN+Gen on the planted CF data with checkpoints in a folder; writes the final numbers as JSON.
+
+    python -m tests.train.cf_worker OUT.json CHECKPOINT_DIR [SLOW_SECONDS_PER_EPOCH]
+
+The optional delay per epoch gives a test time to kill the process mid-run."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import torch
+
+import lmrec.cf.trainer as trainer
+from lmrec.cf import TrainConfig
+from lmrec.cf.notebook import CFSpec, run_backbone
+from lmrec.utils import seed_everything, use_deterministic_kernels
+from tests.cf.cf_planted import planted_dataset, planted_profiles
+
+
+def main(out: str, checkpoint_dir: str, delay: float = 0.0) -> None:
+    seed_everything(0)
+    use_deterministic_kernels(True)
+    if delay:
+        epoch_body = trainer.train_epoch
+
+        def slow(*args, **kwargs):
+            time.sleep(delay)
+            return epoch_body(*args, **kwargs)
+
+        trainer.train_epoch = slow
+    ds = planted_dataset()
+    up, ip = planted_profiles(ds)
+    import lmrec.cf.notebook as nb
+
+    nb.load_profile_embeddings = lambda source, dataset: (up, ip)
+    spec = CFSpec("lightgcn", alignment="gen", dim=8, layers=2, seed=0,
+                  train=TrainConfig(epochs=16, batch_size=64, lr=0.02, eval_every=2, patience=20, progress=False))
+    run = run_backbone(spec, dataset=ds, checkpoint_dir=checkpoint_dir)
+    digest = float(sum(p.double().sum() for p in run.model.state_dict().values() if torch.is_tensor(p)))
+    with open(out, "w") as fh:
+        json.dump({"test": run.result.test.metrics, "best_epoch": run.result.best_epoch, "digest": digest,
+                   "losses": [h["loss"] for h in run.result.history], "resumed_from": run.result.resumed_from,
+                   "status": run.result.status}, fh)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 0.0)
