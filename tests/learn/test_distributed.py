@@ -17,7 +17,7 @@ SCRIPT = textwrap.dedent("""
     import torch, torch.nn.functional as F
     from test_end_to_end import planted_dataset
     from lmrec.learn import LearnModel, TowerConfig, TrainConfig, train, evaluate_model
-    from lmrec.learn.train import make_accelerator
+    from lmrec.train import make_accelerator
     torch.set_num_threads(1)
     ds = planted_dataset()
     torch.manual_seed(0)
@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent("""
                                             dropout=0.0, max_len=6))
     cfg = TrainConfig(stage="pretrain", epochs=6, batch_size=32, lr=3e-3, samples_per_user=2, eval_every=6,
                       patience=0, seed=0)
-    acc = make_accelerator(cfg, torch.device("cpu"))
+    acc = make_accelerator("cpu", cfg.mixed_precision)
     res = train(model, ds, cfg, max_len=6, accelerator=acc)
     digest = float(sum(p.double().sum() for p in model.parameters()))
     # one file per rank: the two processes share stdout, where their lines can interleave

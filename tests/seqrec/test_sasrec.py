@@ -79,16 +79,3 @@ def test_bad_settings_are_named():
         SASRecConfig(hidden_dim=10, n_heads=3)
     with pytest.raises(ValueError, match="max_len"):
         small_model()(torch.ones(1, 5, dtype=torch.long))
-
-
-def test_best_state_keeps_the_best_copy_and_counts_patience():
-    from lmrec.seqrec.selection import BestState
-
-    model = torch.nn.Linear(1, 1, bias=False)
-    best = BestState(patience=2)
-    for epoch, (score, weight) in enumerate([(0.1, 1.0), (0.3, 2.0), (0.2, 3.0), (0.25, 4.0)], start=1):
-        model.weight.data.fill_(weight)
-        best.update(score, epoch, model)
-        assert best.should_stop == (epoch == 4)
-    best.restore(model)
-    assert (best.best_epoch, best.best_metric, model.weight.item()) == (2, 0.3, 2.0)

@@ -13,10 +13,11 @@ an epoch draws ``samples_per_user`` cuts per user. Cuts are built on the device 
 
 from __future__ import annotations
 
+import copy
 import math
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,7 +26,8 @@ import torch.nn.functional as F
 from ..data import InteractionDataset
 from ..eval import EvalResult
 from ..seqrec import SEQ_PROTOCOL, LeaveOneOut, evaluate_encoder, in_batch_softmax_loss
-from ..seqrec.selection import VALID_KEYS, BestState
+from ..seqrec.evaluate import VALID_KEYS
+from ..train import FitConfig, TrainingState, fit, make_accelerator
 from .model import LearnModel
 
 STAGES = ("pretrain", "finetune")
@@ -50,6 +52,7 @@ class TrainConfig:
     eval_every: int = 1
     patience: int = 5               # evaluations without improvement before stopping (0: never stop)
     select_metric: str = "ndcg@10"
+    time_limit_s: float | None = None  # training-time budget; the run ends ``capped`` and a re-run resumes
     mixed_precision: str = "auto"   # auto (bf16/fp16 on GPU, none on CPU) | no | fp16 | bf16
     grad_clip: float = 1.0
     seed: int = 2023
@@ -69,6 +72,8 @@ class TrainResult:
     best_state: dict | None = None
     seconds: float = 0.0
     steps: int = 0
+    epochs_run: int = 0
+    status: str = "completed"  # converged | completed | capped (see lmrec.train)
 
 
 class SequenceTable:
@@ -126,16 +131,6 @@ def pretrain_loss(model: LearnModel, ids: torch.Tensor, mask: torch.Tensor, targ
     return in_batch_softmax_loss(users, items, target, scale)
 
 
-def make_accelerator(config: TrainConfig, device: torch.device):
-    """An ``accelerate.Accelerator`` for ``device`` with the configured mixed precision."""
-    from accelerate import Accelerator
-
-    mp = config.mixed_precision
-    if mp == "auto":
-        mp = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if device.type == "cuda" else "no"
-    return Accelerator(cpu=device.type == "cpu", mixed_precision=mp)
-
-
 @torch.no_grad()
 def evaluate_model(model: LearnModel, dataset: InteractionDataset, split: str, loo: LeaveOneOut | None = None,
                    max_len: int = 40, batch_size: int = 256) -> EvalResult:
@@ -152,16 +147,16 @@ def evaluate_model(model: LearnModel, dataset: InteractionDataset, split: str, l
 
 def train(model: LearnModel, dataset: InteractionDataset, config: TrainConfig, max_len: int = 40,
           device: torch.device | str = "cpu", accelerator=None, loo: LeaveOneOut | None = None,
-          on_eval: Callable[[dict], None] | None = None, progress: bool = False) -> TrainResult:
-    """Train ``model`` for one stage; keep the state with the best validation ``select_metric``.
+          on_eval: Callable[[dict], None] | None = None, progress: bool = False,
+          checkpoint_dir: str | Path | None = None) -> TrainResult:
+    """Train ``model`` for one stage through the engine (:func:`lmrec.train.fit`: validation, selection on
+    ``select_metric``, patience, time budget, checkpoints in ``checkpoint_dir`` and resume).
 
     Returns the history (loss per epoch, validation metrics per evaluation), the best epoch and its
     state dict (the model is left holding the best state).
     """
-    from tqdm.auto import tqdm
-
     device = torch.device(device)
-    accelerator = accelerator or make_accelerator(config, device)
+    accelerator = accelerator or make_accelerator(device, config.mixed_precision)
     loo = loo or LeaveOneOut.from_dataset(dataset)
     model.to(accelerator.device)
     seqs = SequenceTable(loo.train, accelerator.device)
@@ -179,9 +174,8 @@ def train(model: LearnModel, dataset: InteractionDataset, config: TrainConfig, m
     second_half = config.cut_from == "second_half" or (config.cut_from == "auto" and config.stage == "pretrain")
     gen = torch.Generator().manual_seed(config.seed)
     result = TrainResult()
-    best = BestState(config.patience)
-    t0 = time.perf_counter()
-    for epoch in tqdm(range(1, config.epochs + 1), disable=not progress, desc=f"LEARN {config.stage}"):
+
+    def train_epoch(epoch: int) -> dict[str, float]:
         wrapped.train()
         users = users_all.repeat(config.samples_per_user)
         users = users[torch.randperm(len(users), generator=gen).to(users.device)]
@@ -202,20 +196,28 @@ def train(model: LearnModel, dataset: InteractionDataset, config: TrainConfig, m
             optimizer.step()
             scheduler.step()
             losses.append(loss.detach())
-            result.steps += 1
-        record = {"epoch": epoch, "loss": float(torch.stack(losses).mean()), "lr": scheduler.get_last_lr()[0]}
-        if epoch % config.eval_every == 0 or epoch == config.epochs:
-            metrics = evaluate_model(accelerator.unwrap_model(wrapped), dataset, "valid", loo, max_len).metrics
-            record.update({f"valid_{k}": metrics[k] for k in VALID_KEYS if k in metrics})
-            best.update(metrics[config.select_metric], epoch, accelerator.unwrap_model(wrapped))
-        result.history.append(record)
-        if on_eval is not None:
-            on_eval(record)
-        if best.should_stop:
-            break
-    result.seconds = time.perf_counter() - t0
-    result.best_metric, result.best_epoch, result.best_state = best.best_metric, best.best_epoch, best.state
-    best.restore(model)
+        return {"loss": float(torch.stack(losses).mean()), "lr": scheduler.get_last_lr()[0]}
+
+    def validate(epoch: int) -> dict[str, float]:
+        metrics = evaluate_model(accelerator.unwrap_model(wrapped), dataset, "valid", loo, max_len).metrics
+        return {k: metrics[k] for k in (*VALID_KEYS, config.select_metric) if k in metrics}
+
+    def agree(stop: bool) -> bool:  # every process stops after the same epoch
+        return bool(accelerator.reduce(torch.tensor([float(stop)], device=accelerator.device), "max").item())
+
+    loop = FitConfig(epochs=config.epochs, eval_every=config.eval_every, patience=config.patience,
+                     select_metric=config.select_metric, time_limit_s=config.time_limit_s,
+                     progress=progress and accelerator.is_main_process, desc=f"LEARN {config.stage}")
+    identity = {"method": "learn", "n_users": dataset.n_users, "n_items": dataset.n_items, "max_len": max_len,
+                "processes": n_procs, "config": asdict(config)}
+    state = TrainingState({"model": accelerator.unwrap_model(wrapped), "optimizer": optimizer, "scheduler": scheduler},
+                          {"cuts": gen})
+    out = fit(train_epoch, validate, loop, state, checkpoint_dir, identity, on_record=on_eval,
+              rank=rank if n_procs > 1 else None, agree=agree if n_procs > 1 else None)
+    result.history, result.best_epoch, result.best_metric = out.history, out.best_epoch, out.best_metric
+    result.seconds, result.status, result.epochs_run = out.train_seconds, out.status, out.epochs_run
+    result.steps = out.epochs_run * per_epoch
+    result.best_state = copy.deepcopy(model.state_dict())
     return result
 
 

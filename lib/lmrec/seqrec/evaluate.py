@@ -17,6 +17,7 @@ from .data import LeaveOneOut, pad_sequences
 
 SEQ_PROTOCOL = Protocol(ks=(10, 50), recall_denominator="n_relevant", mask_valid_at_test=True)
 HEADLINE = ("ndcg@10", "recall@10", "mrr", "ndcg@50", "recall@50")
+VALID_KEYS = ("ndcg@10", "recall@10", "mrr")  # what a training history records per validation
 
 # ``encode(ids [B, L] long, mask [B, L] bool) -> user vectors [B, d]``
 HistoryEncoder = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

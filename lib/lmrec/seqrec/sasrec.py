@@ -35,8 +35,7 @@ from ..data import InteractionDataset
 from ..eval import EvalResult
 from ..train import FitConfig, TrainingState, fit
 from .data import LeaveOneOut, iterate_batches, pad_sequences
-from .evaluate import SEQ_PROTOCOL, evaluate_encoder
-from .selection import VALID_KEYS
+from .evaluate import SEQ_PROTOCOL, VALID_KEYS, evaluate_encoder
 
 LOSSES = ("ce", "bce")
 

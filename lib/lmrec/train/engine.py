@@ -183,13 +183,18 @@ def _load_into(obj: Any, state: dict) -> None:
 # ----------------------------------------------------------------------------------------- the loop
 def fit(train_epoch: Callable[[int], Mapping[str, float]], validate: Callable[[int], Mapping[str, float]],
         config: FitConfig, state: TrainingState, checkpoint_dir: str | Path | None = None,
-        identity: Any = None, on_record: Callable[[dict], None] | None = None) -> FitResult:
+        identity: Any = None, on_record: Callable[[dict], None] | None = None, rank: int | None = None,
+        agree: Callable[[bool], bool] | None = None) -> FitResult:
     """Run epochs ``1..config.epochs`` of ``train_epoch`` with validation, selection, patience, time budget
     and checkpoints in ``checkpoint_dir`` (None: no checkpoints); leave the best state loaded.
 
     ``identity`` (any JSON-able value: the settings that define the run) guards resume: a checkpoint
-    written under another identity is ignored. ``on_record`` receives each history row as it is made."""
-    ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
+    written under another identity is ignored. ``on_record`` receives each history row as it is made.
+    Several processes (``accelerate launch``): ``rank`` gives each its own checkpoint file, and ``agree``
+    turns one process's wish to stop for time into the decision of all (e.g. a max-reduce), so that every
+    process stops after the same epoch."""
+    name = CHECKPOINT_NAME if rank is None else f"checkpoint-rank{rank}.pt"
+    ckpt = Path(checkpoint_dir) / name if checkpoint_dir else None
     ident = stable_hash({"identity": identity, "fit": asdict(config) | {"progress": None, "time_limit_s": None}})
     history: list[dict[str, float]] = []
     best_metric, best_epoch, bad, best_state = -math.inf, 0, 0, None
@@ -250,6 +255,8 @@ def fit(train_epoch: Callable[[int], Mapping[str, float]], validate: Callable[[i
         stop = bool(config.patience) and bad >= config.patience
         capped = not stop and epoch < config.epochs and config.time_limit_s is not None \
             and train_seconds >= config.time_limit_s
+        if agree is not None and config.time_limit_s is not None:
+            capped = not stop and epoch < config.epochs and agree(capped)
         if validated or capped:
             write(epoch)
         if stop:
