@@ -105,7 +105,12 @@ def _fingerprint(n: Noisy, out) -> tuple:
 def test_an_interrupted_run_resumes_to_the_numbers_of_an_uninterrupted_one(tmp_path):
     ref = Noisy()
     expected = _fingerprint(ref, fit(ref.train_epoch, ref.validate, CFG, ref.state(), tmp_path / "ref"))
-    assert not (tmp_path / "ref" / CHECKPOINT_NAME).exists()  # a finished run leaves no checkpoint
+    # a finished run keeps its result: a re-run reuses it without training
+    reuse = Noisy(seed=7)
+    reuse.fail_at = 1
+    out = fit(reuse.train_epoch, reuse.validate, CFG, reuse.state(), tmp_path / "ref")
+    assert _fingerprint(reuse, out)[1:] == expected[1:] and out.status == "completed"
+    assert reuse.model.weight.tolist() == ref.model.weight.tolist()
 
     first = Noisy()
     first.fail_at = 6
@@ -140,3 +145,12 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path, capsys):
     other = Noisy()
     out = fit(other.train_epoch, other.validate, CFG, other.state(), tmp_path, identity={"lr": 0.1})
     assert out.resumed_from == 0 and "other settings" in capsys.readouterr().out
+
+
+def test_a_later_stage_must_beat_the_score_it_starts_from():
+    s = Scripted({1: 0.2, 2: 0.4})
+    s.model.weight.data.fill_(-1.0)  # the state the stage starts from, worth 0.5 on validation
+    out = fit(s.train_epoch, s.validate, FitConfig(epochs=2, progress=False), s.state(), initial_best=0.5)
+    assert (out.best_epoch, out.best_metric, s.model.weight.item()) == (0, 0.5, -1.0)
+    out = fit(s.train_epoch, s.validate, FitConfig(epochs=2, progress=False), s.state(), initial_best=0.3)
+    assert (out.best_epoch, s.model.weight.item()) == (2, 2.0)

@@ -49,7 +49,7 @@ def test_cf_run_killed_with_sigkill_resumes_to_the_uninterrupted_numbers(tmp_pat
     assert got["resumed_from"] == resumed_from > 1
     assert got["test"] == expected["test"] and got["digest"] == expected["digest"]
     assert got["losses"] == expected["losses"] and got["best_epoch"] == expected["best_epoch"]
-    assert not ckpt.exists()
+    assert torch.load(ckpt, weights_only=False)["finished"]
 
 
 def _sasrec(tmp: Path | None, time_limit: float | None = None, fail_at: int | None = None):

@@ -52,13 +52,14 @@ class Run:
         return self.dir / name
 
     def finish(self, metrics: dict[str, float], table: str | None = None, row: str | None = None,
-               caption: str = "", extra: dict[str, Any] | None = None) -> Path:
+               caption: str = "", extra: dict[str, Any] | None = None, status: str | None = None) -> Path:
         """Write ``metrics.json`` (and ``env.json``). ``table``/``row`` place the metrics in a report table;
         ``caption`` states the evaluation protocol; ``extra`` holds anything else worth keeping (counts,
-        throughput). Returns the metrics file."""
+        throughput); ``status`` is the training's end (``converged`` | ``completed`` | ``capped``: a
+        capped run is re-run, and resumed, by the runner). Returns the metrics file."""
         self.timings["total"] = time.time() - self.started
         record = {
-            "notebook": self.notebook, "table": table, "row": row, "caption": caption,
+            "notebook": self.notebook, "table": table, "row": row, "caption": caption, "status": status or "done",
             "metrics": {k: float(v) for k, v in metrics.items()},
             "params": self.params, "seed": self.seed, "device": str(self.device),
             "deterministic_kernels": torch.are_deterministic_algorithms_enabled(),

@@ -37,13 +37,32 @@ def run_folder(run: PlannedRun) -> Path:
 
 
 def is_finished(run: PlannedRun) -> bool:
-    """True when the run folder holds metrics for these parameters and no upstream run is newer."""
+    """True when the run folder holds metrics for these parameters and no upstream run is newer. A run
+    whose training was capped by its time budget is not finished: running it again resumes it."""
     folder = run_folder(run)
     if not (folder / "metrics.json").exists() or not (folder / "params.json").exists():
+        return False
+    if was_capped(folder):
         return False
     if json.loads((folder / "params.json").read_text()).get("params") != json.loads(json.dumps(run.params)):
         return False
     return newest_upstream(run) <= (folder / "metrics.json").stat().st_mtime
+
+
+def was_capped(folder: Path) -> bool:
+    """Whether the run in ``folder`` recorded a training stopped by its time budget (``status: capped``)."""
+    try:
+        return json.loads((folder / "metrics.json").read_text()).get("status") == "capped"
+    except (OSError, ValueError):
+        return False
+
+
+def clear_checkpoints(folder: Path) -> list[Path]:
+    """Delete the training checkpoints of a run folder (the next execution trains afresh)."""
+    gone = sorted(folder.glob("checkpoint*.pt"))
+    for path in gone:
+        path.unlink()
+    return gone
 
 
 def newest_upstream(run: PlannedRun) -> float:
@@ -104,6 +123,10 @@ def run_plan(plan: list[PlannedRun], force: bool = False, keep_going: bool = Tru
         if not force and not run.always and is_finished(run):
             outcomes.append(RunOutcome(run, "skipped", 0.0, run_folder(run)))
             continue
+        folder = run_folder(run)
+        # resume only what was cut short (killed: no metrics; capped); a forced or stale re-run starts afresh
+        if force or ((folder / "metrics.json").exists() and not was_capped(folder)):
+            clear_checkpoints(folder)
         outcome = execute(run, kernel)
         outcomes.append(outcome)
         if outcome.status == "failed":

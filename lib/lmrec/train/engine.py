@@ -11,7 +11,8 @@ what makes up its training state (model, optimizers, schedulers, its own random 
 - writes an atomic checkpoint at every validation and when capped (all states, every random generator,
   the history and the best state); a re-run that finds the checkpoint continues from it, so a run that was
   killed or capped ends, on CPU, with exactly the numbers of an uninterrupted run. A run that ends normally
-  deletes its checkpoint, so the next run of the same folder starts afresh;
+  keeps only its result (history and best state): a re-run in the same folder reuses it instead of training
+  again (the runner deletes checkpoints when it re-runs a notebook on ``--force`` or a newer upstream run);
 - restores the best state at the end and records one history row per epoch with the same keys for every
   method: ``epoch``, ``seconds``, the epoch body's losses, ``valid_<metric>`` on validation epochs.
 """
@@ -184,7 +185,8 @@ def _load_into(obj: Any, state: dict) -> None:
 def fit(train_epoch: Callable[[int], Mapping[str, float]], validate: Callable[[int], Mapping[str, float]],
         config: FitConfig, state: TrainingState, checkpoint_dir: str | Path | None = None,
         identity: Any = None, on_record: Callable[[dict], None] | None = None, rank: int | None = None,
-        agree: Callable[[bool], bool] | None = None) -> FitResult:
+        agree: Callable[[bool], bool] | None = None, checkpoint_name: str | None = None,
+        initial_best: float | None = None) -> FitResult:
     """Run epochs ``1..config.epochs`` of ``train_epoch`` with validation, selection, patience, time budget
     and checkpoints in ``checkpoint_dir`` (None: no checkpoints); leave the best state loaded.
 
@@ -192,15 +194,28 @@ def fit(train_epoch: Callable[[int], Mapping[str, float]], validate: Callable[[i
     written under another identity is ignored. ``on_record`` receives each history row as it is made.
     Several processes (``accelerate launch``): ``rank`` gives each its own checkpoint file, and ``agree``
     turns one process's wish to stop for time into the decision of all (e.g. a max-reduce), so that every
-    process stops after the same epoch."""
-    name = CHECKPOINT_NAME if rank is None else f"checkpoint-rank{rank}.pt"
-    ckpt = Path(checkpoint_dir) / name if checkpoint_dir else None
+    process stops after the same epoch. ``checkpoint_name`` names the file (one per stage of a multi-stage
+    method). ``initial_best``: the score the current state already has (a later stage must beat it; the
+    current state is the best state until then, reported as epoch 0)."""
+    if checkpoint_name is None:
+        checkpoint_name = CHECKPOINT_NAME if rank is None else f"checkpoint-rank{rank}.pt"
+    ckpt = Path(checkpoint_dir) / checkpoint_name if checkpoint_dir else None
     ident = stable_hash({"identity": identity, "fit": asdict(config) | {"progress": None, "time_limit_s": None}})
     history: list[dict[str, float]] = []
     best_metric, best_epoch, bad, best_state = -math.inf, 0, 0, None
     start, train_seconds, resumed_from = 1, 0.0, 0
 
+    if initial_best is not None:
+        best_metric, best_state = float(initial_best), {n: _copy_state(state.objects[n]) for n in state.best}
     payload = load_checkpoint(ckpt, ident) if ckpt else None
+    if payload is not None and payload.get("finished"):  # this fit already ran to its end: reuse its result
+        for name, st in payload["best_state"].items():
+            _load_into(state.objects[name], st)
+        print(f"{ckpt}: this training already finished ({payload['status']}); its best state is reused")
+        return FitResult(history=payload["history"], best_epoch=payload["best_epoch"],
+                         best_metric=payload["best_metric"], epochs_run=payload["epoch"],
+                         train_seconds=payload["train_seconds"], status=payload["status"],
+                         resumed_from=payload["epoch"] + 1, select_metric=config.select_metric)
     if payload is not None:
         for name, obj in state.objects.items():
             _load_into(obj, payload["objects"][name])
@@ -269,8 +284,11 @@ def fit(train_epoch: Callable[[int], Mapping[str, float]], validate: Callable[[i
     if best_state is not None:
         for name, st in best_state.items():
             _load_into(state.objects[name], st)
-    if status != "capped" and ckpt is not None:
-        ckpt.unlink(missing_ok=True)
+    if status != "capped" and ckpt is not None:  # keep only the result: a re-run reuses it instead of training
+        save_checkpoint(ckpt, {
+            "identity": ident, "finished": True, "status": status, "epoch": epoch, "history": history,
+            "best_metric": best_metric, "best_epoch": best_epoch, "train_seconds": train_seconds,
+            "best_state": {n: state.objects[n].state_dict() for n in state.best}})
     return FitResult(history=history, best_epoch=best_epoch, best_metric=best_metric, epochs_run=epoch,
                      train_seconds=train_seconds, status=status, resumed_from=resumed_from,
                      select_metric=config.select_metric)
