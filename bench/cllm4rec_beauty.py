@@ -23,11 +23,11 @@ from lmrec.cllm4rec import (
     PretrainConfig,
     build_model,
     load_backbone,
-    make_accelerator,
 )
 from lmrec.data import load_dataset
 from lmrec.eval import Protocol
 from lmrec.run.context import environment
+from lmrec.train import make_accelerator
 from lmrec.utils import resolve_device, seed_everything, write_json
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,7 +67,7 @@ def main() -> None:
     lm, base_tok = load_backbone(args.lm, device, layers=args.layers)
     model, tok = build_model(lm, base_tok, ds.n_users, ds.n_items, device=device)
     timings["load_lm"] = time.perf_counter() - t
-    accelerator = make_accelerator(device)  # under `accelerate launch`: one process per GPU (DDP)
+    accelerator = make_accelerator(device, find_unused_parameters=True)  # under `accelerate launch`: one process per GPU (DDP)
     trainer = CLLM4RecTrainer(model, tok, accelerator, log=lambda r: print(r, flush=True))
 
     t = time.perf_counter()

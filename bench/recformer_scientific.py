@@ -28,7 +28,6 @@ from lmrec.recformer import (
     TrainConfig,
     finetune,
     load_backbone,
-    make_accelerator,
     pretrain,
     tokenize_items,
 )
@@ -36,6 +35,7 @@ from lmrec.recformer.pipeline import headline, prepare_data
 from lmrec.recformer.train import evaluate_recformer
 from lmrec.run.context import environment
 from lmrec.seqrec import SEQ_PROTOCOL, LeaveOneOut
+from lmrec.train import make_accelerator
 from lmrec.utils import seed_everything, write_json
 
 

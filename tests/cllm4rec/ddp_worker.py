@@ -25,15 +25,15 @@ def main() -> None:
         FinetuneConfig,
         PretrainConfig,
         build_model,
-        make_accelerator,
     )
+    from lmrec.train import make_accelerator
 
     fixtures, e2e = _load("conftest"), _load("test_end_to_end")
     torch.manual_seed(0)
     base = fixtures.make_tokenizer()
     ds = e2e.planted_dataset()
     model, tok = build_model(fixtures.make_lm(len(base), hidden=16), base, ds.n_users, ds.n_items)
-    acc = make_accelerator("cpu")
+    acc = make_accelerator("cpu", find_unused_parameters=True)
     trainer = CLLM4RecTrainer(model, tok, acc)
     items = ds.sequences("train")
     docs = [(f"item_{i} is described as:", "great fun" if i < 6 else "too long") for i in range(ds.n_items)]

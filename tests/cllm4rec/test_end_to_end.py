@@ -12,11 +12,11 @@ from lmrec.cllm4rec import (
     PretrainConfig,
     build_model,
     load_stage,
-    make_accelerator,
     save_stage,
 )
 from lmrec.data import InteractionDataset, make_interactions
 from lmrec.eval import Protocol
+from lmrec.train import make_accelerator
 
 
 def planted_dataset(n_users: int = 24, n_items: int = 12, seed: int = 0) -> InteractionDataset:
@@ -41,7 +41,7 @@ def test_tiny_run_learns_planted_clusters(base_tokenizer, make_lm, tmp_path):
     ds = planted_dataset()
     model, tok = build_model(make_lm(len(base_tokenizer), hidden=16), base_tokenizer, ds.n_users, ds.n_items)
     docs = [(f"item_{i} is described as:", "great fun" if i < 6 else "too long") for i in range(ds.n_items)]
-    trainer = CLLM4RecTrainer(model, tok, make_accelerator("cpu"))
+    trainer = CLLM4RecTrainer(model, tok, make_accelerator("cpu", find_unused_parameters=True))
     items = ds.sequences("train")
     protocol = Protocol(ks=(2, 4), recall_denominator="min_k")
     before = trainer.evaluate(ds, "test", items, 8, protocol).metrics["recall@2"]
@@ -63,5 +63,5 @@ def test_tiny_run_learns_planted_clusters(base_tokenizer, make_lm, tmp_path):
     save_stage(tmp_path, state, {"best": best["epoch"]})
     fresh, _ = build_model(make_lm(len(base_tokenizer), hidden=16), base_tokenizer, ds.n_users, ds.n_items)
     fresh.load_trainable_state(load_stage(tmp_path, "finetune", "test"))
-    again = CLLM4RecTrainer(fresh, tok, make_accelerator("cpu")).evaluate(ds, "test", items, 8, protocol)
+    again = CLLM4RecTrainer(fresh, tok, make_accelerator("cpu", find_unused_parameters=True)).evaluate(ds, "test", items, 8, protocol)
     assert again.metrics["recall@2"] == after

@@ -6,10 +6,11 @@ import sys
 import torch
 from transformers import AutoTokenizer
 
-from lmrec.recformer import RecformerConfig, TrainConfig, finetune, make_accelerator, pretrain, tokenize_items
+from lmrec.recformer import RecformerConfig, TrainConfig, finetune, pretrain, tokenize_items
 from lmrec.recformer.backbone import minilm_path
 from lmrec.recformer.items import item_attributes
 from lmrec.seqrec import SEQ_PROTOCOL, LeaveOneOut
+from lmrec.train import make_accelerator
 from tests.recformer.fixtures import successor_dataset, tiny_model
 
 tok = AutoTokenizer.from_pretrained(str(minilm_path()))

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from lmrec.recformer import RecformerConfig, TrainConfig, finetune, make_accelerator, pretrain, tokenize_items
+from lmrec.recformer import RecformerConfig, TrainConfig, finetune, pretrain, tokenize_items
 from lmrec.recformer.items import item_attributes
 from lmrec.recformer.train import encode_items, evaluate_recformer, finetune_samples, pretrain_pairs
 from lmrec.seqrec import SEQ_PROTOCOL, LeaveOneOut
+from lmrec.train import make_accelerator
 
 from .fixtures import successor_dataset, tiny_model
 
@@ -77,3 +78,34 @@ def test_evaluation_keeps_history_by_default_and_masks_it_on_request(tokenizer):
     assert both["masked"].metrics["mrr"] >= both["recformer"].metrics["mrr"]
     plain = evaluate_recformer(model, tokenizer, items, dataset, "test", loo.history("test"), SEQ_PROTOCOL, item_table=table)
     assert plain.metrics == both["recformer"].metrics
+
+
+def test_finetuning_killed_in_stage_two_resumes_to_the_uninterrupted_numbers(tokenizer, tmp_path, monkeypatch):
+    import lmrec.recformer.train as rt
+    from lmrec.utils import use_deterministic_kernels
+
+    use_deterministic_kernels(True)
+
+    def run(ckpt=None, fail_on_call=None):
+        dataset, model, items, loo = _setup(tokenizer)
+        torch.manual_seed(0)
+        calls, evaluate = [0], rt.evaluate_recformer
+
+        def counting(*args, **kwargs):
+            calls[0] += 1
+            if calls[0] == fail_on_call:
+                raise KeyboardInterrupt
+            return evaluate(*args, **kwargs)
+
+        monkeypatch.setattr(rt, "evaluate_recformer", counting)
+        res = finetune(model, tokenizer, items, dataset, loo.train, loo.history("valid"), SEQ_PROTOCOL,
+                       TrainConfig(learning_rate=3e-3, batch_size=16, warmup_steps=0), make_accelerator("cpu"),
+                       stage1_epochs=3, stage2_epochs=3, progress=False, seed=0, checkpoint_dir=ckpt)
+        return res, [h["loss"] for h in res.history], torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    ref, ref_losses, ref_words = run()
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, fail_on_call=5)  # stage 1 validated 3 times; killed at stage 2's second validation
+    res, losses, words = run(tmp_path)
+    assert losses == ref_losses and (res.best_stage, res.best_epoch) == (ref.best_stage, ref.best_epoch)
+    assert torch.equal(words, ref_words) and torch.equal(res.item_table, ref.item_table)

@@ -17,11 +17,11 @@ from .model import (
 )
 from .setup import build_model, load_backbone, load_stage, save_stage, stage_dir
 from .tokenizer import UserItemTokenizer
-from .train import CLLM4RecTrainer, FinetuneConfig, PretrainConfig, make_accelerator
+from .train import CLLM4RecTrainer, FinetuneConfig, PretrainConfig
 
 __all__ = [
     "CLLM4Rec", "TaskModel", "UserItemTokenizer", "CLLM4RecTrainer", "PretrainConfig", "FinetuneConfig",
-    "make_accelerator", "build_model", "load_backbone", "load_stage", "save_stage", "stage_dir",
+    "build_model", "load_backbone", "load_stage", "save_stage", "stage_dir",
     "collaborative_lm_loss", "content_lm_loss", "multinomial_nll", "mutual_regularizer", "recommendation_scores",
     "movielens_content_documents", "review_documents",
 ]

@@ -19,7 +19,6 @@ from .train import (
     encode_items,
     evaluate_recformer,
     finetune,
-    make_accelerator,
     pretrain,
 )
 
@@ -27,5 +26,5 @@ __all__ = [
     "load_backbone", "RecformerConfig", "item_attributes", "text_subset", "Recformer", "contrastive_loss",
     "finetune_loss", "mlm_loss", "TokenizedItems", "collate", "encode_sequence", "tokenize_items",
     "whole_word_mask", "FinetuneResult", "TrainConfig", "encode_histories", "encode_items",
-    "evaluate_recformer", "finetune", "make_accelerator", "pretrain",
+    "evaluate_recformer", "finetune", "pretrain",
 ]

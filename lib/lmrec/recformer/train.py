@@ -11,16 +11,16 @@ whole-word masking on both views (4 encoder passes per step, as in the original 
 Finetuning (Sec. 3.3.2, Algorithm 1): stage 1 re-encodes every item into a frozen table at the start of
 each epoch and trains the encoder with a full softmax over that table; stage 2 restores the best stage-1
 state (encoder + table) and trains the encoder against that fixed table. Validation NDCG@10 picks the best
-state across both stages, with patience 5 and 3 evaluations.
+state across both stages, with patience 5 and 3 evaluations; each stage is a run of the training engine
+(:mod:`lmrec.train`: checkpoints, resume, time budget).
 """
 
 from __future__ import annotations
 
-import copy
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from ..eval import EvalResult, Protocol, evaluate
 from ..eval.ranking import exclusion
+from ..train import FitConfig, TensorHolder, TrainingState, fit
 from .config import RecformerConfig
 from .model import Recformer, contrastive_loss, cosine_logits, finetune_loss, mlm_loss
 from .tokenization import TokenizedItems, collate, encode_sequence, whole_word_mask
@@ -51,16 +52,6 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def make_accelerator(device: torch.device | str = "auto", mixed_precision: str = "auto", grad_accum: int = 1):
-    """An ``accelerate.Accelerator`` on ``device`` (``accelerate launch`` settings win when present)."""
-    from accelerate import Accelerator
-
-    device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
-    if mixed_precision == "auto":
-        mixed_precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if device.type == "cuda" else "no"
-    return Accelerator(cpu=device.type == "cpu", mixed_precision=mixed_precision, gradient_accumulation_steps=grad_accum)
 
 
 class _Inputs:
@@ -281,8 +272,9 @@ class FinetuneResult:
     history: list[dict] = field(default_factory=list)
     best_valid: float = float("-inf")
     best_stage: int = 0
-    best_epoch: int = -1
+    best_epoch: int = -1             # 1-based within its stage
     item_table: torch.Tensor | None = None
+    status: str = "completed"        # of the last stage run: converged | completed | capped
 
 
 def finetune_samples(sequences: Sequence[np.ndarray], rng: np.random.Generator) -> tuple[list[np.ndarray], list[int]]:
@@ -298,8 +290,12 @@ def finetune_samples(sequences: Sequence[np.ndarray], rng: np.random.Generator) 
 def finetune(model: Recformer, tokenizer, items: TokenizedItems, dataset, train_sequences: Sequence[np.ndarray],
              valid_histories: Sequence[np.ndarray], protocol: Protocol, tcfg: TrainConfig, accelerator,
              stage1_epochs: int = 16, stage2_epochs: int = 16, eval_every: int = 1, patience: tuple[int, int] = (5, 3),
-             metric: str = "ndcg@10", mask_history: bool = False, seed: int = 2023, progress: bool = True) -> FinetuneResult:
-    """Two-stage finetuning; the model ends in its best validation state (``result.item_table`` its table)."""
+             metric: str = "ndcg@10", mask_history: bool = False, seed: int = 2023, progress: bool = True,
+             checkpoint_dir: str | Path | None = None, time_limit_s: float | None = None) -> FinetuneResult:
+    """Two-stage finetuning, each stage a run of the engine (:func:`lmrec.train.fit`) with its own patience;
+    stage 2 starts from the best stage-1 state and keeps a state only if it beats stage 1's best. The model
+    ends in its best validation state (``result.item_table`` its table). ``checkpoint_dir``: checkpoints
+    per stage and resume; ``time_limit_s``: one budget over both stages (the run ends ``capped``)."""
     cfg = model.config
     users = [i for i, s in enumerate(train_sequences) if len(s) >= 1]
     steps = math.ceil(len(users) / (tcfg.batch_size * accelerator.num_processes))
@@ -315,53 +311,61 @@ def finetune(model: Recformer, tokenizer, items: TokenizedItems, dataset, train_
     inputs = _Inputs(items, cfg, tokenizer)
     rng = np.random.default_rng(seed + accelerator.process_index)
     res = FinetuneResult()
-    best_state: dict | None = None
     dev = accelerator.device
+    table = TensorHolder()
+    n_procs, rank = accelerator.num_processes, accelerator.process_index
 
-    def run_epoch(table: torch.Tensor, stage: int, epoch: int) -> float:
+    def run_epoch(stage: int, epoch: int) -> float:
         objective.train()
         shared = np.random.default_rng([seed, stage, epoch])  # same order in every process; each takes its share
-        order = shared.permutation(users)[accelerator.process_index::accelerator.num_processes]
+        order = shared.permutation(users)[rank::n_procs]
         losses = []
         for k, start in enumerate(range(0, len(order), tcfg.batch_size)):
             if k >= steps:
                 break
             hist, targets = finetune_samples([train_sequences[i] for i in order[start:start + tcfg.batch_size]], rng)
             with accelerator.accumulate(objective):
-                loss = objective(_model_inputs(inputs.batch(hist), dev), table, torch.as_tensor(targets, device=dev))
+                loss = objective(_model_inputs(inputs.batch(hist), dev), table.value, torch.as_tensor(targets, device=dev))
                 _step(accelerator, loss, objective, opt, sched, tcfg)
             losses.append(float(loss.detach()))
         return float(np.mean(losses)) if losses else float("nan")
 
+    def validate(epoch: int) -> dict[str, float]:
+        r = evaluate_recformer(model, tokenizer, items, dataset, "valid", valid_histories, protocol, mask_history,
+                               item_table=table.value, batch_size=tcfg.eval_batch_size, device=dev)
+        return r.metrics
+
+    def agree(stop: bool) -> bool:
+        return bool(accelerator.reduce(torch.tensor([float(stop)], device=dev), "max").item())
+
+    state = TrainingState({"model": model, "optimizer": opt, "scheduler": sched, "table": table}, {"samples": rng},
+                          best=("model", "table"))
+    identity = {"method": "recformer-finetune", "n_users": len(users), "n_items": items.n_items, "steps": steps,
+                "processes": n_procs, "train": tcfg.to_dict(), "stages": [stage1_epochs, stage2_epochs],
+                "patience": list(patience), "metric": metric, "mask_history": mask_history, "seed": seed}
+    spent, best = 0.0, None
     for stage, epochs, wait in ((1, stage1_epochs, patience[0]), (2, stage2_epochs, patience[1])):
-        if stage == 2:
-            if best_state is None:
-                break
-            model.load_state_dict(best_state["model"])
-            table = best_state["table"]
-        left = wait
-        for epoch in tqdm(range(epochs), desc=f"finetune stage {stage}", disable=not (progress and accelerator.is_main_process)):
-            t0 = time.perf_counter()
-            if stage == 1:
-                table = encode_items(model, tokenizer, items, tcfg.eval_batch_size, dev)
-            loss = run_epoch(table, stage, epoch)
-            rec = {"stage": stage, "epoch": epoch, "loss": loss, "lr": sched.get_last_lr()[0]}
-            if (epoch + 1) % eval_every == 0:
-                r = evaluate_recformer(model, tokenizer, items, dataset, "valid", valid_histories, protocol, mask_history,
-                                       item_table=table, batch_size=tcfg.eval_batch_size, device=dev)
-                rec.update({f"valid_{k}": v for k, v in r.metrics.items()})
-                if r.metrics[metric] > res.best_valid:
-                    res.best_valid, res.best_stage, res.best_epoch = r.metrics[metric], stage, epoch
-                    best_state = {"model": copy.deepcopy({k: v.detach().clone() for k, v in model.state_dict().items()}),
-                                  "table": table.detach().clone()}
-                    left = wait
-                else:
-                    left -= 1
-            rec["seconds"] = time.perf_counter() - t0
-            res.history.append(rec)
-            if left == 0:
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state["model"])
-        res.item_table = best_state["table"]
+        if stage == 2 and best is None:  # stage 1 never validated: there is no best table to fix
+            break
+
+        def train_epoch(epoch: int, stage: int = stage) -> dict[str, float]:
+            if stage == 1:  # stage 1 re-encodes every item into the frozen table before each epoch
+                table.value = encode_items(model, tokenizer, items, tcfg.eval_batch_size, dev)
+            return {"stage": stage, "loss": run_epoch(stage, epoch - 1), "lr": sched.get_last_lr()[0]}
+
+        budget = None if time_limit_s is None else max(0.0, time_limit_s - spent)
+        loop = FitConfig(epochs=epochs, eval_every=eval_every, patience=wait, select_metric=metric, time_limit_s=budget,
+                         progress=progress and accelerator.is_main_process, desc=f"finetune stage {stage}")
+        suffix = f"-rank{rank}" if n_procs > 1 else ""
+        out = fit(train_epoch, validate, loop, state, checkpoint_dir, {**identity, "stage": stage},
+                  checkpoint_name=f"checkpoint-stage{stage}{suffix}.pt", agree=agree if n_procs > 1 else None,
+                  initial_best=best)
+        spent += out.train_seconds
+        res.history += out.history
+        res.status = out.status
+        if out.best_epoch > 0:
+            res.best_valid, res.best_stage, res.best_epoch, best = out.best_metric, stage, out.best_epoch, out.best_metric
+        if out.status == "capped":
+            break
+    res.item_table = table.value
     return res

@@ -11,8 +11,8 @@ what makes up its training state (model, optimizers, schedulers, its own random 
 - writes an atomic checkpoint at every validation and when capped (all states, every random generator,
   the history and the best state); a re-run that finds the checkpoint continues from it, so a run that was
   killed or capped ends, on CPU, with exactly the numbers of an uninterrupted run. A run that ends normally
-  keeps only its result (history and best state): a re-run in the same folder reuses it instead of training
-  again (the runner deletes checkpoints when it re-runs a notebook on ``--force`` or a newer upstream run);
+  leaves a final checkpoint: a re-run in the same folder restores the state in which the fit returned
+  instead of training again (the runner deletes checkpoints when it re-runs a notebook on ``--force`` or a newer upstream run);
 - restores the best state at the end and records one history row per epoch with the same keys for every
   method: ``epoch``, ``seconds``, the epoch body's losses, ``valid_<metric>`` on validation epochs.
 """
@@ -181,6 +181,19 @@ def _load_into(obj: Any, state: dict) -> None:
     obj.load_state_dict(state)
 
 
+def _restore(state: TrainingState, payload: dict) -> None:
+    """Load every object, generator and global generator from a checkpoint; a finished one also loads its
+    best state over the objects (the state in which its fit returned)."""
+    for name, obj in state.objects.items():
+        _load_into(obj, payload["objects"][name])
+    for name, gen in state.generators.items():
+        _set_generator_state(gen, payload["generators"][name])
+    _set_global_rng_state(payload["rng"])
+    if payload.get("finished") and payload["best_state"] is not None:
+        for name, st in payload["best_state"].items():
+            _load_into(state.objects[name], st)
+
+
 # ----------------------------------------------------------------------------------------- the loop
 def fit(train_epoch: Callable[[int], Mapping[str, float]], validate: Callable[[int], Mapping[str, float]],
         config: FitConfig, state: TrainingState, checkpoint_dir: str | Path | None = None,
@@ -209,19 +222,14 @@ def fit(train_epoch: Callable[[int], Mapping[str, float]], validate: Callable[[i
         best_metric, best_state = float(initial_best), {n: _copy_state(state.objects[n]) for n in state.best}
     payload = load_checkpoint(ckpt, ident) if ckpt else None
     if payload is not None and payload.get("finished"):  # this fit already ran to its end: reuse its result
-        for name, st in payload["best_state"].items():
-            _load_into(state.objects[name], st)
+        _restore(state, payload)
         print(f"{ckpt}: this training already finished ({payload['status']}); its best state is reused")
         return FitResult(history=payload["history"], best_epoch=payload["best_epoch"],
                          best_metric=payload["best_metric"], epochs_run=payload["epoch"],
                          train_seconds=payload["train_seconds"], status=payload["status"],
                          resumed_from=payload["epoch"] + 1, select_metric=config.select_metric)
     if payload is not None:
-        for name, obj in state.objects.items():
-            _load_into(obj, payload["objects"][name])
-        for name, gen in state.generators.items():
-            _set_generator_state(gen, payload["generators"][name])
-        _set_global_rng_state(payload["rng"])
+        _restore(state, payload)
         history = payload["history"]
         best_metric, best_epoch, bad = payload["best_metric"], payload["best_epoch"], payload["bad"]
         best_state, train_seconds = payload["best_state"], payload["train_seconds"]
@@ -229,7 +237,7 @@ def fit(train_epoch: Callable[[int], Mapping[str, float]], validate: Callable[[i
         print(f"resuming from {ckpt} after epoch {payload['epoch']} (best {config.select_metric} "
               f"{best_metric:.4f} at epoch {best_epoch})")
 
-    def write(epoch: int) -> None:
+    def write(epoch: int, **final: Any) -> None:
         if ckpt is None:
             return
         save_checkpoint(ckpt, {
@@ -237,7 +245,7 @@ def fit(train_epoch: Callable[[int], Mapping[str, float]], validate: Callable[[i
             "best_epoch": best_epoch, "bad": bad, "best_state": best_state, "train_seconds": train_seconds,
             "objects": {n: o.state_dict() for n, o in state.objects.items()},
             "generators": {n: _generator_state(g) for n, g in state.generators.items()},
-            "rng": _global_rng_state(),
+            "rng": _global_rng_state(), **final,
         })
 
     exhausted = bool(config.patience) and bad >= config.patience  # a checkpoint of a run that had stopped
@@ -284,11 +292,8 @@ def fit(train_epoch: Callable[[int], Mapping[str, float]], validate: Callable[[i
     if best_state is not None:
         for name, st in best_state.items():
             _load_into(state.objects[name], st)
-    if status != "capped" and ckpt is not None:  # keep only the result: a re-run reuses it instead of training
-        save_checkpoint(ckpt, {
-            "identity": ident, "finished": True, "status": status, "epoch": epoch, "history": history,
-            "best_metric": best_metric, "best_epoch": best_epoch, "train_seconds": train_seconds,
-            "best_state": {n: state.objects[n].state_dict() for n in state.best}})
+    if status != "capped":  # the state as this call leaves it: a re-run reuses it instead of training again
+        write(epoch, finished=True, status=status)
     return FitResult(history=history, best_epoch=best_epoch, best_metric=best_metric, epochs_run=epoch,
                      train_seconds=train_seconds, status=status, resumed_from=resumed_from,
                      select_metric=config.select_metric)
