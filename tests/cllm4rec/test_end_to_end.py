@@ -52,7 +52,7 @@ def test_tiny_run_learns_planted_clusters(base_tokenizer, make_lm, tmp_path):
     state, best = trainer.finetune(items, docs, FinetuneConfig(epochs=40, lr=5e-2, content_lr=5e-2, batch_size=8,
                                                                max_items=8, lambda_v=0.1, seed=0),
                                    ds, Protocol(ks=(20, 40, 100), recall_denominator="min_k"))
-    assert 0 <= best["epoch"] < 40 and set(state) == {f"{t}.{k}.weight" for t in ("collab", "content")
+    assert 1 <= best["epoch"] <= 40 and set(state) == {f"{t}.{k}.weight" for t in ("collab", "content")
                                                      for k in ("user", "item")}
     model.load_trainable_state(state)
     after = trainer.evaluate(ds, "test", items, 8, protocol).metrics["recall@2"]
@@ -65,3 +65,36 @@ def test_tiny_run_learns_planted_clusters(base_tokenizer, make_lm, tmp_path):
     fresh.load_trainable_state(load_stage(tmp_path, "finetune", "test"))
     again = CLLM4RecTrainer(fresh, tok, make_accelerator("cpu", find_unused_parameters=True)).evaluate(ds, "test", items, 8, protocol)
     assert again.metrics["recall@2"] == after
+
+
+def test_finetuning_with_patience_resumes_after_an_interruption_to_the_same_tables(base_tokenizer, make_lm, tmp_path):
+    from lmrec.utils import use_deterministic_kernels
+
+    use_deterministic_kernels(True)
+    ds = planted_dataset()
+    items = ds.sequences("train")
+    docs = [(f"item_{i} is described as:", "great fun" if i < 6 else "too long") for i in range(ds.n_items)]
+    cfg = FinetuneConfig(epochs=8, lr=5e-2, content_lr=5e-2, batch_size=8, max_items=8, lambda_v=0.1, seed=0,
+                         eval_every=2, patience=2)
+
+    def run(ckpt=None, stop_at=None):
+        torch.manual_seed(0)
+        model, tok = build_model(make_lm(len(base_tokenizer), hidden=16), base_tokenizer, ds.n_users, ds.n_items)
+
+        def log(rec):
+            if rec.get("epoch") == stop_at and "valid_recall@20" in rec:
+                raise KeyboardInterrupt
+
+        trainer = CLLM4RecTrainer(model, tok, make_accelerator("cpu", find_unused_parameters=True), log=log)
+        state, best = trainer.finetune(items, docs, cfg, ds, checkpoint_dir=ckpt)
+        return state, best, trainer
+
+    ref_state, ref_best, ref = run()
+    vals = [h["valid_recall@20+recall@40+ndcg@100"] for h in ref.fit_result.history if "valid_recall@20" in h]
+    assert ref_best["score"] == max(vals) and ref.fit_result.best_epoch == ref_best["epoch"]
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, stop_at=3)  # the validation of epoch 4 (logged 0-based) is interrupted
+    state, best, again = run(tmp_path)
+    assert again.fit_result.resumed_from == 3
+    assert best["epoch"] == ref_best["epoch"] and all(torch.equal(state[k], ref_state[k]) for k in ref_state)
+    assert [h["loss"] for h in again.history] == [h["loss"] for h in ref.history]

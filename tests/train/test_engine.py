@@ -154,3 +154,20 @@ def test_a_later_stage_must_beat_the_score_it_starts_from():
     assert (out.best_epoch, out.best_metric, s.model.weight.item()) == (0, 0.5, -1.0)
     out = fit(s.train_epoch, s.validate, FitConfig(epochs=2, progress=False), s.state(), initial_best=0.3)
     assert (out.best_epoch, s.model.weight.item()) == (2, 2.0)
+
+
+def test_a_stage_without_validation_keeps_the_last_state_and_checkpoints_on_schedule(tmp_path):
+    s = Scripted({})
+    s.fail = 5
+
+    def body(epoch: int) -> dict[str, float]:
+        if epoch == s.fail:
+            raise KeyboardInterrupt
+        return s.train_epoch(epoch)
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(body, None, FitConfig(epochs=6, eval_every=2, progress=False), s.state(), tmp_path)
+    s.fail = None
+    out = fit(body, None, FitConfig(epochs=6, eval_every=2, progress=False), s.state(), tmp_path)
+    assert (out.resumed_from, out.best_epoch, out.epochs_run, s.model.weight.item()) == (5, 0, 6, 6.0)
+    assert not any(k.startswith("valid_") for h in out.history for k in h)

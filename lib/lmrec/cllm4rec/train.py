@@ -6,19 +6,23 @@ model is called through :class:`~lmrec.cllm4rec.model.TaskModel` so gradients ar
 Pretraining follows the paper's alternation: optional content warm-up epochs, then per round one epoch of
 the collaborative LM (regularised towards the content embeddings) and one of the content LM (regularised
 towards the collaborative embeddings). Finetuning alternates recommendation epochs with content epochs
-and keeps the tables with the best validation Recall@20 + Recall@40 + NDCG@100 (the original's rule).
+and keeps the tables with the best validation Recall@20 + Recall@40 + NDCG@100 (the original's rule), with
+patience. Every schedule runs on the training engine (:mod:`lmrec.train`: checkpoints, resume, budget).
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..eval import Protocol, evaluate_split
+from ..train import FitConfig, FitResult, TrainingState, fit, make_accelerator
 from .documents import (
     collaborative_batch,
     content_batch,
@@ -30,6 +34,7 @@ from .model import CLLM4Rec, TaskModel, recommendation_scores
 from .tokenizer import UserItemTokenizer
 
 SELECTION_METRICS = ("recall@20", "recall@40", "ndcg@100")
+SELECTION_KEY = "recall@20+recall@40+ndcg@100"  # the original's model-selection score (their sum)
 
 
 @dataclass
@@ -66,16 +71,10 @@ class FinetuneConfig:
     content_docs_per_epoch: int = 0
     eval_batch_size: int = 64
     users_per_epoch: int = 0        # 0: every user; else a random subset per epoch
+    eval_every: int = 1             # validate every N epochs
+    patience: int = 0               # validations without improvement before stopping (0: run every epoch)
+    time_limit_s: float | None = None  # training-time budget; the run ends ``capped`` and a re-run resumes
     seed: int = 2023
-
-
-def make_accelerator(device: torch.device | str = "cpu"):
-    """An Accelerator on ``device`` (under ``accelerate launch`` it takes the launcher's processes)."""
-    from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs
-
-    dev = torch.device(device)
-    return Accelerator(cpu=dev.type == "cpu", kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
 
 
 class CLLM4RecTrainer:
@@ -85,10 +84,12 @@ class CLLM4RecTrainer:
                  log: Callable[[dict], None] | None = None) -> None:
         self.model = model
         self.tok = tok
-        self.acc = accelerator or make_accelerator("cpu")
+        self.acc = accelerator or make_accelerator("cpu", find_unused_parameters=True)
         self.task = self.acc.prepare(TaskModel(model))
         self.log = log or (lambda rec: None)
         self.history: list[dict] = []
+        self.status = "completed"           # of the last pretrain/finetune call: converged | completed | capped
+        self.fit_result: FitResult | None = None
 
     @property
     def device(self) -> torch.device:
@@ -192,52 +193,133 @@ class CLLM4RecTrainer:
                               self.device, batch_size)
 
     # ------------------------------------------------------------ schedules
-    def pretrain(self, items: Sequence[np.ndarray], docs: Sequence[tuple[str, str]], cfg: PretrainConfig) -> list[dict]:
-        """Content warm-up, then ``rounds`` of (collaborative epoch, content epoch)."""
+    def _state(self, optimizers: dict[str, torch.optim.Optimizer], rng: np.random.Generator) -> TrainingState:
+        """What a checkpoint of these epochs holds: the trainable tables, optimizers, generator and log."""
+        return TrainingState({"model": _Trainable(self.model), **optimizers, "log": _Log(self.history)},
+                             {"rng": rng})
+
+    def _identity(self, stage: str, cfg) -> dict:
+        return {"method": "cllm4rec", "stage": stage, "n_users": self.model.n_users, "n_items": self.model.n_items,
+                "processes": self.acc.num_processes, "config": asdict(cfg)}
+
+    def _fit(self, body, validate, loop: FitConfig, state: TrainingState, checkpoint_dir, identity: dict,
+             name: str) -> FitResult:
+        multi = self.acc.num_processes > 1
+        suffix = f"-rank{self.acc.process_index}" if multi else ""
+        return fit(body, validate, loop, state, checkpoint_dir, identity, checkpoint_name=f"checkpoint-{name}{suffix}.pt",
+                   agree=self._agree if multi else None)
+
+    def _agree(self, stop: bool) -> bool:
+        return bool(self.acc.reduce(torch.tensor([float(stop)], device=self.device), "max").item())
+
+    def pretrain(self, items: Sequence[np.ndarray], docs: Sequence[tuple[str, str]], cfg: PretrainConfig,
+                 checkpoint_dir: str | Path | None = None, time_limit_s: float | None = None) -> list[dict]:
+        """Content warm-up, then ``rounds`` of (collaborative epoch, content epoch), each phase a run of the
+        engine (checkpoints every epoch in ``checkpoint_dir``, resume, one time budget); returns the log."""
         rng = np.random.default_rng(cfg.seed)
         if not docs:  # no content corpus: nothing to regularise towards (collaborative part only)
             cfg = replace(cfg, lambda_v=0.0)
         opt_c = self.optimizer("collab", cfg.lr)
         opt_t = self.optimizer("content", cfg.lr)
-        for e in range(cfg.content_warmup_epochs):
-            self.content_epoch(opt_t, docs, cfg.batch_size, cfg.max_content_tokens, cfg.content_docs_per_epoch,
-                               0.0, rng, e, "warmup", cfg.predict_first)
-        for r in range(cfg.rounds):
-            self.collab_epoch(opt_c, items, cfg, rng, r)
+        state = self._state({"opt_collab": opt_c, "opt_content": opt_t}, rng)
+        spent = 0.0
+
+        def warmup(e: int) -> dict[str, float]:
+            rec = self.content_epoch(opt_t, docs, cfg.batch_size, cfg.max_content_tokens, cfg.content_docs_per_epoch,
+                                     0.0, rng, e - 1, "warmup", cfg.predict_first)
+            return {"loss": rec["loss"], "reg": rec["reg"]}
+
+        def round_(r: int) -> dict[str, float]:
+            rec = self.collab_epoch(opt_c, items, cfg, rng, r - 1)
+            out = {"loss": rec["loss"], "reg": rec["reg"]}
             if docs:
-                self.content_epoch(opt_t, docs, cfg.batch_size, cfg.max_content_tokens, cfg.content_docs_per_epoch,
-                                   cfg.lambda_v, rng, r, "pretrain", cfg.predict_first)
+                rec = self.content_epoch(opt_t, docs, cfg.batch_size, cfg.max_content_tokens, cfg.content_docs_per_epoch,
+                                         cfg.lambda_v, rng, r - 1, "pretrain", cfg.predict_first)
+                out.update(content_loss=rec["loss"], content_reg=rec["reg"])
+            return out
+
+        self.status = "completed"
+        for name, epochs, body in (("warmup", cfg.content_warmup_epochs, warmup), ("pretrain", cfg.rounds, round_)):
+            if epochs < 1:
+                continue
+            budget = None if time_limit_s is None else max(0.0, time_limit_s - spent)
+            loop = FitConfig(epochs=epochs, eval_every=1, time_limit_s=budget, progress=False, desc=name)
+            out = self._fit(body, None, loop, state, checkpoint_dir, self._identity(name, cfg), name)
+            spent += out.train_seconds
+            self.status = out.status
+            if out.status == "capped":
+                break
         return self.history
 
     def finetune(self, items: Sequence[np.ndarray], docs: Sequence[tuple[str, str]], cfg: FinetuneConfig,
-                 dataset=None, protocol: Protocol | None = None) -> tuple[dict[str, torch.Tensor], dict]:
-        """Recommendation epochs (+ content epochs); returns the best tables by validation
-        Recall@20 + Recall@40 + NDCG@100 (the last epoch when no dataset is given) and their metrics."""
+                 dataset=None, protocol: Protocol | None = None, checkpoint_dir: str | Path | None = None
+                 ) -> tuple[dict[str, torch.Tensor], dict]:
+        """Recommendation epochs (+ content epochs) through the engine: validation every ``eval_every``
+        epochs, selection on Recall@20 + Recall@40 + NDCG@100 (the original's rule), ``patience``, time
+        budget, checkpoints and resume. Returns the best tables (the last epoch's when no dataset is given)
+        and that epoch's record; the model is left holding them."""
         rng = np.random.default_rng(cfg.seed)
         if not docs:
             cfg = replace(cfg, lambda_v=0.0)
+        protocol = protocol or Protocol(ks=(20, 40, 100), recall_denominator="min_k")
         opt_r = self.optimizer("collab", cfg.lr)
         opt_t = self.optimizer("content", cfg.content_lr)
-        best_state, best = self.model.trainable_state(), {"epoch": -1, "score": -np.inf}
-        for e in range(cfg.epochs):
-            rec = self.rec_epoch(opt_r, items, cfg, rng, e)
+
+        def epoch_body(e: int) -> dict[str, float]:
+            rec = self.rec_epoch(opt_r, items, cfg, rng, e - 1)
+            out = {"loss": rec["loss"], "reg": rec["reg"]}
             for _ in range(cfg.content_epochs if docs else 0):
-                self.content_epoch(opt_t, docs, cfg.batch_size, cfg.max_content_tokens, cfg.content_docs_per_epoch,
-                                   cfg.lambda_v, rng, e, "finetune")
-            if dataset is not None:
-                t0 = time.perf_counter()
-                res = self.evaluate(dataset, "valid", items, cfg.max_items, protocol or Protocol(ks=(20, 40, 100), recall_denominator="min_k"),
-                                    cfg.eval_batch_size)
-                score = sum(res.metrics[k] for k in SELECTION_METRICS)
-                rec.update({f"valid_{k}": v for k, v in res.metrics.items() if k in SELECTION_METRICS})
-                rec.update({"valid_sum": score, "valid_seconds": time.perf_counter() - t0})
-                self.log({"stage": "finetune", "epoch": e, **{f"valid_{k}": round(v, 4) for k, v in res.metrics.items()
-                                                               if k in SELECTION_METRICS}})
-            else:
-                score = float(e)
-            if score > best["score"]:
-                best_state, best = self.model.trainable_state(), {"epoch": e, "score": score, **rec}
-        return best_state, best
+                crec = self.content_epoch(opt_t, docs, cfg.batch_size, cfg.max_content_tokens,
+                                          cfg.content_docs_per_epoch, cfg.lambda_v, rng, e - 1, "finetune")
+                out.update(content_loss=crec["loss"], content_reg=crec["reg"])
+            return out
+
+        def validate(e: int) -> dict[str, float]:
+            t0 = time.perf_counter()
+            res = self.evaluate(dataset, "valid", items, cfg.max_items, protocol, cfg.eval_batch_size)
+            metrics = {k: res.metrics[k] for k in SELECTION_METRICS}
+            metrics[SELECTION_KEY] = sum(metrics.values())
+            rec = next(r for r in reversed(self.history) if r.get("task") == "rec")  # this epoch's rec record
+            rec.update({f"valid_{k}": v for k, v in metrics.items()}, valid_seconds=time.perf_counter() - t0)
+            self.log({"stage": "finetune", "epoch": e - 1, **{f"valid_{k}": round(v, 4) for k, v in metrics.items()}})
+            return metrics
+
+        loop = FitConfig(epochs=cfg.epochs, eval_every=cfg.eval_every, patience=cfg.patience,
+                         select_metric=SELECTION_KEY, time_limit_s=cfg.time_limit_s, progress=False, desc="finetune")
+        out = self._fit(epoch_body, validate if dataset is not None else None, loop,
+                        self._state({"opt_rec": opt_r, "opt_content": opt_t}, rng), checkpoint_dir,
+                        self._identity("finetune", cfg), "finetune")
+        self.status, self.fit_result = out.status, out
+        epoch = out.best_epoch or out.epochs_run
+        rec = next((r for r in self.history if r.get("task") == "rec" and r.get("epoch") == epoch - 1), {})
+        score = out.best_metric if out.best_epoch else float(epoch)
+        return self.model.trainable_state(), {**rec, "epoch": epoch, "score": score, "status": out.status}
+
+
+class _Trainable:
+    """The model's trainable part (user/item tables, the LM when unfrozen) as a checkpointable object."""
+
+    def __init__(self, model: CLLM4Rec) -> None:
+        self.model = model
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.model.trainable_state()
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.model.load_trainable_state(state)
+
+
+class _Log:
+    """The trainer's per-pass log as a checkpointable object (a resumed run keeps the earlier passes)."""
+
+    def __init__(self, rows: list[dict]) -> None:
+        self.rows = rows
+
+    def state_dict(self) -> dict:
+        return {"rows": copy.deepcopy(self.rows)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rows[:] = copy.deepcopy(state["rows"])
 
 
 def config_dict(cfg) -> dict:

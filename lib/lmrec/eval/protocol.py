@@ -42,7 +42,7 @@ class Protocol:
         denom = "|T|" if self.recall_denominator == "n_relevant" else "min(K,|T|)"
         masked = "train+valid" if self.mask_valid_at_test else "train"
         return (f"full ranking over all items; {masked} items masked at test; Recall denominator {denom}; "
-                f"users with >=1 target; K in {list(self.ks)}"
+                f"users with >=1 target; K in {list(self.ks)}; ties ranked pessimistically"
                 + ("; NDCG ideal over retrieved hits (LLMRec code)" if self.ndcg_ideal == "retrieved_hits" else ""))
 
     def to_dict(self) -> dict:

@@ -47,11 +47,26 @@ def _rows_to_dense(mat: sp.csr_matrix, rows: np.ndarray, device: torch.device) -
     return dense
 
 
+def pessimistic_scores(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Scores in float64 with each finite target score lowered by half the gap to the next lower float32
+    value: a target now ranks after every item that had the same score, while every strict order of the
+    float32 scores is kept (the shifted value stays above the next lower float32 number)."""
+    s32 = scores.float()
+    below = s32 - torch.nextafter(s32, torch.full_like(s32, -torch.inf))  # the gap to the next lower float32
+    shift = torch.where(targets & torch.isfinite(s32), below.double() / 2, torch.zeros((), dtype=torch.float64,
+                                                                                         device=s32.device))
+    return s32.double() - shift
+
+
 @torch.no_grad()
 def rank_metrics(scores: torch.Tensor, targets: torch.Tensor, ks: tuple[int, ...],
                  recall_denominator: str = "n_relevant", ndcg_ideal: str = "relevant") -> dict[str, torch.Tensor]:
     """Per-user metrics from a score matrix ``[B, n_items]`` (masked entries already -inf) and a boolean
-    target matrix of the same shape. Returns ``{"recall@K": tensor[B], ..., "mrr": tensor[B]}``."""
+    target matrix of the same shape. Returns ``{"recall@K": tensor[B], ..., "mrr": tensor[B]}``.
+
+    Ties are ranked pessimistically for every metric: a target goes after every item with the same score
+    (:func:`pessimistic_scores`), so a model that scores everything alike earns nothing."""
+    scores = pessimistic_scores(scores, targets)
     max_k = min(max(ks), scores.shape[1])
     top = torch.topk(scores, max_k, dim=1)
     # a masked (-inf) item can enter the top-k only when fewer than k items are left; it never counts as a hit
@@ -72,7 +87,8 @@ def rank_metrics(scores: torch.Tensor, targets: torch.Tensor, ks: tuple[int, ...
         ideal_len = (torch.clamp(n_rel, max=kk) if ndcg_ideal == "relevant" else n_hit).long()
         idcg = torch.cumsum(discounts[:kk], 0)[(ideal_len - 1).clamp(min=0)]
         out[f"ndcg@{k}"] = torch.where(ideal_len > 0, dcg / idcg, torch.zeros_like(dcg))
-    # MRR over the full ranking: 1 / rank of the best-ranked target (rank = 1 + #items scored higher).
+    # MRR over the full ranking: 1 / rank of the best-ranked target (rank = 1 + #items scored higher; after
+    # the pessimistic shift a tied non-target counts as higher).
     # The best target's score per user from the target coordinates, not a dense where+max pass; counting
     # the higher-scored items through a uint8 view with an int32 accumulator is ~3x faster than a bool sum.
     best_target = torch.full((scores.shape[0],), -torch.inf, device=scores.device, dtype=scores.dtype)

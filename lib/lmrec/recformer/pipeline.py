@@ -104,4 +104,4 @@ def caption(result: EvalResult, mask_history: bool) -> str:
     masked = ("history masked (train items at valid, train+valid at test)" if mask_history
               else "history items not masked (Recformer's own evaluation)")
     return (f"{result.split}: {result.n_users} users; leave-one-out; full ranking over all items by cosine; "
-            f"{masked}; K in {ks}")
+            f"{masked}; K in {ks}; ties ranked pessimistically")

@@ -195,7 +195,7 @@ def _restore(state: TrainingState, payload: dict) -> None:
 
 
 # ----------------------------------------------------------------------------------------- the loop
-def fit(train_epoch: Callable[[int], Mapping[str, float]], validate: Callable[[int], Mapping[str, float]],
+def fit(train_epoch: Callable[[int], Mapping[str, float]], validate: Callable[[int], Mapping[str, float]] | None,
         config: FitConfig, state: TrainingState, checkpoint_dir: str | Path | None = None,
         identity: Any = None, on_record: Callable[[dict], None] | None = None, rank: int | None = None,
         agree: Callable[[bool], bool] | None = None, checkpoint_name: str | None = None,
@@ -203,6 +203,8 @@ def fit(train_epoch: Callable[[int], Mapping[str, float]], validate: Callable[[i
     """Run epochs ``1..config.epochs`` of ``train_epoch`` with validation, selection, patience, time budget
     and checkpoints in ``checkpoint_dir`` (None: no checkpoints); leave the best state loaded.
 
+    ``validate`` None: a stage without validation (e.g. pretraining): checkpoints still follow the
+    ``eval_every`` schedule, nothing is selected and the last state is kept.
     ``identity`` (any JSON-able value: the settings that define the run) guards resume: a checkpoint
     written under another identity is ignored. ``on_record`` receives each history row as it is made.
     Several processes (``accelerate launch``): ``rank`` gives each its own checkpoint file, and ``agree``
@@ -256,7 +258,7 @@ def fit(train_epoch: Callable[[int], Mapping[str, float]], validate: Callable[[i
         t0 = time.perf_counter()
         row: dict[str, float] = {"epoch": epoch, **{k: float(v) for k, v in train_epoch(epoch).items()}}
         validated = epoch % config.eval_every == 0 or epoch == config.epochs
-        if validated:
+        if validated and validate is not None:
             metrics = validate(epoch)
             if config.select_metric not in metrics:
                 raise KeyError(f"select_metric {config.select_metric!r} is not among the validation metrics "
