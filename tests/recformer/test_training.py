@@ -109,3 +109,34 @@ def test_finetuning_killed_in_stage_two_resumes_to_the_uninterrupted_numbers(tok
     res, losses, words = run(tmp_path)
     assert losses == ref_losses and (res.best_stage, res.best_epoch) == (ref.best_stage, ref.best_epoch)
     assert torch.equal(words, ref_words) and torch.equal(res.item_table, ref.item_table)
+
+
+def test_pretraining_interrupted_resumes_to_the_uninterrupted_steps(tokenizer, tmp_path, monkeypatch):
+    import lmrec.recformer.train as rt
+    from lmrec.utils import use_deterministic_kernels
+
+    use_deterministic_kernels(True)
+    pairs = rt.pretrain_pairs
+
+    def run(ckpt=None, fail_on_call=None):
+        dataset, model, items, loo = _setup(tokenizer)
+        torch.manual_seed(0)
+        calls = [0]
+
+        def counting(*args, **kwargs):
+            calls[0] += 1
+            if calls[0] == fail_on_call:
+                raise KeyboardInterrupt
+            return pairs(*args, **kwargs)
+
+        monkeypatch.setattr(rt, "pretrain_pairs", counting)
+        hist = pretrain(model, tokenizer, items, loo.train, TrainConfig(learning_rate=3e-3, batch_size=16, warmup_steps=0),
+                        make_accelerator("cpu"), epochs=3, seed=0, progress=False, checkpoint_dir=ckpt)
+        return hist, torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    ref, ref_weights = run()
+    per_epoch = len(ref) // 3
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, fail_on_call=2 * per_epoch + 1)  # in the third epoch
+    hist, weights = run(tmp_path)
+    assert [h["loss"] for h in hist] == [h["loss"] for h in ref] and torch.equal(weights, ref_weights)

@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..eval import EvalResult, Protocol, evaluate
 from ..eval.ranking import exclusion
@@ -164,9 +163,11 @@ def pretrain_pairs(sequences: Sequence[np.ndarray], rng: np.random.Generator) ->
 
 def pretrain(model: Recformer, tokenizer, items: TokenizedItems, sequences: Sequence[np.ndarray], tcfg: TrainConfig,
              accelerator, epochs: int = 1, max_steps: int | None = None, seed: int = 2023,
-             progress: bool = True) -> list[dict]:
-    """Pretrain on user sequences (item ids in time order; users with fewer than 2 items are skipped).
-    Returns one record per optimizer step (loss, cl, mlm_a, mlm_b, cl_acc, lr)."""
+             progress: bool = True, checkpoint_dir: str | Path | None = None,
+             time_limit_s: float | None = None) -> list[dict]:
+    """Pretrain on user sequences (item ids in time order; users with fewer than 2 items are skipped), one
+    engine epoch per pass over the users (checkpoints in ``checkpoint_dir``, resume, time budget).
+    Returns one record per optimizer step (loss, cl, mlm_a, mlm_b, cl_acc, lr, step, epoch)."""
     cfg = model.config
     seqs = [np.asarray(s, dtype=np.int64) for s in sequences if len(s) >= 2]
     if not seqs:
@@ -179,33 +180,60 @@ def pretrain(model: Recformer, tokenizer, items: TokenizedItems, sequences: Sequ
     objective, opt, sched = accelerator.prepare(PretrainObjective(model), opt, sched)
     inputs = _Inputs(items, cfg, tokenizer)
     rng = np.random.default_rng(seed + accelerator.process_index)
-    history: list[dict] = []
-    objective.train()
-    bar = tqdm(total=total, desc="pretrain", disable=not (progress and accelerator.is_main_process))
-    step = 0
-    for epoch in range(epochs):
+    steps = _StepLog()  # per-step records, part of the checkpoint
+    rank, n_procs, dev = accelerator.process_index, accelerator.num_processes, accelerator.device
+
+    def train_epoch(epoch: int) -> dict[str, float]:
+        objective.train()
         # the same permutation in every process (shared seed), each process takes its own share
-        order = np.random.default_rng([seed, epoch]).permutation(len(seqs))[accelerator.process_index::accelerator.num_processes]
+        order = np.random.default_rng([seed, epoch - 1]).permutation(len(seqs))[rank::n_procs]
+        first = len(steps.rows)
         for start in range(0, len(order), tcfg.batch_size):
-            if step >= total or (tcfg.max_steps_per_epoch and start // tcfg.batch_size >= tcfg.max_steps_per_epoch):
+            if len(steps.rows) >= total or (tcfg.max_steps_per_epoch and start // tcfg.batch_size >= tcfg.max_steps_per_epoch):
                 break
             hist, targets = pretrain_pairs([seqs[i] for i in order[start:start + tcfg.batch_size]], rng)
             a, b = inputs.batch(hist), inputs.single_items(targets)
             mlm_a, lab_a = whole_word_mask(a, cfg.mlm_probability, inputs.mask_id, inputs.vocab, rng)
             mlm_b, lab_b = whole_word_mask(b, cfg.mlm_probability, inputs.mask_id, inputs.vocab, rng)
-            dev = accelerator.device
             with accelerator.accumulate(objective):
                 out = objective(_model_inputs(a, dev), _model_inputs(b, dev), mlm_a.to(dev), lab_a.to(dev),
                                 mlm_b.to(dev), lab_b.to(dev))
                 _step(accelerator, out["loss"], objective, opt, sched, tcfg)
             rec = {k: float(v.detach()) for k, v in out.items()}
-            rec.update(step=step, epoch=epoch, lr=sched.get_last_lr()[0])
-            history.append(rec)
-            step += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{rec['loss']:.3f}", cl_acc=f"{rec['cl_acc']:.2f}")
-    bar.close()
-    return history
+            rec.update(step=len(steps.rows), epoch=epoch - 1, lr=sched.get_last_lr()[0])
+            steps.rows.append(rec)
+        done = steps.rows[first:]
+        return {k: float(np.mean([r[k] for r in done])) if done else float("nan")
+                for k in ("loss", "cl", "mlm_a", "mlm_b", "cl_acc")}
+
+    def agree(stop: bool) -> bool:
+        return bool(accelerator.reduce(torch.tensor([float(stop)], device=dev), "max").item())
+
+    epochs_needed = max(1, math.ceil(total / per_epoch))
+    loop = FitConfig(epochs=epochs_needed, time_limit_s=time_limit_s, progress=progress and accelerator.is_main_process,
+                     desc="pretrain")
+    identity = {"method": "recformer-pretrain", "n_sequences": len(seqs), "n_items": items.n_items, "total": total,
+                "processes": n_procs, "train": tcfg.to_dict(), "epochs": epochs, "max_steps": max_steps, "seed": seed}
+    state = TrainingState({"model": model, "optimizer": opt, "scheduler": sched, "steps": steps}, {"pairs": rng}, best=())
+    result = fit(train_epoch, None, loop, state, checkpoint_dir, identity,
+                 checkpoint_name="checkpoint-pretrain" + (f"-rank{rank}" if n_procs > 1 else "") + ".pt",
+                 agree=agree if n_procs > 1 else None)
+    steps.status = result.status
+    return steps.rows
+
+
+class _StepLog:
+    """Per-step records of pretraining as a checkpointable object."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+        self.status = "completed"
+
+    def state_dict(self) -> dict:
+        return {"rows": [dict(r) for r in self.rows]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rows = [dict(r) for r in state["rows"]]
 
 
 # ----------------------------------------------------------------------------------------- encoding/eval
