@@ -25,6 +25,16 @@ def cache_dir(*parts: str) -> Path:
     return path
 
 
+def stage_dir(method: str, stage: str, key: dict) -> Path:
+    """The folder of one product handed from a notebook to the next (``outputs/cache/<method>/<stage>-<hash>``),
+    named by the content hash of ``key``: every value the product depends on, upstream values included,
+    so two runs that differ in any of them never share a folder. Not created here (a look-up leaves no
+    empty folder); writers create it."""
+    from .utils import stable_hash
+
+    return outputs_root() / "cache" / method / f"{stage}-{stable_hash(key, 12)}"
+
+
 def runs_dir() -> Path:
     return outputs_root() / "runs"
 

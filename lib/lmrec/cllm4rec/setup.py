@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
-from ..paths import cache_dir
-from ..utils import atomic_path, stable_hash, write_json
+from .. import paths
+from ..utils import atomic_path, write_json
 from .model import CLLM4Rec
 from .tokenizer import UserItemTokenizer
 
@@ -60,9 +60,9 @@ def build_model(lm, base_tokenizer, n_users: int, n_items: int, freeze_lm: bool 
 
 
 def stage_dir(stage: str, params: dict) -> Path:
-    """The cache folder of a stage (``pretrain``/``finetune``) keyed by the parameters it depends on (made
-    when the stage is saved, so a lookup leaves no empty folder behind)."""
-    return cache_dir("cllm4rec") / f"{stage}-{stable_hash(params, 12)}"
+    """The cache folder of a stage (``pretrain``/``finetune``) keyed by the parameters it depends on
+    (:func:`lmrec.paths.stage_dir`; made when the stage is saved)."""
+    return paths.stage_dir("cllm4rec", stage, params)
 
 
 def save_stage(folder: Path, state: dict[str, torch.Tensor], info: dict) -> Path:

@@ -1,5 +1,5 @@
 """Where notebook 40 leaves the pretrained towers for notebook 41: a content-keyed file under
-``outputs/cache/learn/pretrained/`` (the key covers the data, the content LLM and the tower shape, so 41
+``outputs/cache/learn/pretrained-<hash>/`` (:func:`lmrec.paths.stage_dir`) (the key covers the data, the content LLM and the tower shape, so 41
 finds the checkpoint made with the same settings, whichever run folder 40 used)."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from typing import Any
 
 import torch
 
-from ..paths import cache_dir
-from ..utils import atomic_path, stable_hash
+from ..paths import stage_dir
+from ..utils import atomic_path
 
 
 def pretrained_path(key: dict[str, Any]) -> Path:
     """The checkpoint file for a settings dict (dataset, split, seed, content key, tower config)."""
-    return cache_dir("learn", "pretrained") / f"tower-{stable_hash(key, 16)}.pt"
+    return stage_dir("learn", "pretrained", key) / "towers.pt"
 
 
 def save_pretrained(state: dict[str, torch.Tensor], key: dict[str, Any], info: dict[str, Any] | None = None) -> Path:
