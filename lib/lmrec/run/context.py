@@ -7,6 +7,7 @@ Run by the runner, ``RUN_DIR`` names the folder; run by hand (``RUN_DIR = ""``),
 
 from __future__ import annotations
 
+import inspect
 import os
 import platform
 import subprocess
@@ -73,9 +74,22 @@ class Run:
         return path
 
 
+PLAIN = (str, int, float, bool, type(None), list, tuple, dict)  # what a parameters cell may hold
+
+
+def notebook_parameters(namespace: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of a notebook namespace: its UPPER_CASE names bound to plain literals, ``RUN_DIR``
+    excepted (it names where the run goes, not what it computes)."""
+    return {k: v for k, v in namespace.items()
+            if k.isupper() and not k.startswith("_") and k != "RUN_DIR" and isinstance(v, PLAIN)}
+
+
 def start_run(notebook: str, run_dir: str = "", params: dict[str, Any] | None = None, seed: int = 2023,
               device: str = "auto", deterministic: bool | None = None) -> Run:
     """Open a run: make/choose its folder, seed everything, resolve the device.
+
+    ``params`` None (the usual call from a notebook) records the caller's parameters itself: the
+    UPPER_CASE plain values of the namespace that calls ``start_run`` (:func:`notebook_parameters`).
 
     ``deterministic`` (default: on for CPU, off for CUDA) picks torch's deterministic kernels, so that a
     same-seed re-run on the same machine gives the same numbers (see :func:`use_deterministic_kernels`)."""
@@ -84,7 +98,10 @@ def start_run(notebook: str, run_dir: str = "", params: dict[str, Any] | None = 
     seed_everything(seed)
     dev = resolve_device(device)
     use_deterministic_kernels(dev.type == "cpu" if deterministic is None else deterministic)
-    return Run(notebook=notebook, dir=folder, params=dict(params or {}), seed=seed, device=dev)
+    if params is None:
+        caller = inspect.currentframe().f_back
+        params = notebook_parameters(caller.f_globals if caller is not None else {})
+    return Run(notebook=notebook, dir=folder, params=dict(params), seed=seed, device=dev)
 
 
 def git_commit() -> str | None:
