@@ -18,7 +18,7 @@ from ..paths import cache_dir
 from ..utils import atomic_path, write_json
 from .augment import augment_attributes, augment_pairs, augment_profiles, base_candidates, pair_quality
 from .choice import LabelChoiceChat
-from .model import LLMRecBackbone, LLMRecConfig
+from .model import LLMRecBackbone, LLMRecConfig, prune_settings
 from .parsing import ATTRIBUTE_FIELDS
 from .prompts import profile_text
 
@@ -30,12 +30,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "wo_u_i": {"weights": {"profile": 0.0, "attribute": 0.0}},  # --user_cat_rate=0 --item_cat_rate=0
     "wo_prune": {"drop_rate": 0.0},                           # --prune_loss_drop_rate=0
     "wo_recon": {"recon_weight": 0.0},                        # no masked feature reconstruction
-    "code_prune": {"prune_keep": "high", "drop_rate": 0.71, "prune_warmup_epochs": 0},  # the released code's pruning
+    "prune_low": prune_settings("low_warmup"),                # paper's end: keep the lowest-loss 90 %, warm-up
+    "prune_released": prune_settings("released"),             # released code's end: keep the highest-loss 29 %
     "base": None,                                             # LightGCN, no side features, no augmentation
 }
 ROW_NAMES = {"full": "LLMRec", "wo_ui": "LLMRec w/o-u-i", "wo_u": "LLMRec w/o-u", "wo_u_i": "LLMRec w/o-u&i",
              "wo_prune": "LLMRec w/o-prune", "wo_recon": "LLMRec w/o-recon",
-             "code_prune": "LLMRec (released-code pruning)", "base": "LightGCN (no augmentation)"}
+             "prune_low": "LLMRec (pruning: keep lowest-loss 90 %, warm-up)",
+             "prune_released": "LLMRec (pruning: keep highest-loss 29 %, released)", "base": "LightGCN (no augmentation)"}
 
 
 def augmentation_dir(dataset: str, split: str, min_rating: float, seed: int) -> Path:
@@ -225,3 +227,16 @@ def build_variant(variant: str, dataset, aug: Augmentation | None, base: LLMRecC
                                   item_feats=item_feats, item_families=families,
                                   aug_pairs=(aug.aug_pos, aug.aug_neg))
     return CFModel(backbone, NoAlignment(), reg_weight).to(device)
+
+
+def coverage_caption(aug: Augmentation | None, n_users: int, n_items: int) -> str:
+    """What the augmentation covers, for the table caption (empty for the base model)."""
+    if aug is None:
+        return ""
+    sm = aug.summary
+    prof, asked = int(sm.get("users_with_profile", len(aug.profiles))), int(sm.get("profiles_n", 0))
+    attr = int(sm.get("items_with_attributes", len(aug.attributes)))
+    pairs = int(sm.get("users_with_pair", int((np.asarray(aug.aug_pos) >= 0).sum())))
+    return (f"LLM profiles for {prof} of {n_users} users ({prof / max(1, n_users):.0%}; {asked} asked, "
+            f"{asked - prof} failed; users without one have no profile feature), attributes for {attr} of "
+            f"{n_items} items, LLM pairs for {pairs} users")
