@@ -17,7 +17,7 @@ from ..llm.embed import EmbedConfig, embed_texts
 from ..paths import cache_dir
 from ..utils import atomic_path, write_json
 from .augment import augment_attributes, augment_pairs, augment_profiles, base_candidates, pair_quality
-from .choice import LabelChoiceChat
+from .choice import LabelScoreChat
 from .model import LLMRecBackbone, LLMRecConfig, prune_settings
 from .parsing import ATTRIBUTE_FIELDS
 from .prompts import profile_text
@@ -53,6 +53,8 @@ class AugmentSpec:
     n_candidates: int = 10
     max_history: int = 10
     pair_method: str = "logits"        # logits (label probabilities) | generate (free text, strict parse)
+    pair_orders: int = 1               # rotations of the canonical candidate order shown per user (k: all)
+    pair_calibration_users: int = 32   # users shown all k rotations; their mean per position is the prior
     aug_users: int = 0                 # users asked for pairs (0 = all)
     profile_users: int = 0             # users profiled (0 = all)
     attribute_items: int = 0           # items completed (0 = all)
@@ -70,6 +72,10 @@ class AugmentSpec:
     def __post_init__(self) -> None:
         if self.pair_method not in ("logits", "generate"):
             raise ValueError(f"PAIR_METHOD={self.pair_method!r}; use 'logits' or 'generate'")
+        if not 1 <= self.pair_orders <= self.n_candidates:
+            raise ValueError(f"PAIR_ORDERS={self.pair_orders}: use 1..N_CANDIDATES ({self.n_candidates})")
+        if self.pair_calibration_users < 0:
+            raise ValueError(f"PAIR_CALIBRATION_USERS={self.pair_calibration_users} must be >= 0")
         if self.pair_method == "logits" and self.llm_backend != "local":
             raise ValueError("PAIR_METHOD='logits' needs the local backend (it reads token probabilities); use "
                              "PAIR_METHOD='generate' with LLM_BACKEND='openai'")
@@ -122,12 +128,14 @@ def run_augmentation(dataset, spec: AugmentSpec, score_fn, chat=None, progress: 
     # 1) implicit feedback
     users = _subset(dataset.n_users, spec.aug_users, spec.seed)
     cands = base_candidates(score_fn, dataset.train, spec.n_candidates, users)
-    pair_backend = LabelChoiceChat(chat, [str(j) for j in range(spec.n_candidates)]) \
-        if spec.pair_method == "logits" else chat
+    logits = spec.pair_method == "logits"
+    pair_backend = LabelScoreChat(chat, [str(j) for j in range(spec.n_candidates)]) if logits else chat
     gen = GenParams(max_new_tokens=spec.max_new_tokens_pair)
-    pos, neg, run, prompts = augment_pairs(pair_backend, dataset, cands, users, gen, spec.max_history,
-                                           spec.retries if spec.pair_method == "generate" else 0, cache, progress)
-    summary.update(run.summary("pairs_"))
+    pairs = augment_pairs(pair_backend, dataset, cands, users, gen, spec.max_history, 0 if logits else spec.retries,
+                          cache, progress, n_orders=spec.pair_orders, calibration_users=spec.pair_calibration_users,
+                          answer="scores" if logits else "pair")
+    pos, neg, run, prompts = pairs.pos, pairs.neg, pairs.run, pairs.prompts
+    summary.update(pairs.summary("pairs_"))
     failures["pairs"], examples["pairs"] = run.failures, [f"{prompts[0].text}\n--> {run.raw[0]}"] if prompts else []
     for name, held in (("test", dataset.test), ("heldout", dataset.matrix(("valid", "test")))):
         quality = pair_quality(pos, neg, cands, users, held)
