@@ -271,3 +271,34 @@ def test_a_failed_profile_is_not_fed_to_the_model():
     assert b.coverage()["u_profile"] == (2, 3)
     token = b._input("u_profile", torch.tensor([0]))[0]
     torch.testing.assert_close(token, (xu[0] + xu[2]) / 2)
+
+
+def test_named_pruning_rules_keep_the_stated_end():
+    """released: the highest-loss 29 % from the first epoch (HKUDS/LLMRec prune_loss, drop 0.71); low_warmup:
+    the lowest-loss 90 % once the 20-epoch ramp is done."""
+    from lmrec.llmrec.model import prune_settings
+    from lmrec.llmrec.pipeline import variant_config
+
+    pos, neg = torch.zeros(100), torch.linspace(-3, 3, 100)
+    losses = F.softplus(neg - pos).sort().values
+    for mode, epoch, expect in (("released", 0, losses[-29:].mean()), ("low_warmup", 20, losses[:90].mean()),
+                                ("low_warmup", 0, losses.mean()), ("none", 5, losses.mean())):
+        b = LLMRecBackbone(Graph(R), BackboneConfig(dim=4, layers=1), LLMRecConfig(**prune_settings(mode)))
+        assert pruned_bpr(pos, neg, b.drop_rate_at(epoch), b.cfg.prune_keep).item() == pytest.approx(expect.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="PRUNE"):
+        prune_settings("middle")
+    base = LLMRecConfig(**prune_settings("released"))
+    assert variant_config("prune_low", base).prune_keep == "low" and variant_config("full", base).prune_keep == "high"
+    assert variant_config("wo_prune", base).drop_rate == 0.0
+
+
+def test_coverage_caption_states_the_profiled_share():
+    from lmrec.llmrec.pipeline import Augmentation, coverage_caption
+
+    aug = Augmentation(np.array([1, -1, 2]), np.array([0, -1, 1]), np.zeros((3, 2)), np.arange(3), {0: {}}, {},
+                       {}, summary={"users_with_profile": 78.0, "profiles_n": 128.0, "items_with_attributes": 1445.0,
+                                    "users_with_pair": 940.0})
+    text = coverage_caption(aug, 942, 1447)
+    assert "LLM profiles for 78 of 942 users (8%; 128 asked, 50 failed" in text
+    assert "attributes for 1445 of 1447 items" in text and "pairs for 940 users" in text
+    assert coverage_caption(None, 942, 1447) == ""
