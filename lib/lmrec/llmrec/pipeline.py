@@ -53,7 +53,7 @@ class AugmentSpec:
     n_candidates: int = 10
     max_history: int = 10
     pair_method: str = "logits"        # logits (label probabilities) | generate (free text, strict parse)
-    pair_orders: int = 1               # rotations of the canonical candidate order shown per user (k: all)
+    pair_orders: int = 0               # rotations of the canonical candidate order shown per user (0: all k)
     pair_calibration_users: int = 32   # users shown all k rotations; their mean per position is the prior
     aug_users: int = 0                 # users asked for pairs (0 = all)
     profile_users: int = 0             # users profiled (0 = all)
@@ -72,8 +72,8 @@ class AugmentSpec:
     def __post_init__(self) -> None:
         if self.pair_method not in ("logits", "generate"):
             raise ValueError(f"PAIR_METHOD={self.pair_method!r}; use 'logits' or 'generate'")
-        if not 1 <= self.pair_orders <= self.n_candidates:
-            raise ValueError(f"PAIR_ORDERS={self.pair_orders}: use 1..N_CANDIDATES ({self.n_candidates})")
+        if not 0 <= self.pair_orders <= self.n_candidates:
+            raise ValueError(f"PAIR_ORDERS={self.pair_orders}: use 1..N_CANDIDATES ({self.n_candidates}), or 0 for all")
         if self.pair_calibration_users < 0:
             raise ValueError(f"PAIR_CALIBRATION_USERS={self.pair_calibration_users} must be >= 0")
         if self.pair_method == "logits" and self.llm_backend != "local":
@@ -132,7 +132,8 @@ def run_augmentation(dataset, spec: AugmentSpec, score_fn, chat=None, progress: 
     pair_backend = LabelScoreChat(chat, [str(j) for j in range(spec.n_candidates)]) if logits else chat
     gen = GenParams(max_new_tokens=spec.max_new_tokens_pair)
     pairs = augment_pairs(pair_backend, dataset, cands, users, gen, spec.max_history, 0 if logits else spec.retries,
-                          cache, progress, n_orders=spec.pair_orders, calibration_users=spec.pair_calibration_users,
+                          cache, progress, n_orders=spec.pair_orders or spec.n_candidates,
+                          calibration_users=spec.pair_calibration_users,
                           answer="scores" if logits else "pair")
     pos, neg, run, prompts = pairs.pos, pairs.neg, pairs.run, pairs.prompts
     summary.update(pairs.summary("pairs_"))
