@@ -64,3 +64,26 @@ def test_failed_profiles_are_read_as_masks_from_the_profile_files(tmp_path):
     text = coverage_text(78, 942, 1682, 1682)
     assert "78 of 942 users (8%)" in text and "masked out" in text
     assert "masked" not in coverage_text(5, 5, 3, 3)
+
+
+def test_generated_source_masks_the_profiles_notebook_01_could_not_make(monkeypatch):
+    """Notebook 01 -> 02 -> the CF notebooks: a failed user profile (stored as its fallback) is masked."""
+    from lmrec.cf.profiles import load_profile_masks
+    from lmrec.llm.chat import StageStats
+    from lmrec.llm.embed import EmbedConfig
+    from lmrec.llm.profiles import (ProfileConfig, ProfileRun, dataset_key, embed_profiles, fallback_profiles,
+                                    profiles_folder, write_profiles)
+
+    ds = planted_dataset()
+    monkeypatch.setattr("lmrec.llm.profiles.embed_texts",
+                        lambda texts, cfg, **kw: np.random.default_rng(0).normal(size=(len(texts), 4)))
+    cfg = ProfileConfig()
+    users = ProfileRun({u: {"profile": f"user {u}", "reasoning": "r"} for u in range(ds.n_users) if u % 4},
+                       [], StageStats())
+    items = ProfileRun({i: {"profile": f"item {i}", "reasoning": "r"} for i in range(ds.n_items)}, [], StageStats())
+    folder = profiles_folder(ds, {"test": dataset_key(ds)}, cfg)
+    write_profiles(folder, fallback_profiles(ds, items, "item", ds.n_items, cfg),
+                   fallback_profiles(ds, users, "user", ds.n_users, cfg), [], {})
+    embed_profiles(folder, EmbedConfig(), ds.n_users, ds.n_items, progress=False)
+    um, im = load_profile_masks("generated", ds)
+    assert um.tolist() == [bool(u % 4) for u in range(ds.n_users)] and bool(im.all())
