@@ -71,8 +71,15 @@ def test_generated_source_masks_the_profiles_notebook_01_could_not_make(monkeypa
     from lmrec.cf.profiles import load_profile_masks
     from lmrec.llm.chat import StageStats
     from lmrec.llm.embed import EmbedConfig
-    from lmrec.llm.profiles import (ProfileConfig, ProfileRun, dataset_key, embed_profiles, fallback_profiles,
-                                    profiles_folder, write_profiles)
+    from lmrec.llm.profiles import (
+        ProfileConfig,
+        ProfileRun,
+        dataset_key,
+        embed_profiles,
+        fallback_profiles,
+        profiles_folder,
+        write_profiles,
+    )
 
     ds = planted_dataset()
     monkeypatch.setattr("lmrec.llm.profiles.embed_texts",
