@@ -87,3 +87,63 @@ def test_alignment_alone_pulls_cf_embeddings_towards_the_profile_structure(align
         opt.step()
     after = _group_separation(bb.encode()[0].detach())
     assert after > before + 0.1, (before, after)
+
+
+def _infonce_by_hand(anchors, positives, candidates, t):
+    """mean_k [ -cos(a_k, p_k)/t + log sum_j exp(cos(a_k, c_j)/t) ], written out."""
+    total = 0.0
+    for a, p in zip(anchors, positives):
+        cos = lambda x, y: float((x @ y) / (x.norm() * y.norm()))  # noqa: E731
+        total += -cos(a, p) / t + float(torch.logsumexp(torch.tensor([cos(a, c) / t for c in candidates]), 0))
+    return total / len(anchors)
+
+
+def test_con_leaves_failed_profiles_out_of_every_term():
+    torch.manual_seed(0)
+    up, ip = torch.randn(5, 6), torch.randn(7, 6)
+    user_ok = torch.tensor([True, False, True, True, False])
+    item_ok = torch.tensor([True, True, False, True, True, True, True])
+    al = ContrastiveAlignment(up, ip, cf_dim=4, kd_weight=0.5, kd_temperature=0.3, user_mask=user_ok,
+                              item_mask=item_ok)
+    out = TrainOutput(torch.randn(5, 4), torch.randn(7, 4))
+    b = Batch(torch.tensor([0, 1, 2, 4]), torch.tensor([1, 2, 5, 3]), torch.tensor([6, 0, 2, 4]))
+    with torch.no_grad():
+        mu, mi = al.mlp(up), al.mlp(ip)
+        got = al.loss(out, b, None)["kd"].item()
+        # by hand, over the rows with a profile only: users 0, 2 (candidates: users 0, 2, 3); pos items 1, 5, 3;
+        # neg items 6, 0, 4
+        users, cands = [0, 2], [0, 2, 3]
+        expect = 0.5 * (_infonce_by_hand(out.users[users], mu[users], mu[cands], 0.3)
+                        + _infonce_by_hand(out.items[[1, 5, 3]], mi[[1, 5, 3]], mi[[1, 5, 3]], 0.3)
+                        + _infonce_by_hand(out.items[[6, 0, 4]], mi[[6, 0, 4]], mi[[6, 0, 4]], 0.3))
+        # the same batch restricted to its users with a profile gives the same user term
+        only = al.loss(out, Batch(torch.tensor([0, 2]), torch.tensor([1, 5, 3]), torch.tensor([6, 0, 4])), None)
+        unmasked = ContrastiveAlignment(up, ip, cf_dim=4, kd_weight=0.5, kd_temperature=0.3)
+        unmasked.mlp.load_state_dict(al.mlp.state_dict())
+        ignored = unmasked.loss(out, b, None)["kd"].item()
+    assert got == pytest.approx(expect, rel=1e-5)
+    assert only["kd"].item() == pytest.approx(expect, rel=1e-5)
+    assert abs(ignored - expect) > 1e-3  # the mask matters for this batch
+    assert al.coverage() == (3, 5, 6, 7)
+
+
+def test_gen_reconstructs_only_masked_nodes_that_have_a_profile():
+    torch.manual_seed(0)
+    up, ip = torch.randn(4, 5), torch.randn(6, 5)
+    ok_u, ok_i = torch.tensor([True, False, True, True]), torch.tensor([True, True, True, False, True, True])
+    al = GenerativeAlignment(up, ip, ego_dim=3, cf_dim=8, mask_ratio=0.5, recon_weight=2.0, re_temperature=0.5,
+                             user_mask=ok_u, item_mask=ok_i)
+    out = TrainOutput(torch.randn(4, 8), torch.randn(6, 8))
+    seeds = torch.tensor([1, 2, 7, 5, 0])  # node 1 (user 1) and node 7 (item 3) have no profile
+    kept = [2, 5, 0]
+    with torch.no_grad():
+        nodes, prof = torch.cat([out.users, out.items]), torch.cat([up, ip])
+        got = al.loss(out, Batch(*(torch.zeros(1, dtype=torch.long),) * 3), seeds)["recon"].item()
+        mapped = al.mlp(nodes[kept])
+        expect = 2.0 * _infonce_by_hand(mapped, prof[kept], prof[kept], 0.5)
+        ignored = 2.0 * _infonce_by_hand(al.mlp(nodes[seeds]), prof[seeds], prof[seeds], 0.5)
+    assert got == pytest.approx(expect, rel=1e-5)
+    assert abs(ignored - expect) > 1e-3
+    assert al.coverage() == (3, 4, 5, 6)
+    empty = al.loss(out, Batch(*(torch.zeros(1, dtype=torch.long),) * 3), torch.tensor([1, 7]))["recon"]
+    assert empty.item() == 0.0

@@ -37,3 +37,60 @@ def test_mismatched_or_missing_sources_are_clear_errors(tmp_path):
         load_profile_embeddings(str(tmp_path), ds)
     with pytest.raises(FileNotFoundError, match="item_text"):
         load_profile_embeddings(str(tmp_path / "nope"), ds)
+
+
+def test_failed_profiles_are_read_as_masks_from_the_profile_files(tmp_path):
+    """A fallback stand-in (what notebook 01 stores for a failed profile) is not a generated profile."""
+    from lmrec.cf.profiles import coverage_text, load_profile_masks
+    from lmrec.llm.profiles import FALLBACK_REASONING
+
+    ds = planted_dataset()
+    failed_users, failed_items = {1, 4}, {0}
+    users = {u: {"profile": f"user {u}", "reasoning": FALLBACK_REASONING if u in failed_users else "r"}
+             for u in range(ds.n_users)}
+    items = {i: {"profile": f"item {i}", "reasoning": FALLBACK_REASONING if i in failed_items else "r"}
+             for i in range(ds.n_items)}
+    for name, obj in (("usr_prf.pkl", users), ("itm_prf.pkl", items)):
+        with open(tmp_path / name, "wb") as fh:
+            pickle.dump(obj, fh)
+    um, im = load_profile_masks(str(tmp_path), ds)
+    assert [u for u in range(ds.n_users) if not um[u]] == [1, 4]
+    assert [i for i in range(ds.n_items) if not im[i]] == [0]
+    # no profile files (e.g. embeddings only) or the item-text stand-in: nothing to mask
+    um, im = load_profile_masks(str(tmp_path / "empty"), ds)
+    assert bool(um.all()) and bool(im.all())
+    um, im = load_profile_masks("item_text", ds)
+    assert bool(um.all()) and bool(im.all())
+    text = coverage_text(78, 942, 1682, 1682)
+    assert "78 of 942 users (8%)" in text and "masked out" in text
+    assert "masked" not in coverage_text(5, 5, 3, 3)
+
+
+def test_generated_source_masks_the_profiles_notebook_01_could_not_make(monkeypatch):
+    """Notebook 01 -> 02 -> the CF notebooks: a failed user profile (stored as its fallback) is masked."""
+    from lmrec.cf.profiles import load_profile_masks
+    from lmrec.llm.chat import StageStats
+    from lmrec.llm.embed import EmbedConfig
+    from lmrec.llm.profiles import (
+        ProfileConfig,
+        ProfileRun,
+        dataset_key,
+        embed_profiles,
+        fallback_profiles,
+        profiles_folder,
+        write_profiles,
+    )
+
+    ds = planted_dataset()
+    monkeypatch.setattr("lmrec.llm.profiles.embed_texts",
+                        lambda texts, cfg, **kw: np.random.default_rng(0).normal(size=(len(texts), 4)))
+    cfg = ProfileConfig()
+    users = ProfileRun({u: {"profile": f"user {u}", "reasoning": "r"} for u in range(ds.n_users) if u % 4},
+                       [], StageStats())
+    items = ProfileRun({i: {"profile": f"item {i}", "reasoning": "r"} for i in range(ds.n_items)}, [], StageStats())
+    folder = profiles_folder(ds, {"test": dataset_key(ds)}, cfg)
+    write_profiles(folder, fallback_profiles(ds, items, "item", ds.n_items, cfg),
+                   fallback_profiles(ds, users, "user", ds.n_users, cfg), [], {})
+    embed_profiles(folder, EmbedConfig(), ds.n_users, ds.n_items, progress=False)
+    um, im = load_profile_masks("generated", ds)
+    assert um.tolist() == [bool(u % 4) for u in range(ds.n_users)] and bool(im.all())

@@ -1,6 +1,7 @@
 """The notebooks' entry point: spec -> trained model -> the metrics and row the report reads."""
 
 import pytest
+import torch
 
 from lmrec.cf import TrainConfig
 from lmrec.cf.notebook import CFSpec, run_backbone
@@ -12,6 +13,10 @@ def test_run_backbone_reports_rlmrec_columns_and_rows(monkeypatch):
     ds = planted_dataset()
     up, ip = planted_profiles(ds)
     monkeypatch.setattr("lmrec.cf.notebook.load_profile_embeddings", lambda source, dataset: (up, ip))
+    user_ok = torch.ones(ds.n_users, dtype=torch.bool)
+    user_ok[:10] = False  # ten failed user profiles
+    monkeypatch.setattr("lmrec.cf.notebook.load_profile_masks",
+                        lambda source, dataset: (user_ok, torch.ones(ds.n_items, dtype=torch.bool)))
     spec = CFSpec("gccf", alignment="gen", dim=8, layers=1,
                   train=TrainConfig(epochs=2, batch_size=128, eval_every=1, patience=1, progress=False))
     run = run_backbone(spec, dataset=ds)
@@ -20,6 +25,8 @@ def test_run_backbone_reports_rlmrec_columns_and_rows(monkeypatch):
     assert {f"{n}@{k}" for n in ("recall", "ndcg") for k in (5, 10, 20)} <= set(m)
     assert list(run.table().index) == ["valid", "test"]
     assert "GCCF+Gen" in run.caption() and "Recall denominator" in run.caption()
+    assert f"LLM profiles for {ds.n_users - 10} of {ds.n_users} users" in run.caption()
+    assert "masked out of the alignment loss" in run.caption()
 
 
 def test_unknown_names_fail_with_the_choices():

@@ -102,13 +102,15 @@ def test_base_candidates_exclude_training_items():
 def test_pair_stage_maps_labels_to_item_ids_and_reports_quality():
     ds = toy_dataset()
     cands = np.array([[4, 3, 5], [4, 5, 0]])
-    backend = ScriptedChat(lambda r, g: "0::2")  # liked = first candidate, disliked = third
-    pos, neg, run, prompts = augment_pairs(backend, ds, cands, np.array([0, 1]), GenParams(), max_history=5)
-    assert pos.tolist() == [4, 4] and neg.tolist() == [5, 0]
-    assert "Movie 4" not in prompts[0].text.split("Candidates:")[0]  # test item never in the history
+    backend = ScriptedChat(lambda r, g: "0::2")  # liked = first shown candidate, disliked = third
+    out = augment_pairs(backend, ds, cands, np.array([0, 1]), GenParams(), max_history=5)
+    pos, neg = out.pos, out.neg
+    # shown in canonical order (sorted ids): [3, 4, 5] and [0, 4, 5]
+    assert pos.tolist() == [3, 0] and neg.tolist() == [5, 5]
+    assert "Movie 4" not in out.prompts[0].text.split("Candidates:")[0]  # test item never in the history
     q = pair_quality(pos, neg, cands, np.array([0, 1]), ds.test)
-    # user 0: liked 4 is its test item; user 1: liked 4 is not (its test item is 5)
-    assert q["pos_is_heldout"] == 0.5 and q["neg_is_heldout"] == 0.0
+    # user 0 (test item 4): neither picked item is it; user 1 (test item 5): the disliked one is
+    assert q["pos_is_heldout"] == 0.0 and q["neg_is_heldout"] == 0.5
     assert abs(q["candidate_heldout_rate"] - (1 / 3 + 1 / 3) / 2) < 1e-9
 
 
@@ -154,21 +156,20 @@ def test_continuation_keeps_leading_string_fields_only(answer, expected):
 
 
 @pytest.mark.slow
-def test_label_choice_backend_reads_most_and_least_likely_label():
+def test_label_score_backend_answers_the_label_log_softmax():
     from lmrec.llm import tiny_random_causal_lm
     from lmrec.llm.chat import ChatRequest, LocalChat
-    from lmrec.llmrec.choice import LabelChoiceChat
+    from lmrec.llmrec.choice import LabelScoreChat, parse_scores
 
     lm, tok = tiny_random_causal_lm(hidden=16, layers=1, heads=2)
     chat = LocalChat("tiny", model_obj=lm, tokenizer=tok, batch_size=2)
     labels = [str(i) for i in range(10)]
-    backend = LabelChoiceChat(chat, labels)
+    backend = LabelScoreChat(chat, labels)
     reqs = [ChatRequest(messages=[{"role": "user", "content": t}]) for t in ("short", "a much longer prompt here")]
     got = {}
     backend.generate(reqs, GenParams(), lambda i, r: got.__setitem__(i, r.text))
     label_ids = [tok(lb, add_special_tokens=False)["input_ids"][0] for lb in labels]
-    for i, r in enumerate(reqs):  # unpadded single forward gives the same choice
+    for i, r in enumerate(reqs):  # an unpadded single forward gives the same scores
         ids = tok(chat.prompt_text(r), add_special_tokens=False, return_tensors="pt")["input_ids"]
-        scores = lm(input_ids=ids).logits[0, -1, label_ids]
-        assert got[i] == f"{labels[int(scores.argmax())]}::{labels[int(scores.argmin())]}"
-        parse_pair(got[i], labels)
+        expected = torch.log_softmax(lm(input_ids=ids).logits[0, -1, label_ids].float(), -1)
+        np.testing.assert_allclose(parse_scores(got[i], 10), expected.detach().numpy(), atol=2e-4)

@@ -187,3 +187,118 @@ def test_masks_only_nodes_that_have_the_augmented_feature():
                        user_feats={"profile": xu})
     for _ in range(5):
         assert b.sample_mask()["u_profile"].tolist() == [1]
+
+
+def _feature_backbone(cfg, bias=0.3):
+    """Users 0 and 2 have a profile, user 1's failed (zero row); two attributes and a text feature on items."""
+    torch.manual_seed(0)
+    xu = torch.randn(3, 5)
+    xu[1] = 0.0
+    xd, xc, xt = torch.randn(4, 6), torch.randn(4, 6), torch.randn(4, 7)
+    b = LLMRecBackbone(Graph(R), BackboneConfig(dim=4, layers=1), cfg, user_feats={"profile": xu},
+                       item_feats={"director": xd, "country": xc, "text": xt},
+                       item_families={"director": "attribute", "country": "attribute", "text": "text"})
+    for proj in b.proj.values():  # biases as after training (they start at zero)
+        proj.bias.data.fill_(bias)
+    return b, xu, {"director": xd, "country": xc, "text": xt}
+
+
+def _bpr_terms(fu, fi, users, pos, neg):
+    return F.softplus((fu[users] * fi[neg]).sum(1) - (fu[users] * fi[pos]).sum(1))
+
+
+def test_feature_bpr_is_the_released_profile_vs_attribute_and_content_terms():
+    """aug_bpr: profile (user side, two hops) against each attribute (item side, two hops), summed; mm_bpr: the
+    text feature's user side (one hop) against its item side (two hops); users without a profile left out."""
+    cfg = LLMRecConfig(drop_rate=0.0, aug_bpr_weight=1.0, mm_bpr_weight=1.0)
+    b, xu, xi = _feature_backbone(cfg)
+    rn = dense_parts(R)
+    with torch.no_grad():
+        fp = b.proj["u_profile"](xu) * torch.tensor([1.0, 0.0, 1.0])[:, None]  # the failed profile is no feature
+        prof_u = rn @ (rn.T @ fp)
+        item_side = {k: rn.T @ (rn @ b.proj[f"i_{k}"](x)) for k, x in xi.items()}
+        text_u = rn @ b.proj["i_text"](xi["text"])
+        users, pos, neg = torch.tensor([0, 1, 2, 0]), torch.tensor([0, 1, 2, 1]), torch.tensor([3, 3, 0, 2])
+        has = torch.tensor([True, False, True, True])
+        exp_aug = sum(_bpr_terms(prof_u, item_side[a], users, pos, neg)[has].mean() for a in ("director", "country"))
+        exp_mm = _bpr_terms(text_u, item_side["text"], users, pos, neg).mean()
+        got = b.feature_bpr(b._features({}), Batch(users, pos, neg))
+    assert got["aug_bpr"].item() == pytest.approx(exp_aug.item(), rel=1e-5)
+    assert got["mm_bpr"].item() == pytest.approx(exp_mm.item(), rel=1e-5)
+    # the pairing that was wrong before ("each feature with itself"): not what the released term is
+    self_paired = sum(_bpr_terms(rn @ b.proj[f"i_{a}"](xi[a]), item_side[a], users, pos, neg).mean()
+                      for a in ("director", "country")).item()
+    assert abs(self_paired - exp_aug.item()) > 1e-3
+    # a user without a profile is left out: the loss equals the loss over the other users' triples alone
+    with torch.no_grad():
+        keep = b.feature_bpr(b._features({}), Batch(users[has], pos[has], neg[has]))
+    assert got["aug_bpr"].item() == pytest.approx(keep["aug_bpr"].item(), rel=1e-6)
+    assert not torch.isclose(got["aug_bpr"], sum(_bpr_terms(prof_u, item_side[a], users, pos, neg).mean()
+                                                 for a in ("director", "country")))
+
+
+def test_feature_bpr_weights_and_pruning_follow_the_config():
+    b, _, _ = _feature_backbone(LLMRecConfig(drop_rate=0.0, aug_bpr_weight=0.012, mm_bpr_weight=1e-4))
+    users, pos, neg = torch.tensor([0, 2, 0, 2]), torch.tensor([0, 2, 1, 3]), torch.tensor([3, 0, 2, 1])
+    with torch.no_grad():
+        feats = b._features({})
+        got = b.feature_bpr(feats, Batch(users, pos, neg))
+        b.cfg.aug_bpr_weight = b.cfg.mm_bpr_weight = 1.0
+        unit = b.feature_bpr(feats, Batch(users, pos, neg))
+        b.cfg.drop_rate, b.cfg.prune_keep = 0.5, "high"
+        pruned = b.feature_bpr(feats, Batch(users, pos, neg))
+        fu, fi = feats["i_text"]
+        exp = torch.topk(_bpr_terms(fu, fi, users, pos, neg), 2).values.mean()
+    assert got["aug_bpr"].item() == pytest.approx(0.012 * unit["aug_bpr"].item(), rel=1e-5)
+    assert got["mm_bpr"].item() == pytest.approx(1e-4 * unit["mm_bpr"].item(), rel=1e-5)
+    assert pruned["mm_bpr"].item() == pytest.approx(exp.item(), rel=1e-5)
+    off = LLMRecBackbone(Graph(R), BackboneConfig(dim=4, layers=1), LLMRecConfig(aug_bpr_weight=0, mm_bpr_weight=0))
+    assert off.feature_bpr({}, Batch(users, pos, neg)) == {}
+
+
+def test_a_failed_profile_is_not_fed_to_the_model():
+    """The failed user's zero row projects to zero (not the bias), so what reaches the fused embeddings is
+    the other users' profiles only; the mean mask token is the mean of real profiles."""
+    cfg = LLMRecConfig(weights={"text": 0.0, "profile": 1.0, "attribute": 0.0}, mask_token="mean")
+    b, xu, _ = _feature_backbone(cfg)
+    rn = dense_parts(R)
+    with torch.no_grad():
+        fp = b.proj["u_profile"](xu) * torch.tensor([1.0, 0.0, 1.0])[:, None]
+        ids_u, ids_i = b.graph.split(torch.stack(b.propagate_layers(b.graph.adj(), b.ego())).mean(0))
+        users, items = b.encode()
+    torch.testing.assert_close(users, ids_u + F.normalize(rn @ (rn.T @ fp), dim=1), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(items, ids_i + F.normalize(rn.T @ fp, dim=1), atol=1e-5, rtol=1e-5)
+    assert b.coverage()["u_profile"] == (2, 3)
+    token = b._input("u_profile", torch.tensor([0]))[0]
+    torch.testing.assert_close(token, (xu[0] + xu[2]) / 2)
+
+
+def test_named_pruning_rules_keep_the_stated_end():
+    """released: the highest-loss 29 % from the first epoch (HKUDS/LLMRec prune_loss, drop 0.71); low_warmup:
+    the lowest-loss 90 % once the 20-epoch ramp is done."""
+    from lmrec.llmrec.model import prune_settings
+    from lmrec.llmrec.pipeline import variant_config
+
+    pos, neg = torch.zeros(100), torch.linspace(-3, 3, 100)
+    losses = F.softplus(neg - pos).sort().values
+    for mode, epoch, expect in (("released", 0, losses[-29:].mean()), ("low_warmup", 20, losses[:90].mean()),
+                                ("low_warmup", 0, losses.mean()), ("none", 5, losses.mean())):
+        b = LLMRecBackbone(Graph(R), BackboneConfig(dim=4, layers=1), LLMRecConfig(**prune_settings(mode)))
+        assert pruned_bpr(pos, neg, b.drop_rate_at(epoch), b.cfg.prune_keep).item() == pytest.approx(expect.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="PRUNE"):
+        prune_settings("middle")
+    base = LLMRecConfig(**prune_settings("released"))
+    assert variant_config("prune_low", base).prune_keep == "low" and variant_config("full", base).prune_keep == "high"
+    assert variant_config("wo_prune", base).drop_rate == 0.0
+
+
+def test_coverage_caption_states_the_profiled_share():
+    from lmrec.llmrec.pipeline import Augmentation, coverage_caption
+
+    aug = Augmentation(np.array([1, -1, 2]), np.array([0, -1, 1]), np.zeros((3, 2)), np.arange(3), {0: {}}, {},
+                       {}, summary={"users_with_profile": 78.0, "profiles_n": 128.0, "items_with_attributes": 1445.0,
+                                    "users_with_pair": 940.0})
+    text = coverage_caption(aug, 942, 1447)
+    assert "LLM profiles for 78 of 942 users (8%; 128 asked, 50 failed" in text
+    assert "attributes for 1445 of 1447 items" in text and "pairs for 940 users" in text
+    assert coverage_caption(None, 942, 1447) == ""

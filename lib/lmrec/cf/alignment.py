@@ -13,6 +13,10 @@
 
 Both MLPs are ``Linear(in, (in+out)//2) -> LeakyReLU -> Linear(.., out)`` with Xavier-uniform weights, as in
 RLMRec. Profile embeddings are fixed buffers (never trained).
+
+Failed profiles: ``user_mask`` / ``item_mask`` (bool, ``True`` = the node has a generated profile; default
+all) take the nodes whose profile failed out of both losses: they are neither anchors nor positives nor
+negatives of any InfoNCE term (their row holds a stand-in text, not a profile).
 """
 
 from __future__ import annotations
@@ -37,6 +41,16 @@ def _mlp(d_in: int, d_out: int) -> nn.Sequential:
     return mlp
 
 
+def _mask(mask: torch.Tensor | None, n: int, what: str) -> torch.Tensor:
+    """A bool ``[n]`` profile mask (all ``True`` when none is given)."""
+    if mask is None:
+        return torch.ones(n, dtype=torch.bool)
+    mask = torch.as_tensor(mask, dtype=torch.bool)
+    if mask.shape != (n,):
+        raise ValueError(f"{what} profile mask has shape {tuple(mask.shape)}; expected ({n},), one flag per {what}")
+    return mask
+
+
 def _check_profiles(user_prof: torch.Tensor, item_prof: torch.Tensor, n_users: int, n_items: int) -> None:
     if user_prof.ndim != 2 or item_prof.ndim != 2 or user_prof.shape[1] != item_prof.shape[1]:
         raise ValueError(f"profile embeddings must be 2-D with equal widths, got users {tuple(user_prof.shape)}, "
@@ -59,22 +73,34 @@ class ContrastiveAlignment(Alignment):
     name = "con"
 
     def __init__(self, user_prof: torch.Tensor, item_prof: torch.Tensor, cf_dim: int, kd_weight: float = 0.01,
-                 kd_temperature: float = 0.2) -> None:
+                 kd_temperature: float = 0.2, user_mask: torch.Tensor | None = None,
+                 item_mask: torch.Tensor | None = None) -> None:
         super().__init__()
         _check_profiles(user_prof, item_prof, user_prof.shape[0], item_prof.shape[0])
         self.register_buffer("user_prof", user_prof.float(), persistent=False)
         self.register_buffer("item_prof", item_prof.float(), persistent=False)
+        self.register_buffer("user_ok", _mask(user_mask, user_prof.shape[0], "user"), persistent=False)
+        self.register_buffer("item_ok", _mask(item_mask, item_prof.shape[0], "item"), persistent=False)
         self.mlp = _mlp(user_prof.shape[1], cf_dim)
         self.kd_weight, self.kd_temperature = float(kd_weight), float(kd_temperature)
 
+    def coverage(self) -> tuple[int, int, int, int]:
+        """(users with a profile, users, items with a profile, items)."""
+        return (int(self.user_ok.sum()), self.user_ok.numel(), int(self.item_ok.sum()), self.item_ok.numel())
+
     def loss(self, out: TrainOutput, batch: Batch, state: Any) -> dict[str, torch.Tensor]:
         t = self.kd_temperature
-        users_mapped = self.mlp(self.user_prof)
-        pos_mapped = self.mlp(self.item_prof[batch.pos])
-        neg_mapped = self.mlp(self.item_prof[batch.neg])
-        kd = (info_nce(out.users[batch.users], users_mapped[batch.users], users_mapped, t, batch.users)
-              + info_nce(out.items[batch.pos], pos_mapped, temperature=t)
-              + info_nce(out.items[batch.neg], neg_mapped, temperature=t))
+        terms = []  # nodes whose profile failed are neither anchors nor candidates
+        users = batch.users[self.user_ok[batch.users]]
+        if users.numel():
+            rank = torch.cumsum(self.user_ok.long(), 0) - 1  # user id -> row among the users with a profile
+            users_mapped = self.mlp(self.user_prof[self.user_ok])
+            terms.append(info_nce(out.users[users], users_mapped[rank[users]], users_mapped, t, rank[users]))
+        for items in (batch.pos, batch.neg):  # the batch's positive (negative) items against each other
+            items = items[self.item_ok[items]]
+            if items.numel():
+                terms.append(info_nce(out.items[items], self.mlp(self.item_prof[items]), temperature=t))
+        kd = torch.stack(terms).sum() if terms else out.users.sum() * 0.0
         return {"kd": self.kd_weight * kd}
 
 
@@ -84,15 +110,24 @@ class GenerativeAlignment(Alignment):
     name = "gen"
 
     def __init__(self, user_prof: torch.Tensor, item_prof: torch.Tensor, ego_dim: int, cf_dim: int,
-                 mask_ratio: float = 0.1, recon_weight: float = 0.1, re_temperature: float = 0.2) -> None:
+                 mask_ratio: float = 0.1, recon_weight: float = 0.1, re_temperature: float = 0.2,
+                 user_mask: torch.Tensor | None = None, item_mask: torch.Tensor | None = None) -> None:
         super().__init__()
         _check_profiles(user_prof, item_prof, user_prof.shape[0], item_prof.shape[0])
         if not 0.0 < mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must lie in (0, 1), got {mask_ratio}")
         self.register_buffer("prof", torch.cat([user_prof, item_prof]).float(), persistent=False)
+        self.register_buffer("prof_ok", torch.cat([_mask(user_mask, user_prof.shape[0], "user"),
+                                                   _mask(item_mask, item_prof.shape[0], "item")]), persistent=False)
+        self.n_users = int(user_prof.shape[0])
         self.mask_token = nn.Parameter(torch.zeros(1, ego_dim))
         self.mlp = _mlp(cf_dim, self.prof.shape[1])
         self.mask_ratio, self.recon_weight, self.re_temperature = float(mask_ratio), float(recon_weight), float(re_temperature)
+
+    def coverage(self) -> tuple[int, int, int, int]:
+        """(users with a profile, users, items with a profile, items)."""
+        u, i = self.prof_ok[:self.n_users], self.prof_ok[self.n_users:]
+        return int(u.sum()), u.numel(), int(i.sum()), i.numel()
 
     def prepare(self, ego: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n = ego.shape[0]
@@ -103,6 +138,9 @@ class GenerativeAlignment(Alignment):
         return ego * keep + self.mask_token * (1.0 - keep), seeds
 
     def loss(self, out: TrainOutput, batch: Batch, state: torch.Tensor) -> dict[str, torch.Tensor]:
+        state = state[self.prof_ok[state]]  # masked nodes whose profile failed have nothing to reconstruct
         nodes = torch.cat([out.users, out.items])[state]
+        if state.numel() == 0:
+            return {"recon": nodes.sum() * 0.0}
         recon = info_nce(self.mlp(nodes), self.prof[state], temperature=self.re_temperature)
         return {"recon": self.recon_weight * recon}

@@ -17,7 +17,7 @@ from .alignment import ALIGNMENTS
 from .backbone import BackboneConfig
 from .graph import Graph
 from .model import CFModel
-from .profiles import load_profile_embeddings
+from .profiles import coverage_text, load_profile_embeddings, load_profile_masks
 from .registry import build_alignment, build_backbone
 from .trainer import TrainConfig, TrainResult, fit
 
@@ -80,11 +80,20 @@ class CFRun:
         cols = [f"{m}@{k}" for m in ("recall", "ndcg") for k in self.protocol.ks]
         return pd.DataFrame(rows).T[cols].round(4)
 
+    def profile_coverage(self) -> str:
+        """How many users/items the alignment had a generated profile for ("" without alignment)."""
+        coverage = getattr(self.model.alignment, "coverage", None)
+        if self.spec.alignment == "none" or coverage is None:
+            return ""
+        source = "item-text stand-in (no LLM)" if self.spec.profile_source == "item_text" else None
+        return f"profiles: {source}" if source else coverage_text(*coverage())
+
     def caption(self) -> str:
         capped = " (capped by TIME_LIMIT_S: not converged)" if self.result.status == "capped" else ""
+        cov = self.profile_coverage()
         return (f"{self.spec.row} on {self.dataset.name} ({self.spec.split} split); best epoch "
                 f"{self.result.best_epoch} of {self.result.epochs_run}{capped} by valid Recall@20; "
-                f"{self.result.test.caption()}")
+                f"{self.result.test.caption()}" + (f"; {cov}" if cov else ""))
 
 
 def load_cf_data(spec: CFSpec):
@@ -98,14 +107,15 @@ def build_model(spec: CFSpec, dataset, device: torch.device | str = "cpu") -> CF
         raise ValueError(f"ALIGNMENT={spec.alignment!r} is unknown; choose one of {ALIGNMENTS}")
     graph = Graph(dataset.train, device=device, backend=spec.graph_backend)
     backbone = build_backbone(spec.backbone, graph, BackboneConfig(spec.dim, spec.layers, dict(spec.extra)))
-    user_prof = item_prof = None
+    user_prof = item_prof = user_mask = item_mask = None
     if spec.alignment != "none":
         source = spec.profile_source
         if source not in ("generated", "item_text"):
             source = str(repo_path(source))
         user_prof, item_prof = load_profile_embeddings(source, dataset)
+        user_mask, item_mask = load_profile_masks(source, dataset)  # failed profiles: out of the alignment loss
     alignment = build_alignment(spec.alignment, backbone, user_prof, item_prof, spec.kd_weight, spec.kd_temperature,
-                                spec.mask_ratio, spec.recon_weight, spec.re_temperature)
+                                spec.mask_ratio, spec.recon_weight, spec.re_temperature, user_mask, item_mask)
     return CFModel(backbone, alignment, spec.reg_weight).to(device)
 
 

@@ -22,6 +22,32 @@ import torch
 PROFILE_SOURCES = ("generated", "item_text", "<folder with usr_emb_np.pkl/itm_emb_np.pkl>")
 
 
+def load_profile_masks(source: str, dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(user [n_users], item [n_items])`` bool: which nodes carry a GENERATED profile under ``source``.
+
+    ``generated`` and a folder: read from its ``usr_prf.pkl`` / ``itm_prf.pkl`` (a failed profile is stored
+    as a fallback stand-in text, see :func:`lmrec.llm.profiles.fallback_profiles`; a folder without those
+    files counts as fully profiled); ``item_text``: no LLM profiles at all, every node counts as covered by
+    its stand-in (the tables label that source)."""
+    from ..llm.profiles import dataset_key, profile_masks, rlmrec_data_folder
+
+    if source == "item_text":
+        user, item = np.ones(dataset.n_users, dtype=bool), np.ones(dataset.n_items, dtype=bool)
+    else:
+        folder = rlmrec_data_folder(dataset_key(dataset)) if source == "generated" else Path(source)
+        user, item = profile_masks(folder, dataset.n_users, dataset.n_items)
+    return torch.from_numpy(user), torch.from_numpy(item)
+
+
+def coverage_text(users_ok: int, n_users: int, items_ok: int, n_items: int) -> str:
+    """Caption text: how many nodes have a generated profile; the rest are out of the alignment losses."""
+    text = (f"LLM profiles for {users_ok:,} of {n_users:,} users ({users_ok / max(1, n_users):.0%}) and "
+            f"{items_ok:,} of {n_items:,} items ({items_ok / max(1, n_items):.0%})")
+    if users_ok < n_users or items_ok < n_items:
+        text += "; failed profiles are masked out of the alignment loss"
+    return text
+
+
 def user_mean_of_items(train: sp.spmatrix, item_emb: np.ndarray) -> np.ndarray:
     """Each user's mean of the embeddings of their training items (zeros for users without any)."""
     train = sp.csr_matrix(train, dtype=np.float32)

@@ -35,8 +35,10 @@ def build_backbone(name: str, graph: Graph, config: BackboneConfig) -> Backbone:
 
 def build_alignment(name: str, backbone: Backbone, user_prof: torch.Tensor | None = None,
                     item_prof: torch.Tensor | None = None, kd_weight: float = 0.01, kd_temperature: float = 0.2,
-                    mask_ratio: float = 0.1, recon_weight: float = 0.1, re_temperature: float = 0.2) -> Alignment:
-    """``none`` | ``con`` (RLMRec-Con) | ``gen`` (RLMRec-Gen), sized from the backbone's widths."""
+                    mask_ratio: float = 0.1, recon_weight: float = 0.1, re_temperature: float = 0.2,
+                    user_mask: torch.Tensor | None = None, item_mask: torch.Tensor | None = None) -> Alignment:
+    """``none`` | ``con`` (RLMRec-Con) | ``gen`` (RLMRec-Gen), sized from the backbone's widths; ``user_mask`` /
+    ``item_mask`` flag the nodes with a generated profile (the others are left out of the alignment loss)."""
     if name not in ALIGNMENTS:
         raise ValueError(f"ALIGNMENT={name!r} is unknown; choose one of {ALIGNMENTS}")
     if name == "none":
@@ -48,6 +50,7 @@ def build_alignment(name: str, backbone: Backbone, user_prof: torch.Tensor | Non
                          f"graph has {backbone.n_users} / {backbone.n_items}: the profiles belong to another "
                          "dataset or split; regenerate them (notebook 02) for this DATASET/MIN_RATING")
     if name == "con":
-        return ContrastiveAlignment(user_prof, item_prof, backbone.out_dim, kd_weight, kd_temperature)
+        return ContrastiveAlignment(user_prof, item_prof, backbone.out_dim, kd_weight, kd_temperature,
+                                    user_mask, item_mask)
     return GenerativeAlignment(user_prof, item_prof, backbone.dim, backbone.out_dim, mask_ratio, recon_weight,
-                               re_temperature)
+                               re_temperature, user_mask, item_mask)

@@ -28,6 +28,7 @@ from .prompts import FAMILIES, load_template
 from .structured import generate_json
 
 REQUIRED = ("summarization", "reasoning")
+FALLBACK_REASONING = "fallback: no generated profile (failed or not requested)"  # marks a stand-in in the .pkl
 PREFILL = '{"summarization": "'
 # family -> (item fields asked for, item-list label in the user prompt, per-item feedback field)
 FAMILY_SPEC = {
@@ -207,7 +208,7 @@ def fallback_profiles(ds: InteractionDataset, run: ProfileRun, kind: str, n: int
                     text = ", ".join(f"{k}: {v}" for k, v in item_fields(ds, i, cfg.family).items())
                 else:
                     text = "; ".join(item_title(ds, it) for it, _ in training_history(ds, i, cfg.max_user_items))
-                out[i] = {"profile": text or "None", "reasoning": "fallback: no generated profile (failed or not requested)"}
+                out[i] = {"profile": text or "None", "reasoning": FALLBACK_REASONING}
     return dict(sorted(out.items()))
 
 
@@ -245,6 +246,25 @@ def read_profiles(folder: str | Path) -> tuple[dict[int, dict[str, str]], dict[i
         with open(path, "rb") as fh:
             out.append(pickle.load(fh))
     return out[0], out[1]
+
+
+def generated_mask(profiles: dict[int, dict[str, str]], n: int) -> np.ndarray:
+    """Bool ``[n]``: ``True`` where id ``i`` holds a generated profile (not missing, not a fallback stand-in)."""
+    out = np.zeros(n, dtype=bool)
+    for i, prof in profiles.items():
+        if 0 <= int(i) < n and prof.get("reasoning") != FALLBACK_REASONING:
+            out[int(i)] = True
+    return out
+
+
+def profile_masks(folder: str | Path, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(user_mask, item_mask)`` of the generated profiles in an RLMRec-format folder (``usr_prf.pkl``,
+    ``itm_prf.pkl``); all ``True`` when the folder has no profile files (embeddings only)."""
+    folder = Path(folder)
+    if not (folder / "usr_prf.pkl").exists() or not (folder / "itm_prf.pkl").exists():
+        return np.ones(n_users, dtype=bool), np.ones(n_items, dtype=bool)
+    items, users = read_profiles(folder)
+    return generated_mask(users, n_users), generated_mask(items, n_items)
 
 
 def _profile_texts(profiles: dict[int, dict[str, str]], n: int, name: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 * :mod:`.prompts` the three augmentation prompts (implicit feedback, user profile, item attributes)
 * :mod:`.parsing` strict parsers of their answers
+* :mod:`.choice` implicit-feedback pairs independent of the candidates' order
 * :mod:`.augment` running them through the LLM layer (cached, resumable, with failure accounting)
 * :mod:`.model` the recommender as a backbone of the one CF trainer (:func:`lmrec.cf.fit`)
 """

@@ -3,7 +3,8 @@
 * :func:`base_candidates`: top-k items per user of a trained base recommender, training items excluded;
 * :func:`run_structured`: a batch of prompts -> parsed values, with retries (sampling at a
   temperature, a new seed per try) and one failure record per prompt that never parsed;
-* :func:`augment_pairs`, :func:`augment_profiles`, :func:`augment_attributes`: the three stages;
+* :func:`augment_pairs` (order-invariant choice, see :mod:`.choice`), :func:`augment_profiles`,
+  :func:`augment_attributes`: the three stages;
 * :func:`pair_quality`: how often the picked positive (negative) is a held-out item of the user, next to
   the chance rate over the candidates.
 
@@ -26,6 +27,7 @@ import torch
 from ..llm.cache import KVCache
 from ..llm.chat import ChatRequest, GenParams, StageStats, run_chat
 from ..llm.structured import EMPTY_VALUES, continuation_prefill
+from .choice import candidate_orders, choose_pair, parse_scores, position_prior
 from .parsing import (
     ATTRIBUTE_FIELDS,
     PROFILE_FIELDS,
@@ -160,25 +162,86 @@ def base_candidates(score_fn: Callable[[torch.Tensor], torch.Tensor], train: sp.
     return np.concatenate(out) if out else np.zeros((0, k), dtype=np.int64)
 
 
+@dataclass
+class PairRun:
+    """The implicit-feedback stage: per-user pairs over ALL users (``-1`` where not asked or failed), the
+    LLM run (one prompt per user and shown order), and per asked user its orders and their scores."""
+
+    pos: np.ndarray
+    neg: np.ndarray
+    run: StructuredRun
+    prompts: list[AugmentPrompt]
+    orders: list[list[tuple[int, ...]]]
+    scores: list[list[np.ndarray | None]]
+    prior: np.ndarray | None = None
+    calibration: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def summary(self, prefix: str = "pairs_") -> dict[str, float]:
+        out = self.run.summary(prefix)
+        asked = len(self.orders)
+        got = int((self.pos >= 0).sum())  # a user whose orders all failed, or whose scores are all equal, has none
+        out.update({f"{prefix}users": float(asked), f"{prefix}users_failed": float(asked - got),
+                    f"{prefix}orders_per_user": float(np.mean([len(o) for o in self.orders])) if asked else 0.0,
+                    f"{prefix}calibration_users": float(len(self.calibration))})
+        if self.prior is not None:
+            out.update({f"{prefix}prior_{p}": float(v) for p, v in enumerate(self.prior)})
+        return out
+
+
+def _vote(text: str, prompt: AugmentPrompt) -> np.ndarray:
+    """A generated ``liked::disliked`` answer as per-position scores: +1 liked, -1 disliked, 0 the rest."""
+    liked, disliked = parse_pair(text, prompt.labels)
+    v = np.zeros(len(prompt.labels))
+    v[liked], v[disliked] = 1.0, -1.0
+    return v
+
+
 def augment_pairs(backend, dataset, candidates: np.ndarray, users: np.ndarray, gen: GenParams,
                   max_history: int = 10, retries: int = 1, cache: KVCache | None = None,
-                  progress: bool = True, label_mode: str = "position") -> tuple[np.ndarray, np.ndarray, StructuredRun, list[AugmentPrompt]]:
-    """Implicit-feedback augmentation: per user one (liked, disliked) pair among its candidates.
+                  progress: bool = True, label_mode: str = "position", n_orders: int = 1,
+                  calibration_users: int = 0, answer: str = "pair") -> PairRun:
+    """Implicit-feedback augmentation: per user one (liked, disliked) pair among its candidates, invariant to
+    the order of ``candidates[j]`` (see :mod:`lmrec.llmrec.choice`).
 
-    Returns per-user arrays over ALL users (``-1`` where not asked or failed), the run, and the prompts."""
+    Each user's candidates are shown in ``n_orders`` rotations of their canonical order; ``calibration_users``
+    users (evenly spread over ``users``) are shown all ``k`` rotations and give the position prior subtracted
+    from every score (when ``n_orders < k``). ``answer="scores"``: the backend answers with one score per
+    label (:class:`~lmrec.llmrec.choice.LabelScoreChat`); ``"pair"``: it writes ``liked::disliked`` (strict
+    parse, retried), read as +1/-1 votes."""
+    if answer not in ("scores", "pair"):
+        raise ValueError(f"answer={answer!r}; use 'scores' (label scores) or 'pair' (liked::disliked)")
+    candidates = np.asarray(candidates)
+    k = candidates.shape[1] if candidates.ndim == 2 else 0
+    n_cal = min(int(calibration_users), len(users)) if n_orders < k else 0
+    cal = np.unique(np.linspace(0, len(users) - 1, n_cal).round().astype(np.int64)) if n_cal > 0 else \
+        np.zeros(0, dtype=np.int64)
+    cal_set = set(cal.tolist())
     seqs = dataset.sequences("train")
-    prompts = [implicit_feedback_prompt(dataset.item_text, history_items(seqs[u], max_history), candidates[j],
-                                       label_mode)
-               for j, u in enumerate(users)]
-    run = run_structured(backend, prompts, lambda text, p: parse_pair(text, p.labels), gen, retries,
-                         cache=cache, desc="implicit feedback", progress=progress)
+    orders, prompts, owner = [], [], []
+    for j, u in enumerate(users):
+        user_orders = candidate_orders(candidates[j], k if j in cal_set else n_orders)
+        orders.append(user_orders)
+        hist = history_items(seqs[u], max_history)
+        for order in user_orders:
+            prompts.append(implicit_feedback_prompt(dataset.item_text, hist, order, label_mode))
+            owner.append(j)
+    parse = (lambda text, p: parse_scores(text, len(p.labels))) if answer == "scores" else _vote
+    run = run_structured(backend, prompts, parse, gen, retries, cache=cache, desc="implicit feedback",
+                         progress=progress)
+    scores: list[list[np.ndarray | None]] = [[] for _ in users]
+    for j, value in zip(owner, run.values):
+        scores[j].append(value)
+    prior = None
+    if n_cal > 0:
+        full = [np.stack(scores[j]) for j in cal if all(s is not None for s in scores[j])]
+        prior = position_prior(full) if full else None
     pos = np.full(dataset.n_users, -1, dtype=np.int64)
     neg = np.full(dataset.n_users, -1, dtype=np.int64)
     for j, u in enumerate(users):
-        if run.values[j] is not None:
-            li, di = run.values[j]
-            pos[u], neg[u] = prompts[j].candidates[li], prompts[j].candidates[di]
-    return pos, neg, run, prompts
+        pair = choose_pair(orders[j], scores[j], prior)
+        if pair is not None:
+            pos[u], neg[u] = pair
+    return PairRun(pos, neg, run, prompts, orders, scores, prior, cal)
 
 
 def augment_profiles(backend, dataset, users: np.ndarray, gen: GenParams, max_history: int = 10,

@@ -14,6 +14,12 @@
   highest-loss share (what the released code's ``prune_loss`` actually does, ``prune_keep="high"``);
   optionally with the share ramped up from 0 over ``prune_warmup_epochs`` (not in LLMRec: without it the
   paper's end stalls training on the first, popularity-driven plateau; see notebook 21);
+* feature-space BPR (released code, not in the paper): ``aug_bpr_weight`` (``aug_mf_rate`` 0.012) x BPR of
+  the user-profile feature against each item-attribute feature, ``mm_bpr_weight`` (``mm_mf_rate`` 1e-4)
+  x BPR of each item-content feature's user side against its item side (:meth:`LLMRecBackbone.feature_bpr`);
+* missing features: a node whose augmentation failed (all-zero input row) has no feature: its projected
+  row is zero (not the projection's bias), it is never masked for reconstruction, never part of the
+  ``mean`` mask token, and a user without a profile is left out of the profile BPR;
 * masked feature reconstruction (Eq. 10-11): a ``mask_rate`` share of users/items get their augmented
   input feature replaced by a learnable ``[MASK]`` vector (released code: the mean feature,
   ``mask_token="mean"``); a decoder maps the propagated feature back to the input space, trained with the
@@ -36,6 +42,19 @@ from ..cf.graph import Graph
 FAMILIES = ("text", "profile", "attribute")
 PRUNE_KEEP = ("low", "high")
 MASK_TOKENS = ("learned", "mean")
+# named pruning rules (notebook 21's PRUNE): which end of the sorted per-triple BPR losses is kept
+PRUNE_MODES: dict[str, dict[str, float | int | str]] = {
+    "low_warmup": {"prune_keep": "low", "drop_rate": 0.1, "prune_warmup_epochs": 20},  # paper's end, T-CE ramp
+    "released": {"prune_keep": "high", "drop_rate": 0.71, "prune_warmup_epochs": 0},   # HKUDS/LLMRec prune_loss
+    "none": {"prune_keep": "low", "drop_rate": 0.0, "prune_warmup_epochs": 0},
+}
+
+
+def prune_settings(mode: str) -> dict[str, float | int | str]:
+    """The :class:`LLMRecConfig` fields of a named pruning rule (see :data:`PRUNE_MODES`)."""
+    if mode not in PRUNE_MODES:
+        raise ValueError(f"PRUNE={mode!r}; choose one of {list(PRUNE_MODES)}")
+    return dict(PRUNE_MODES[mode])
 
 
 @dataclass
@@ -51,7 +70,8 @@ class LLMRecConfig:
     mask_token: str = "learned"        # learned (paper) | mean (released code)
     recon_weight: float = 0.0          # weight of the reconstruction loss (att_re_rate; 0 = w/o-recon)
     sce_gamma: float = 2.0             # alpha_l: power of the scaled cosine error
-    feat_bpr_weight: float = 0.0       # released code's aug_mf_rate: BPR inside the side-feature spaces
+    aug_bpr_weight: float = 0.012      # aug_mf_rate: BPR of user profile features vs item attribute features
+    mm_bpr_weight: float = 1e-4        # mm_mf_rate: BPR of each item-content feature's user vs item side
 
     def __post_init__(self) -> None:
         if self.prune_keep not in PRUNE_KEEP:
@@ -62,6 +82,8 @@ class LLMRecConfig:
             raise ValueError(f"drop_rate must be in [0, 1), got {self.drop_rate}")
         if self.prune_warmup_epochs < 0:
             raise ValueError(f"prune_warmup_epochs must be >= 0, got {self.prune_warmup_epochs}")
+        if self.aug_bpr_weight < 0 or self.mm_bpr_weight < 0:
+            raise ValueError(f"aug_bpr_weight/mm_bpr_weight must be >= 0, got {self.aug_bpr_weight}, {self.mm_bpr_weight}")
         if not 0 <= self.aug_sample_rate <= 1:
             raise ValueError(f"aug_sample_rate must be in [0, 1], got {self.aug_sample_rate}")
         unknown = set(self.weights) - set(FAMILIES)
@@ -69,9 +91,13 @@ class LLMRecConfig:
             raise ValueError(f"unknown feature families {sorted(unknown)} in weights; use {FAMILIES}")
 
 
-def pruned_bpr(pos: torch.Tensor, neg: torch.Tensor, drop_rate: float, keep: str = "low") -> torch.Tensor:
+def pruned_bpr(pos: torch.Tensor, neg: torch.Tensor, drop_rate: float, keep: str = "low",
+               rows: torch.Tensor | None = None) -> torch.Tensor:
     """Mean BPR loss ``-log sigmoid(pos - neg)`` over the kept ``1 - drop_rate`` share of triples
-    (``keep="low"``: lowest losses, paper Eq. 9; ``"high"``: highest, released code). Keeps >= 1 triple."""
+    (``keep="low"``: lowest losses, paper Eq. 9; ``"high"``: highest, released code). Keeps >= 1 triple.
+    ``rows`` (bool mask) restricts the loss to those triples first (e.g. users that have a profile)."""
+    if rows is not None:
+        pos, neg = pos[rows], neg[rows]
     losses = F.softplus(neg - pos)
     if drop_rate <= 0:
         return losses.mean()
@@ -120,6 +146,8 @@ class LLMRecBackbone(Backbone):
                         raise ValueError(f"item feature {name!r}: family must be 'text' or 'attribute', got {fam!r}")
                 key = f"{side}_{name}"
                 self.register_buffer(f"x_{key}", x.to(dev))
+                # an all-zero row means the node has no such feature (augmentation failed or not asked)
+                self.register_buffer(f"p_{key}", (x.abs().sum(1) > 0).to(dev))
                 self.proj[key] = nn.Linear(x.shape[1], self.dim)
                 nn.init.xavier_uniform_(self.proj[key].weight)
                 nn.init.zeros_(self.proj[key].bias)
@@ -129,7 +157,6 @@ class LLMRecBackbone(Backbone):
             key: nn.Sequential(nn.Linear(self.dim, self.raw(key).shape[1]), nn.LeakyReLU())
             for key in self.proj if self.family(key) in ("profile", "attribute")
         })
-        self._present = {key: torch.nonzero(self.raw(key).abs().sum(1) > 0).squeeze(1) for key in self.decoders}
         if aug_pairs is not None:
             pos, neg = (torch.as_tensor(np.asarray(a), dtype=torch.long) for a in aug_pairs)
             if pos.shape != (self.n_users,) or neg.shape != (self.n_users,):
@@ -148,6 +175,14 @@ class LLMRecBackbone(Backbone):
     def raw(self, key: str) -> torch.Tensor:
         return getattr(self, f"x_{key}")
 
+    def present(self, key: str) -> torch.Tensor:
+        """Bool ``[n]``: which nodes have feature ``key`` (a failed or unasked augmentation has none)."""
+        return getattr(self, f"p_{key}")
+
+    def coverage(self) -> dict[str, tuple[int, int]]:
+        """``key -> (nodes with the feature, all nodes)``, e.g. ``{"u_profile": (78, 942)}``."""
+        return {key: (int(self.present(key).sum()), int(self.present(key).numel())) for key in self.proj}
+
     def family(self, key: str) -> str:
         side, name = key.split("_", 1)
         return "profile" if side == "u" else self.item_families[name]
@@ -156,7 +191,7 @@ class LLMRecBackbone(Backbone):
         x = self.raw(key)
         if nodes is None or nodes.numel() == 0:
             return x
-        token = x.mean(0) if self.cfg.mask_token == "mean" else self.mask_tokens[key]
+        token = x[self.present(key)].mean(0) if self.cfg.mask_token == "mean" else self.mask_tokens[key]
         keep = torch.ones(x.shape[0], 1, device=x.device)
         keep[nodes] = 0.0
         return x * keep + (1 - keep) * token  # differentiable in the learned token
@@ -166,7 +201,9 @@ class LLMRecBackbone(Backbone):
         adj = self.graph.adj()
         out = {}
         for key, proj in self.proj.items():
+            # nodes without the feature contribute nothing (not the projection's bias, as if it were a feature)
             f = proj(self._input(key, mask.get(key)))
+            f = f * self.present(key).unsqueeze(1).to(f.dtype)
             zeros = torch.zeros(self.n_users if key.startswith("i_") else self.n_items, self.dim, device=f.device)
             x = torch.cat([zeros, f]) if key.startswith("i_") else torch.cat([f, zeros])
             one = adj @ x           # item feature -> users (user feature -> items)
@@ -198,7 +235,7 @@ class LLMRecBackbone(Backbone):
             return {}
         out = {}
         for key in self.decoders:
-            present = self._present[key]  # only nodes that have the feature (rows of failed augmentations are 0)
+            present = torch.nonzero(self.present(key)).squeeze(1)  # failed augmentations are never masked
             if present.numel() == 0:
                 continue
             k = max(1, int(self.cfg.mask_rate * present.numel()))
@@ -230,11 +267,37 @@ class LLMRecBackbone(Backbone):
         losses: dict[str, torch.Tensor] = {}
         if mask:
             losses["recon"] = self.cfg.recon_weight * self.reconstruction_loss(feats, mask)
-        if self.cfg.feat_bpr_weight > 0 and feats:
-            fb = sum(pruned_bpr((fu[batch.users] * fi[batch.pos]).sum(1), (fu[batch.users] * fi[batch.neg]).sum(1),
-                                self.drop_rate_at(batch.epoch), self.cfg.prune_keep) for fu, fi in feats.values())
-            losses["feat_bpr"] = self.cfg.feat_bpr_weight * fb
+        losses.update(self.feature_bpr(feats, batch))
         return TrainOutput(users, items, losses)
+
+    def feature_bpr(self, feats: dict[str, tuple[torch.Tensor, torch.Tensor]], batch: Batch) -> dict[str, torch.Tensor]:
+        """The released code's BPR terms inside the side-feature spaces, pruned like the main BPR:
+
+        * ``aug_bpr`` (``aug_mf_rate``): for each item attribute ``a``, BPR of the user's PROFILE feature
+          (user side) against the pos/neg items' ATTRIBUTE ``a`` feature (item side), summed over ``a``;
+          users without a profile of their own are left out;
+        * ``mm_bpr`` (``mm_mf_rate``): for each item-content feature (``text``), BPR of its user side (one
+          hop) against its item side (two hops), summed over the features."""
+        out: dict[str, torch.Tensor] = {}
+        drop, keep = self.drop_rate_at(batch.epoch), self.cfg.prune_keep
+        u, p, n = batch.users, batch.pos, batch.neg
+
+        def bpr(fu: torch.Tensor, fi: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+            return pruned_bpr((fu * fi[p]).sum(1), (fu * fi[n]).sum(1), drop, keep, rows)
+
+        by_family = {fam: [k for k in feats if self.family(k) == fam] for fam in FAMILIES}
+        if self.cfg.aug_bpr_weight > 0:
+            terms = []
+            for pk in by_family["profile"]:
+                rows = self.present(pk)[u]
+                if bool(rows.any()):
+                    terms += [bpr(feats[pk][0][u], feats[ak][1], rows) for ak in by_family["attribute"]]
+            if terms:
+                out["aug_bpr"] = self.cfg.aug_bpr_weight * torch.stack(terms).sum()
+        if self.cfg.mm_bpr_weight > 0 and by_family["text"]:
+            out["mm_bpr"] = self.cfg.mm_bpr_weight * torch.stack([bpr(feats[k][0][u], feats[k][1])
+                                                                  for k in by_family["text"]]).sum()
+        return out
 
     def rec_loss(self, out: TrainOutput, batch: Batch) -> torch.Tensor:
         """Pruned BPR over the batch's real and augmented triples."""

@@ -17,8 +17,8 @@ from ..llm.embed import EmbedConfig, embed_texts
 from ..paths import cache_dir
 from ..utils import atomic_path, write_json
 from .augment import augment_attributes, augment_pairs, augment_profiles, base_candidates, pair_quality
-from .choice import LabelChoiceChat
-from .model import LLMRecBackbone, LLMRecConfig
+from .choice import LabelScoreChat
+from .model import LLMRecBackbone, LLMRecConfig, prune_settings
 from .parsing import ATTRIBUTE_FIELDS
 from .prompts import profile_text
 
@@ -30,12 +30,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "wo_u_i": {"weights": {"profile": 0.0, "attribute": 0.0}},  # --user_cat_rate=0 --item_cat_rate=0
     "wo_prune": {"drop_rate": 0.0},                           # --prune_loss_drop_rate=0
     "wo_recon": {"recon_weight": 0.0},                        # no masked feature reconstruction
-    "code_prune": {"prune_keep": "high", "drop_rate": 0.71, "prune_warmup_epochs": 0},  # the released code's pruning
+    "prune_low": prune_settings("low_warmup"),                # paper's end: keep the lowest-loss 90 %, warm-up
+    "prune_released": prune_settings("released"),             # released code's end: keep the highest-loss 29 %
     "base": None,                                             # LightGCN, no side features, no augmentation
 }
 ROW_NAMES = {"full": "LLMRec", "wo_ui": "LLMRec w/o-u-i", "wo_u": "LLMRec w/o-u", "wo_u_i": "LLMRec w/o-u&i",
              "wo_prune": "LLMRec w/o-prune", "wo_recon": "LLMRec w/o-recon",
-             "code_prune": "LLMRec (released-code pruning)", "base": "LightGCN (no augmentation)"}
+             "prune_low": "LLMRec (pruning: keep lowest-loss 90 %, warm-up)",
+             "prune_released": "LLMRec (pruning: keep highest-loss 29 %, released)", "base": "LightGCN (no augmentation)"}
 
 
 def augmentation_dir(dataset: str, split: str, min_rating: float, seed: int) -> Path:
@@ -51,6 +53,8 @@ class AugmentSpec:
     n_candidates: int = 10
     max_history: int = 10
     pair_method: str = "logits"        # logits (label probabilities) | generate (free text, strict parse)
+    pair_orders: int = 0               # rotations of the canonical candidate order shown per user (0: all k)
+    pair_calibration_users: int = 32   # users shown all k rotations; their mean per position is the prior
     aug_users: int = 0                 # users asked for pairs (0 = all)
     profile_users: int = 0             # users profiled (0 = all)
     attribute_items: int = 0           # items completed (0 = all)
@@ -68,6 +72,10 @@ class AugmentSpec:
     def __post_init__(self) -> None:
         if self.pair_method not in ("logits", "generate"):
             raise ValueError(f"PAIR_METHOD={self.pair_method!r}; use 'logits' or 'generate'")
+        if not 0 <= self.pair_orders <= self.n_candidates:
+            raise ValueError(f"PAIR_ORDERS={self.pair_orders}: use 1..N_CANDIDATES ({self.n_candidates}), or 0 for all")
+        if self.pair_calibration_users < 0:
+            raise ValueError(f"PAIR_CALIBRATION_USERS={self.pair_calibration_users} must be >= 0")
         if self.pair_method == "logits" and self.llm_backend != "local":
             raise ValueError("PAIR_METHOD='logits' needs the local backend (it reads token probabilities); use "
                              "PAIR_METHOD='generate' with LLM_BACKEND='openai'")
@@ -120,12 +128,15 @@ def run_augmentation(dataset, spec: AugmentSpec, score_fn, chat=None, progress: 
     # 1) implicit feedback
     users = _subset(dataset.n_users, spec.aug_users, spec.seed)
     cands = base_candidates(score_fn, dataset.train, spec.n_candidates, users)
-    pair_backend = LabelChoiceChat(chat, [str(j) for j in range(spec.n_candidates)]) \
-        if spec.pair_method == "logits" else chat
+    logits = spec.pair_method == "logits"
+    pair_backend = LabelScoreChat(chat, [str(j) for j in range(spec.n_candidates)]) if logits else chat
     gen = GenParams(max_new_tokens=spec.max_new_tokens_pair)
-    pos, neg, run, prompts = augment_pairs(pair_backend, dataset, cands, users, gen, spec.max_history,
-                                           spec.retries if spec.pair_method == "generate" else 0, cache, progress)
-    summary.update(run.summary("pairs_"))
+    pairs = augment_pairs(pair_backend, dataset, cands, users, gen, spec.max_history, 0 if logits else spec.retries,
+                          cache, progress, n_orders=spec.pair_orders or spec.n_candidates,
+                          calibration_users=spec.pair_calibration_users,
+                          answer="scores" if logits else "pair")
+    pos, neg, run, prompts = pairs.pos, pairs.neg, pairs.run, pairs.prompts
+    summary.update(pairs.summary("pairs_"))
     failures["pairs"], examples["pairs"] = run.failures, [f"{prompts[0].text}\n--> {run.raw[0]}"] if prompts else []
     for name, held in (("test", dataset.test), ("heldout", dataset.matrix(("valid", "test")))):
         quality = pair_quality(pos, neg, cands, users, held)
@@ -225,3 +236,16 @@ def build_variant(variant: str, dataset, aug: Augmentation | None, base: LLMRecC
                                   item_feats=item_feats, item_families=families,
                                   aug_pairs=(aug.aug_pos, aug.aug_neg))
     return CFModel(backbone, NoAlignment(), reg_weight).to(device)
+
+
+def coverage_caption(aug: Augmentation | None, n_users: int, n_items: int) -> str:
+    """What the augmentation covers, for the table caption (empty for the base model)."""
+    if aug is None:
+        return ""
+    sm = aug.summary
+    prof, asked = int(sm.get("users_with_profile", len(aug.profiles))), int(sm.get("profiles_n", 0))
+    attr = int(sm.get("items_with_attributes", len(aug.attributes)))
+    pairs = int(sm.get("users_with_pair", int((np.asarray(aug.aug_pos) >= 0).sum())))
+    return (f"LLM profiles for {prof} of {n_users} users ({prof / max(1, n_users):.0%}; {asked} asked, "
+            f"{asked - prof} failed; users without one have no profile feature), attributes for {attr} of "
+            f"{n_items} items, LLM pairs for {pairs} users")
