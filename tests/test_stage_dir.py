@@ -19,3 +19,14 @@ def test_every_value_of_the_key_names_the_folder(tmp_path, monkeypatch):
     # the methods' own helpers use it
     assert cllm4rec_stage_dir("finetune", key) == stage_dir("cllm4rec", "finetune", key)
     assert pretrained_path(key).parent == stage_dir("learn", "pretrained", key)
+
+
+def test_a_relative_outputs_root_is_taken_from_the_repository(monkeypatch, tmp_path):
+    from lmrec.paths import REPO_ROOT, outputs_root
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LMREC_OUTPUTS", "outputs/smoke-test-root")
+    try:
+        assert outputs_root() == REPO_ROOT / "outputs" / "smoke-test-root"
+    finally:
+        (REPO_ROOT / "outputs" / "smoke-test-root").rmdir()

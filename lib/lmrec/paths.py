@@ -1,6 +1,7 @@
 """Where run products live: ``outputs/`` (git-ignored) with ``cache/``, ``runs/``, ``tables/``, ``report/``.
 
-The root is ``$LMREC_OUTPUTS`` when set (tests point it at a temporary folder), else ``<repo>/outputs``.
+The root is ``$LMREC_OUTPUTS`` when set (tests point it at a temporary folder; a relative path is taken from
+the repository root, as the notebooks run in ``notebooks/``), else ``<repo>/outputs``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def outputs_root() -> Path:
     """The folder that holds every run product."""
     root = Path(os.environ.get("LMREC_OUTPUTS", REPO_ROOT / "outputs"))
+    if not root.is_absolute():  # relative to the repository, not to the notebooks' working folder
+        root = REPO_ROOT / root
     root.mkdir(parents=True, exist_ok=True)
     return root
 

@@ -11,7 +11,7 @@ import torch
 
 from ..data import InteractionDataset, load_dataset
 from ..seqrec.subset import text_subset
-from .content import ContentConfig, item_content_embeddings
+from .content import ContentConfig, content_geometry, item_content_embeddings, postprocess_content
 from .model import TowerConfig
 
 
@@ -31,16 +31,25 @@ def item_texts(dataset: InteractionDataset) -> list[str]:
     return dataset.item_texts()
 
 
-def content_vectors(dataset: InteractionDataset, config: ContentConfig, progress: bool = True
-                    ) -> tuple[torch.Tensor, dict[str, float]]:
-    """The frozen LLM vectors of every item ``[n_items, llm_hidden]`` and embedding stats."""
+def content_vectors(dataset: InteractionDataset, config: ContentConfig, progress: bool = True,
+                    postprocess: str = "none") -> tuple[torch.Tensor, dict[str, float]]:
+    """The frozen LLM vectors of every item ``[n_items, llm_hidden]`` (post-processed by
+    :func:`~lmrec.learn.content.postprocess_content`) and stats: embedding throughput and the vectors'
+    geometry before/after (mean pairwise cosine, effective rank)."""
     stats: dict[str, float] = {}
-    vecs = item_content_embeddings(item_texts(dataset), config, progress=progress, stats=stats)
-    return torch.as_tensor(np.ascontiguousarray(vecs)), stats
+    vecs = torch.as_tensor(np.ascontiguousarray(item_content_embeddings(item_texts(dataset), config, progress=progress,
+                                                                        stats=stats)))
+    out = postprocess_content(vecs, postprocess)
+    stats.update({f"raw_{k}": v for k, v in content_geometry(vecs).items()})
+    stats.update({f"{postprocess}_{k}": v for k, v in content_geometry(out).items()} if postprocess != "none" else {})
+    return out, stats
 
 
 def pretrained_key(dataset: str, split: str, seed: int, min_rating: float, content: ContentConfig,
-                   tower: TowerConfig) -> dict[str, Any]:
+                   tower: TowerConfig, postprocess: str = "none") -> dict[str, Any]:
     """Settings that identify a pretrained tower (the file 40 writes and 41 reads)."""
-    return {"dataset": dataset, "split": split, "seed": seed, "min_rating": min_rating, "content": content.key(),
-            "tower": asdict(tower)}
+    key = {"dataset": dataset, "split": split, "seed": seed, "min_rating": min_rating, "content": content.key(),
+           "tower": asdict(tower)}
+    if postprocess != "none":  # older keys stay valid for the paper's setting
+        key["content_postprocess"] = postprocess
+    return key

@@ -27,6 +27,7 @@ from ..data import InteractionDataset
 from ..eval import EvalResult
 from ..seqrec import SEQ_PROTOCOL, LeaveOneOut, evaluate_encoder, in_batch_softmax_loss
 from ..seqrec.evaluate import VALID_KEYS
+from ..seqrec.losses import target_log_frequency
 from ..train import FitConfig, TrainingState, fit, make_accelerator
 from .model import LearnModel
 
@@ -53,6 +54,7 @@ class TrainConfig:
     patience: int = 5               # evaluations without improvement before stopping (0: never stop)
     select_metric: str = "ndcg@10"
     time_limit_s: float | None = None  # training-time budget; the run ends ``capped`` and a re-run resumes
+    logq_correction: bool = False   # pretrain: subtract log q(item) from in-batch logits (not in the paper)
     mixed_precision: str = "auto"   # auto (bf16/fp16 on GPU, none on CPU) | no | fp16 | bf16
     grad_clip: float = 1.0
     seed: int = 2023
@@ -125,10 +127,11 @@ def finetune_loss(model: LearnModel, ids: torch.Tensor, mask: torch.Tensor, targ
 
 
 def pretrain_loss(model: LearnModel, ids: torch.Tensor, mask: torch.Tensor, target: torch.Tensor,
-                  scale: float) -> torch.Tensor:
-    """In-batch softmax between user vectors and the targets' item vectors, duplicate targets masked."""
+                  scale: float, log_q: torch.Tensor | None = None) -> torch.Tensor:
+    """In-batch softmax between user vectors and the targets' item vectors, duplicate targets masked;
+    with ``log_q`` the logQ popularity correction (a deviation, off in the paper's setting)."""
     users, items = model(ids, mask, target)
-    return in_batch_softmax_loss(users, items, target, scale)
+    return in_batch_softmax_loss(users, items, target, scale, log_q)
 
 
 @torch.no_grad()
@@ -174,6 +177,7 @@ def train(model: LearnModel, dataset: InteractionDataset, config: TrainConfig, m
     second_half = config.cut_from == "second_half" or (config.cut_from == "auto" and config.stage == "pretrain")
     gen = torch.Generator().manual_seed(config.seed)
     result = TrainResult()
+    log_q = target_log_frequency(loo.train, dataset.n_items).to(accelerator.device) if config.logq_correction else None
 
     def train_epoch(epoch: int) -> dict[str, float]:
         wrapped.train()
@@ -186,7 +190,7 @@ def train(model: LearnModel, dataset: InteractionDataset, config: TrainConfig, m
             ids, mask, target = seqs.cut(users[start:start + config.batch_size], cuts[start:start + config.batch_size], max_len)
             with accelerator.autocast():
                 if config.stage == "pretrain":
-                    loss = pretrain_loss(wrapped, ids, mask, target, config.logit_scale)
+                    loss = pretrain_loss(wrapped, ids, mask, target, config.logit_scale, log_q)
                 else:
                     loss = finetune_loss(wrapped, ids, mask, target, config.logit_scale, config.mask_history)
             optimizer.zero_grad(set_to_none=True)

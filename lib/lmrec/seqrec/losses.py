@@ -24,10 +24,29 @@ def in_batch_logits(user: torch.Tensor, item: torch.Tensor, target_ids: torch.Te
 
 
 def in_batch_softmax_loss(user: torch.Tensor, item: torch.Tensor, target_ids: torch.Tensor | None = None,
-                          scale: float = 20.0) -> torch.Tensor:
-    """Mean cross-entropy of :func:`in_batch_logits` against the diagonal."""
+                          scale: float = 20.0, log_q: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean cross-entropy of :func:`in_batch_logits` against the diagonal.
+
+    ``log_q`` ([n_items], optional) is the logQ correction of sampled softmax (Yi et al., RecSys'19,
+    "Sampling-bias-corrected neural modeling"): in-batch negatives are drawn in proportion to how often an
+    item is a target, so popular items are pushed down too often; subtracting ``log q(j)`` from column j's
+    logit (targets' log-frequency) undoes that bias. Needs ``target_ids``."""
     logits = in_batch_logits(user, item, target_ids, scale)
+    if log_q is not None:
+        if target_ids is None:
+            raise ValueError("the logQ correction needs the batch's target ids")
+        logits = logits - log_q[target_ids][None, :]
     return F.cross_entropy(logits, torch.arange(len(user), device=user.device))
+
+
+def target_log_frequency(sequences, n_items: int) -> torch.Tensor:
+    """``log q(j)``: the log of each item's share of all training positions (add-one smoothed), the
+    in-batch sampling distribution that :func:`in_batch_softmax_loss`'s logQ correction removes."""
+    counts = torch.ones(n_items, dtype=torch.float64)
+    for seq in sequences:
+        if len(seq):
+            counts += torch.bincount(torch.as_tensor(seq, dtype=torch.long), minlength=n_items).double()
+    return (counts / counts.sum()).log().float()
 
 
 def full_softmax_loss(user: torch.Tensor, item_table: torch.Tensor, target_ids: torch.Tensor,
