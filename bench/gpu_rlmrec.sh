@@ -11,13 +11,12 @@
 # $OUT: where the JSON and log.txt go (default outputs/gpu_rlmrec).
 
 source "$(dirname "$0")/gpu_common.sh"
-if [ "$SMOKE" = 1 ]; then
-  stage cf 300 "$PY" bench/gpu_bench.py cf --smoke --out "$OUT/cf_yelp.json" --budget-s 60
-else
-  [ -n "$DATA" ] || { echo "no Yelp split: give --data or carry $CARRY/rlmrec_yelp"; exit 2; }
-  budget=$(( $(remaining) - 40 ))
-  stage cf $(( budget + 30 )) "$PY" bench/gpu_bench.py cf --data "$DATA" --out "$OUT/cf_yelp.json" --budget-s "$budget"
-fi
+SMOKE_ARG=(); [ "$SMOKE" = 1 ] && SMOKE_ARG=(--smoke)
+data_arg=(); [ -n "$DATA" ] && data_arg=(--data "$DATA")
+[ -n "$DATA" ] || [ "$SMOKE" = 1 ] || { echo "no Yelp split: give --data or carry $CARRY/rlmrec_yelp"; exit 2; }
+budget=$(( $(remaining) - 40 ))
+stage cf $(( budget + 30 )) "$PY" bench/gpu_bench.py cf "${SMOKE_ARG[@]}" "${data_arg[@]}" \
+  --out "$OUT/cf_yelp.json" --budget-s "$budget"
 "$PY" bench/gpu_bench.py summary "$OUT"
 echo "== done in $(elapsed) s; failed:${FAILED:- none}"
 [ -z "$FAILED" ]

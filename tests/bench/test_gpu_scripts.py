@@ -88,10 +88,11 @@ def test_gpu_all_smoke_writes_every_stage(tmp_path, carry):
     check_cf(out / "cf_yelp.json")
     ev = json.loads((out / "eval.json").read_text())
     assert [r["batch_size"] for r in ev["rows"]] == [1024, 4096, 11000]
-    assert all(r["median_ms"] > 0 and len(r["all_ms"]) == 1 for r in ev["rows"])
+    assert all(r["median_ms"] > 0 and len(r["all_ms"]) == 5 for r in ev["rows"])
     assert 0 < ev["evaluated_users"] <= ev["users"] and 0 <= ev["metrics"]["recall@20"] <= 1
     llm = json.loads((out / "llm.json").read_text())
     assert llm["weights"].startswith("random init") and [r["batch"] for r in llm["rows"]] == [1, 8, 64]
+    assert llm["dtype"] == "float32" and llm["prompts"] == "synthetic titles"
     for r in llm["rows"]:
         assert r["calls"] >= llm["profiles"] and 0 < r["completion_tokens"] <= r["calls"] * (llm["max_new_tokens"] + 1)
         assert r["tok_per_s"] == pytest.approx(r["completion_tokens"] / r["wall_s"])
