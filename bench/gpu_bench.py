@@ -129,8 +129,13 @@ def smoke_split(folder: Path, n_users: int = 120, n_items: int = 80, per_user: i
 
 
 def stop_reason(result, train_cfg) -> str:
-    """early_stop (patience reached), time_limit (its share of the budget ran out) or max_epochs."""
-    evals_after_best = sum(1 for h in result.history if "valid_recall@20" in h and h["epoch"] > result.best_epoch)
+    """early_stop (patience reached), time_limit (its share of the budget ran out) or max_epochs. Only the
+    scheduled validations count towards patience, not the one fit() adds when the time limit stops it."""
+    def scheduled(epoch: int) -> bool:
+        return epoch % train_cfg.eval_every == 0 or epoch == train_cfg.epochs
+
+    evals_after_best = sum(1 for h in result.history
+                           if "valid_recall@20" in h and h["epoch"] > result.best_epoch and scheduled(h["epoch"]))
     if evals_after_best >= train_cfg.patience:
         return "early_stop"
     if result.epochs_run >= train_cfg.epochs:
