@@ -128,31 +128,15 @@ def smoke_split(folder: Path, n_users: int = 120, n_items: int = 80, per_user: i
     return write_rlmrec(ds, folder)
 
 
-def stop_reason(result, train_cfg) -> str:
-    """early_stop (patience reached), time_limit (its share of the budget ran out) or max_epochs. Only the
-    scheduled validations count towards patience, not the one fit() adds when the time limit stops it."""
-    def scheduled(epoch: int) -> bool:
-        return epoch % train_cfg.eval_every == 0 or epoch == train_cfg.epochs
-
-    evals_after_best = sum(1 for h in result.history
-                           if "valid_recall@20" in h and h["epoch"] > result.best_epoch and scheduled(h["epoch"]))
-    if evals_after_best >= train_cfg.patience:
-        return "early_stop"
-    if result.epochs_run >= train_cfg.epochs:
-        return "max_epochs"
-    return "time_limit"
-
-
 def cf_record(run, wall_s: float, eval_s: float, cap_s: float) -> dict[str, Any]:
     r, spec = run.result, run.spec
-    n_evals_to_best = r.best_epoch // spec.train.eval_every
     return {
-        "status": stop_reason(r, spec.train),
+        "status": r.status,  # the engine's: converged (patience) | completed (every epoch) | capped (time budget)
         "best_epoch": r.best_epoch, "epochs_run": r.epochs_run,
         "seconds_per_epoch": r.seconds_per_epoch, "train_seconds": r.train_seconds,
         "valid_eval_seconds": eval_s,
-        # training epochs up to the best plus the validations among them (fit() keeps no per-epoch clock)
-        "est_wall_to_best_s": r.best_epoch * r.seconds_per_epoch + n_evals_to_best * eval_s,
+        # the engine's per-epoch clock (training + validation) summed up to the best epoch
+        "wall_to_best_s": sum(h["seconds"] for h in r.history if h["epoch"] <= r.best_epoch),
         "wall_s": wall_s, "train_time_cap_s": cap_s,
         "test": {k: v for k, v in r.test.metrics.items() if k.startswith(("recall@", "ndcg@"))},
         "valid": {k: v for k, v in r.valid.metrics.items() if k.startswith(("recall@", "ndcg@"))},
@@ -357,13 +341,13 @@ def summary(folder: Path) -> str:
     cf = _read(folder / "cf_yelp.json")
     if cf:
         lines.append(f"CF on {cf['dataset']} ({cf['env']['machine']})")
-        lines.append("backbone | status | best epoch / run | s/epoch | est. s to best | test R@20 | test N@20")
+        lines.append("backbone | status | best epoch / run | s/epoch | s to best | test R@20 | test N@20")
         for name, r in cf["backbones"].items():
             if r["status"] == "error":
                 lines.append(f"{name} | error | {r['error'][:120]}")
                 continue
             lines.append(f"{name} | {r['status']} | {r['best_epoch']} / {r['epochs_run']} | {r['seconds_per_epoch']:.3f} | "
-                         f"{r['est_wall_to_best_s']:.1f} | {r['test']['recall@20']:.4f} | {r['test']['ndcg@20']:.4f}")
+                         f"{r['wall_to_best_s']:.1f} | {r['test']['recall@20']:.4f} | {r['test']['ndcg@20']:.4f}")
     ev = _read(folder / "eval.json")
     if ev:
         rows = ", ".join(f"batch {r['batch_size']}: {r['median_ms']:.1f} ms" for r in ev["rows"])

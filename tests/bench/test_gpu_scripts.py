@@ -65,12 +65,10 @@ def check_cf(path: Path) -> None:
     assert cf["complete"] is True and cf["smoke"] is True and cf["env"]["device"] == "cpu"
     assert set(cf["backbones"]) == BACKBONES
     for name, r in cf["backbones"].items():
-        assert r["status"] in ("early_stop", "time_limit", "max_epochs"), (name, r.get("error"), r.get("traceback"))
+        assert r["status"] in ("converged", "capped", "completed"), (name, r.get("error"), r.get("traceback"))
         assert 1 <= r["best_epoch"] <= r["epochs_run"] <= r["spec"]["max_epochs"]
         assert r["seconds_per_epoch"] > 0 and r["wall_s"] >= r["train_seconds"] > 0
-        evals_to_best = r["best_epoch"] // r["spec"]["eval_every"]
-        assert r["est_wall_to_best_s"] == pytest.approx(r["best_epoch"] * r["seconds_per_epoch"]
-                                                        + evals_to_best * r["valid_eval_seconds"])
+        assert 0 < r["wall_to_best_s"] <= r["train_seconds"] + 1e-9
         assert set(r["test"]) == {f"{m}@{k}" for m in ("recall", "ndcg") for k in (5, 10, 20)}
         assert all(0.0 <= v <= 1.0 for v in [*r["test"].values(), *r["valid"].values()])
         assert [e for e, _ in r["curve"]] == list(range(1, r["epochs_run"] + 1))  # eval_every 1 in the smoke
