@@ -14,7 +14,7 @@ import torch
 from ..cf import BackboneConfig, CFModel, Graph, NoAlignment
 from ..llm.chat import GenParams, LocalChat, make_backend, response_cache
 from ..llm.embed import EmbedConfig, embed_texts
-from ..paths import cache_dir
+from ..paths import cache_dir, repo_path, stage_dir
 from ..utils import atomic_path, write_json
 from .augment import augment_attributes, augment_pairs, augment_profiles, base_candidates, pair_quality
 from .choice import LabelScoreChat
@@ -40,10 +40,38 @@ ROW_NAMES = {"full": "LLMRec", "wo_ui": "LLMRec w/o-u-i", "wo_u": "LLMRec w/o-u"
              "prune_released": "LLMRec (pruning: keep highest-loss 29 %, released)", "base": "LightGCN (no augmentation)"}
 
 
-def augmentation_dir(dataset: str, split: str, min_rating: float, seed: int) -> Path:
-    """Where notebook 20 writes (and 21 reads) the augmentation of one dataset/split."""
+def augmentation_dir(params: dict) -> Path:
+    """Where notebook 20 writes one augmentation: a folder keyed by every parameter of the run (data, base
+    model, prompts, LLM backend and model, embedder; :func:`lmrec.paths.stage_dir`), so runs that differ in
+    any of them never share a folder."""
+    return stage_dir("llmrec", "augment", {k: v for k, v in params.items() if k != "RUN_DIR"})
+
+
+def _current_pointer(dataset: str, split: str, min_rating: float, seed: int) -> Path:
     safe = dataset.replace("/", "_").replace(":", "-")
-    return cache_dir("llmrec", f"{safe}-{split}-r{min_rating:g}-s{seed}")
+    return cache_dir("llmrec") / f"CURRENT-{safe}-{split}-r{min_rating:g}-s{seed}"
+
+
+def set_current_augmentation(dataset: str, split: str, min_rating: float, seed: int, folder: Path) -> Path:
+    """Point the data's ``current`` augmentation (what notebook 21 reads by default) at ``folder``; notebook
+    20 calls it only after a successful run."""
+    pointer = _current_pointer(dataset, split, min_rating, seed)
+    with atomic_path(pointer) as tmp:
+        tmp.write_text(str(Path(folder).resolve()) + "\n")
+    return pointer
+
+
+def find_augmentation(choice: str, dataset: str, split: str, min_rating: float, seed: int) -> Path:
+    """Notebook 21's ``AUGMENTATION``: ``current`` (the last successful notebook-20 run on this data) or a
+    folder written by notebook 20."""
+    if choice != "current":
+        return repo_path(choice)
+    pointer = _current_pointer(dataset, split, min_rating, seed)
+    if not pointer.exists():
+        raise FileNotFoundError(f"{pointer}: no LLMRec augmentation for DATASET={dataset!r}, SPLIT={split!r}, "
+                                f"MIN_RATING={min_rating}, SEED={seed}; run notebooks/20_llmrec_augment first, or "
+                                "set AUGMENTATION to a folder it wrote")
+    return Path(pointer.read_text().strip())
 
 
 @dataclass
