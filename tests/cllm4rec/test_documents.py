@@ -55,6 +55,17 @@ def test_eval_prompt_is_deterministic_last_items_in_order(tok):
     assert again.equal(ids)
 
 
+def test_max_items_zero_uses_the_whole_history_in_every_document(tok):
+    items = [np.arange(9), np.array([2, 4])]
+    b = collaborative_batch(tok, [0, 1], items, max_items=0, rng=np.random.default_rng(0))
+    assert b["main_mask"].sum(1).tolist() == [9, 2] and set(b["main_ids"][0].tolist()) == set(range(9))
+    r = masked_rec_batch(tok, [1], items[:1], 9, 0, 0.2, np.random.default_rng(0))
+    listed = [i - tok.item_offset for i in r["ids"][0].tolist() if i >= tok.item_offset]
+    assert len(listed) == 8 and int(r["targets"].sum()) == 1  # every item but the held-out one
+    ids, mask = eval_rec_batch(tok, [3], [np.array([5, 1, 7, 2])] * 6, max_items=0)
+    assert tok.decode(ids[0][mask[0].bool()]).startswith("user_3 has interacted with item_5 item_1 item_7 item_2,")
+
+
 def test_movielens_content_documents():
     items = pd.DataFrame({"title": ["Toy Story"], "year": ["1995"], "genres": ["Animation Children's Comedy"]})
     users = pd.DataFrame({"age": ["24"], "gender": ["F"], "occupation": ["writer"]})

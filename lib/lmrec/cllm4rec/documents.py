@@ -1,7 +1,8 @@
 """CLLM4Rec documents: soft+hard prompts and main texts built from interactions and text.
 
 * collaborative: ``"user_i has interacted with"`` + the user's training items as item tokens, in a fresh
-  random order each epoch (the paper's stochastic item reordering), at most ``max_items`` of them;
+  random order each epoch (the paper's stochastic item reordering), at most ``max_items`` of them (0: the
+  whole history, as the released code);
 * content: ``(prompt, text)`` pairs; CLLM4Rec's own data has ``"user_i writes the following review for
   item_j:"`` + review. MovieLens-100K has no reviews, so :func:`movielens_content_documents` builds item
   documents from title/year/genres and user documents from age/gender/occupation (and from LLM profiles
@@ -27,13 +28,19 @@ ITEM_PROMPT = "item_{i} is described as:"
 USER_PROMPT = "user_{u} is described as:"
 
 
+def _first(items: np.ndarray, max_items: int) -> np.ndarray:
+    """At most ``max_items`` leading items; ``max_items`` 0 keeps them all (the released code's whole history)."""
+    return items[:max_items] if max_items else items
+
+
 def collaborative_batch(tok: UserItemTokenizer, users: Sequence[int], items: Sequence[np.ndarray], max_items: int,
                         rng: np.random.Generator) -> dict[str, torch.Tensor]:
-    """Prompt ids ``[B, P]`` and main item indices ``[B, M]`` (shuffled, cut to ``max_items``) with a mask."""
+    """Prompt ids ``[B, P]`` and main item indices ``[B, M]`` (shuffled, cut to ``max_items``; 0 keeps the
+    whole history) with a mask."""
     prompts = [tok.encode(COLLAB_PROMPT.format(u=int(u))) for u in users]
     if len({len(p) for p in prompts}) != 1:
         raise ValueError("collaborative prompts must tokenize to one length (user tokens are atomic)")
-    mains = [rng.permutation(np.asarray(it, dtype=np.int64))[:max_items].tolist() for it in items]
+    mains = [_first(rng.permutation(np.asarray(it, dtype=np.int64)), max_items).tolist() for it in items]
     main, mask = pad_right(mains, 0)
     return {"prompt_ids": torch.as_tensor(prompts, dtype=torch.long), "main_ids": main, "main_mask": mask}
 
@@ -60,7 +67,7 @@ def masked_rec_batch(tok: UserItemTokenizer, users: Sequence[int], items: Sequen
                      targets: str = "masked") -> dict[str, torch.Tensor]:
     """Finetuning batch: per user, hold out ``max(1, int(mask_ratio * n))`` random items; the prompt lists at
     most ``max_items`` of the rest (random order); targets are the held-out items (``targets="masked"``, the
-    paper) or all of the user's training items (``"all"``, the original code)."""
+    paper) or all of the user's training items (``"all"``, the original code). ``max_items`` 0 lists them all."""
     if targets not in ("masked", "all"):
         raise ValueError(f"REC_TARGETS={targets!r}; use 'masked' (paper) or 'all' (original code)")
     seqs, target = [], torch.zeros(len(users), n_items)
@@ -68,7 +75,7 @@ def masked_rec_batch(tok: UserItemTokenizer, users: Sequence[int], items: Sequen
         it = rng.permutation(np.asarray(it, dtype=np.int64))
         n_out = max(1, int(len(it) * mask_ratio)) if len(it) > 1 else 0
         held, kept = it[:n_out], it[n_out:]
-        seqs.append(rec_prompt(tok, u, kept[:max_items]))
+        seqs.append(rec_prompt(tok, u, _first(kept, max_items)))
         target[row, torch.as_tensor(held if targets == "masked" and n_out else it)] = 1.0
     ids, mask = pad_right(seqs, tok.pad_token_id)
     return {"ids": ids, "attention_mask": mask, "targets": target}
@@ -76,8 +83,9 @@ def masked_rec_batch(tok: UserItemTokenizer, users: Sequence[int], items: Sequen
 
 def eval_rec_batch(tok: UserItemTokenizer, users: Sequence[int], histories: Sequence[np.ndarray],
                    max_items: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Deterministic prompt for scoring: the user's last ``max_items`` training items in time order."""
-    seqs = [rec_prompt(tok, u, np.asarray(histories[u])[-max_items:] if max_items else []) for u in users]
+    """Deterministic prompt for scoring: the user's last ``max_items`` training items in time order (0: all)."""
+    seqs = [rec_prompt(tok, u, np.asarray(histories[u])[-max_items:] if max_items else np.asarray(histories[u]))
+            for u in users]
     return pad_right(seqs, tok.pad_token_id)
 
 
