@@ -171,3 +171,20 @@ def test_a_stage_without_validation_keeps_the_last_state_and_checkpoints_on_sche
     out = fit(body, None, FitConfig(epochs=6, eval_every=2, progress=False), s.state(), tmp_path)
     assert (out.resumed_from, out.best_epoch, out.epochs_run, s.model.weight.item()) == (5, 0, 6, 6.0)
     assert not any(k.startswith("valid_") for h in out.history for k in h)
+
+
+def test_the_budget_bounds_each_call_so_a_rerun_trains_as_long_again(tmp_path):
+    import time
+
+    s = Scripted({e: 0.0 for e in range(1, 41)})
+
+    def slow(epoch: int) -> dict[str, float]:
+        time.sleep(0.1)
+        return s.train_epoch(epoch)
+
+    cfg = FitConfig(epochs=40, eval_every=40, time_limit_s=0.25, progress=False)
+    first = fit(slow, s.validate, cfg, s.state(), tmp_path)
+    second = fit(slow, s.validate, cfg, s.state(), tmp_path)
+    assert first.status == second.status == "capped"
+    assert second.epochs_run - first.epochs_run >= 2  # a budget summed over calls would allow one epoch
+    assert second.train_seconds > second.call_seconds >= 0.25

@@ -245,7 +245,7 @@ class CLLM4RecTrainer:
             budget = None if time_limit_s is None else max(0.0, time_limit_s - spent)
             loop = FitConfig(epochs=epochs, eval_every=1, time_limit_s=budget, progress=False, desc=name)
             out = self._fit(body, None, loop, state, checkpoint_dir, self._identity(name, cfg), name)
-            spent += out.train_seconds
+            spent += out.call_seconds
             self.status = out.status
             if out.status == "capped":
                 break

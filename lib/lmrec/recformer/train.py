@@ -388,7 +388,7 @@ def finetune(model: Recformer, tokenizer, items: TokenizedItems, dataset, train_
         out = fit(train_epoch, validate, loop, state, checkpoint_dir, {**identity, "stage": stage},
                   checkpoint_name=f"checkpoint-stage{stage}{suffix}.pt", agree=agree if n_procs > 1 else None,
                   initial_best=best)
-        spent += out.train_seconds
+        spent += out.call_seconds
         res.history += out.history
         res.status = out.status
         if out.best_epoch > 0:

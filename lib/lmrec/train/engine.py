@@ -7,7 +7,8 @@ what makes up its training state (model, optimizers, schedulers, its own random 
 
 - validates every ``eval_every`` epochs and at the last epoch, keeps the best state by
   ``select_metric``, stops after ``patience`` validations without improvement (``converged``);
-- stops once the training time passes ``time_limit_s`` (``capped``: not converged, and said so);
+- stops once this call's training time passes ``time_limit_s`` (``capped``: not converged, and said so);
+  a re-run continues for up to as long again;
 - writes an atomic checkpoint at every validation and when capped (all states, every random generator,
   the history and the best state); a re-run that finds the checkpoint continues from it, so a run that was
   killed or capped ends, on CPU, with exactly the numbers of an uninterrupted run. A run that ends normally
@@ -41,7 +42,8 @@ STATUSES = ("converged", "completed", "capped")  # patience ran out | every epoc
 @dataclass
 class FitConfig:
     """The loop's settings. ``patience`` counts validations without improvement (0: never stop early);
-    ``time_limit_s`` bounds the training time summed over resumed runs (None: no bound)."""
+    ``time_limit_s`` bounds the training time of one call (None: no bound); a re-run of a capped run
+    resumes and may train as long again."""
 
     epochs: int
     eval_every: int = 1
@@ -103,6 +105,7 @@ class FitResult:
     train_seconds: float     # training + validation time, summed over resumed runs
     status: str              # converged | completed | capped
     resumed_from: int = 0    # the epoch of the checkpoint this run continued from (0: a fresh start)
+    call_seconds: float = 0.0  # training + validation time of this call alone (what the budget bounds)
     select_metric: str = ""
 
     @property
@@ -218,7 +221,7 @@ def fit(train_epoch: Callable[[int], Mapping[str, float]], validate: Callable[[i
     ident = stable_hash({"identity": identity, "fit": asdict(config) | {"progress": None, "time_limit_s": None}})
     history: list[dict[str, float]] = []
     best_metric, best_epoch, bad, best_state = -math.inf, 0, 0, None
-    start, train_seconds, resumed_from = 1, 0.0, 0
+    start, train_seconds, resumed_from, call_seconds = 1, 0.0, 0, 0.0
 
     if initial_best is not None:
         best_metric, best_state = float(initial_best), {n: _copy_state(state.objects[n]) for n in state.best}
@@ -272,6 +275,7 @@ def fit(train_epoch: Callable[[int], Mapping[str, float]], validate: Callable[[i
                 bad += 1
         row["seconds"] = time.perf_counter() - t0
         train_seconds += row["seconds"]
+        call_seconds += row["seconds"]
         history.append(row)
         if on_record is not None:
             on_record(row)
@@ -279,7 +283,7 @@ def fit(train_epoch: Callable[[int], Mapping[str, float]], validate: Callable[[i
         bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k == "loss" or k == f"valid_{config.select_metric}"})
         stop = bool(config.patience) and bad >= config.patience
         capped = not stop and epoch < config.epochs and config.time_limit_s is not None \
-            and train_seconds >= config.time_limit_s
+            and call_seconds >= config.time_limit_s
         if agree is not None and config.time_limit_s is not None:
             capped = not stop and epoch < config.epochs and agree(capped)
         if validated or capped:
@@ -297,5 +301,5 @@ def fit(train_epoch: Callable[[int], Mapping[str, float]], validate: Callable[[i
     if status != "capped":  # the state as this call leaves it: a re-run reuses it instead of training again
         write(epoch, finished=True, status=status)
     return FitResult(history=history, best_epoch=best_epoch, best_metric=best_metric, epochs_run=epoch,
-                     train_seconds=train_seconds, status=status, resumed_from=resumed_from,
+                     train_seconds=train_seconds, status=status, resumed_from=resumed_from, call_seconds=call_seconds,
                      select_metric=config.select_metric)
