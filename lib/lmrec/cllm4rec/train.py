@@ -22,7 +22,15 @@ import numpy as np
 import torch
 
 from ..eval import Protocol, evaluate_split
-from ..train import FitConfig, FitResult, TrainingState, fit, make_accelerator
+from ..train import (
+    FitConfig,
+    FitResult,
+    TrainingState,
+    checkpoint_name,
+    fit,
+    make_accelerator,
+    stop_agreement,
+)
 from .documents import (
     collaborative_batch,
     content_batch,
@@ -204,13 +212,8 @@ class CLLM4RecTrainer:
 
     def _fit(self, body, validate, loop: FitConfig, state: TrainingState, checkpoint_dir, identity: dict,
              name: str) -> FitResult:
-        multi = self.acc.num_processes > 1
-        suffix = f"-rank{self.acc.process_index}" if multi else ""
-        return fit(body, validate, loop, state, checkpoint_dir, identity, checkpoint_name=f"checkpoint-{name}{suffix}.pt",
-                   agree=self._agree if multi else None)
-
-    def _agree(self, stop: bool) -> bool:
-        return bool(self.acc.reduce(torch.tensor([float(stop)], device=self.device), "max").item())
+        return fit(body, validate, loop, state, checkpoint_dir, identity,
+                   checkpoint_name=checkpoint_name(self.acc, f"checkpoint-{name}"), agree=stop_agreement(self.acc))
 
     def pretrain(self, items: Sequence[np.ndarray], docs: Sequence[tuple[str, str]], cfg: PretrainConfig,
                  checkpoint_dir: str | Path | None = None, time_limit_s: float | None = None) -> list[dict]:

@@ -28,7 +28,7 @@ from ..eval import EvalResult
 from ..seqrec import SEQ_PROTOCOL, LeaveOneOut, evaluate_encoder, in_batch_softmax_loss
 from ..seqrec.evaluate import VALID_KEYS
 from ..seqrec.losses import target_log_frequency
-from ..train import FitConfig, TrainingState, fit, make_accelerator
+from ..train import FitConfig, TrainingState, checkpoint_name, fit, make_accelerator, stop_agreement
 from .model import LearnModel
 
 STAGES = ("pretrain", "finetune")
@@ -206,9 +206,6 @@ def train(model: LearnModel, dataset: InteractionDataset, config: TrainConfig, m
         metrics = evaluate_model(accelerator.unwrap_model(wrapped), dataset, "valid", loo, max_len).metrics
         return {k: metrics[k] for k in (*VALID_KEYS, config.select_metric) if k in metrics}
 
-    def agree(stop: bool) -> bool:  # every process stops after the same epoch
-        return bool(accelerator.reduce(torch.tensor([float(stop)], device=accelerator.device), "max").item())
-
     loop = FitConfig(epochs=config.epochs, eval_every=config.eval_every, patience=config.patience,
                      select_metric=config.select_metric, time_limit_s=config.time_limit_s,
                      progress=progress and accelerator.is_main_process, desc=f"LEARN {config.stage}")
@@ -217,7 +214,7 @@ def train(model: LearnModel, dataset: InteractionDataset, config: TrainConfig, m
     state = TrainingState({"model": accelerator.unwrap_model(wrapped), "optimizer": optimizer, "scheduler": scheduler},
                           {"cuts": gen})
     out = fit(train_epoch, validate, loop, state, checkpoint_dir, identity, on_record=on_eval,
-              rank=rank if n_procs > 1 else None, agree=agree if n_procs > 1 else None)
+              checkpoint_name=checkpoint_name(accelerator), agree=stop_agreement(accelerator))
     result.history, result.best_epoch, result.best_metric = out.history, out.best_epoch, out.best_metric
     result.seconds, result.status, result.epochs_run = out.train_seconds, out.status, out.epochs_run
     result.steps = out.epochs_run * per_epoch

@@ -28,7 +28,7 @@ from torch import nn
 
 from ..eval import EvalResult, Protocol, evaluate
 from ..eval.ranking import exclusion
-from ..train import FitConfig, TensorHolder, TrainingState, fit
+from ..train import FitConfig, TensorHolder, TrainingState, checkpoint_name, fit, stop_agreement
 from .config import RecformerConfig
 from .model import Recformer, contrastive_loss, cosine_logits, finetune_loss, mlm_loss
 from .tokenization import TokenizedItems, collate, encode_sequence, whole_word_mask
@@ -206,9 +206,6 @@ def pretrain(model: Recformer, tokenizer, items: TokenizedItems, sequences: Sequ
         return {k: float(np.mean([r[k] for r in done])) if done else float("nan")
                 for k in ("loss", "cl", "mlm_a", "mlm_b", "cl_acc")}
 
-    def agree(stop: bool) -> bool:
-        return bool(accelerator.reduce(torch.tensor([float(stop)], device=dev), "max").item())
-
     epochs_needed = max(1, math.ceil(total / per_epoch))
     loop = FitConfig(epochs=epochs_needed, time_limit_s=time_limit_s, progress=progress and accelerator.is_main_process,
                      desc="pretrain")
@@ -216,8 +213,7 @@ def pretrain(model: Recformer, tokenizer, items: TokenizedItems, sequences: Sequ
                 "processes": n_procs, "train": tcfg.to_dict(), "epochs": epochs, "max_steps": max_steps, "seed": seed}
     state = TrainingState({"model": model, "optimizer": opt, "scheduler": sched, "steps": steps}, {"pairs": rng}, best=())
     result = fit(train_epoch, None, loop, state, checkpoint_dir, identity,
-                 checkpoint_name="checkpoint-pretrain" + (f"-rank{rank}" if n_procs > 1 else "") + ".pt",
-                 agree=agree if n_procs > 1 else None)
+                 checkpoint_name=checkpoint_name(accelerator, "checkpoint-pretrain"), agree=stop_agreement(accelerator))
     steps.status = result.status
     return steps.rows
 
@@ -363,9 +359,6 @@ def finetune(model: Recformer, tokenizer, items: TokenizedItems, dataset, train_
                                item_table=table.value, batch_size=tcfg.eval_batch_size, device=dev)
         return r.metrics
 
-    def agree(stop: bool) -> bool:
-        return bool(accelerator.reduce(torch.tensor([float(stop)], device=dev), "max").item())
-
     state = TrainingState({"model": model, "optimizer": opt, "scheduler": sched, "table": table}, {"samples": rng},
                           best=("model", "table"))
     identity = {"method": "recformer-finetune", "n_users": len(users), "n_items": items.n_items, "steps": steps,
@@ -384,10 +377,9 @@ def finetune(model: Recformer, tokenizer, items: TokenizedItems, dataset, train_
         budget = None if time_limit_s is None else max(0.0, time_limit_s - spent)
         loop = FitConfig(epochs=epochs, eval_every=eval_every, patience=wait, select_metric=metric, time_limit_s=budget,
                          progress=progress and accelerator.is_main_process, desc=f"finetune stage {stage}")
-        suffix = f"-rank{rank}" if n_procs > 1 else ""
         out = fit(train_epoch, validate, loop, state, checkpoint_dir, {**identity, "stage": stage},
-                  checkpoint_name=f"checkpoint-stage{stage}{suffix}.pt", agree=agree if n_procs > 1 else None,
-                  initial_best=best)
+                  checkpoint_name=checkpoint_name(accelerator, f"checkpoint-stage{stage}"),
+                  agree=stop_agreement(accelerator), initial_best=best)
         spent += out.call_seconds
         res.history += out.history
         res.status = out.status

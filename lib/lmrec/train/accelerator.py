@@ -6,6 +6,8 @@ the launcher's processes and settings win (data-parallel, gradients synchronised
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
@@ -36,3 +38,21 @@ def make_accelerator(device: torch.device | str = "auto", mixed_precision: str =
     handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if find_unused_parameters else []
     return Accelerator(cpu=device.type == "cpu", mixed_precision=resolve_mixed_precision(mixed_precision, device),
                        gradient_accumulation_steps=grad_accum, kwargs_handlers=handlers)
+
+
+def stop_agreement(accelerator) -> Callable[[bool], bool] | None:
+    """For :func:`lmrec.train.fit`'s ``agree``: with several processes, any process's wish to stop for time
+    stops them all after the same epoch (a max-reduce); None for a single process."""
+    if accelerator.num_processes == 1:
+        return None
+
+    def agree(stop: bool) -> bool:
+        flag = torch.tensor([float(stop)], device=accelerator.device)
+        return bool(accelerator.reduce(flag, "max").item())
+
+    return agree
+
+
+def checkpoint_name(accelerator, stem: str = "checkpoint") -> str:
+    """One checkpoint file per process when there are several (``checkpoint-rank1.pt``), else ``stem.pt``."""
+    return f"{stem}-rank{accelerator.process_index}.pt" if accelerator.num_processes > 1 else f"{stem}.pt"

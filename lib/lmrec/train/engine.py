@@ -200,8 +200,8 @@ def _restore(state: TrainingState, payload: dict) -> None:
 # ----------------------------------------------------------------------------------------- the loop
 def fit(train_epoch: Callable[[int], Mapping[str, float]], validate: Callable[[int], Mapping[str, float]] | None,
         config: FitConfig, state: TrainingState, checkpoint_dir: str | Path | None = None,
-        identity: Any = None, on_record: Callable[[dict], None] | None = None, rank: int | None = None,
-        agree: Callable[[bool], bool] | None = None, checkpoint_name: str | None = None,
+        identity: Any = None, on_record: Callable[[dict], None] | None = None,
+        agree: Callable[[bool], bool] | None = None, checkpoint_name: str = CHECKPOINT_NAME,
         initial_best: float | None = None) -> FitResult:
     """Run epochs ``1..config.epochs`` of ``train_epoch`` with validation, selection, patience, time budget
     and checkpoints in ``checkpoint_dir`` (None: no checkpoints); leave the best state loaded.
@@ -210,13 +210,11 @@ def fit(train_epoch: Callable[[int], Mapping[str, float]], validate: Callable[[i
     ``eval_every`` schedule, nothing is selected and the last state is kept.
     ``identity`` (any JSON-able value: the settings that define the run) guards resume: a checkpoint
     written under another identity is ignored. ``on_record`` receives each history row as it is made.
-    Several processes (``accelerate launch``): ``rank`` gives each its own checkpoint file, and ``agree``
-    turns one process's wish to stop for time into the decision of all (e.g. a max-reduce), so that every
-    process stops after the same epoch. ``checkpoint_name`` names the file (one per stage of a multi-stage
-    method). ``initial_best``: the score the current state already has (a later stage must beat it; the
+    Several processes (``accelerate launch``): each writes its own ``checkpoint_name`` (see
+    :func:`lmrec.train.checkpoint_name`), and ``agree`` turns one process's wish to stop for time into the
+    decision of all (:func:`lmrec.train.stop_agreement`), so that every process stops after the same
+    epoch. Multi-stage methods name one checkpoint file per stage. ``initial_best``: the score the current state already has (a later stage must beat it; the
     current state is the best state until then, reported as epoch 0)."""
-    if checkpoint_name is None:
-        checkpoint_name = CHECKPOINT_NAME if rank is None else f"checkpoint-rank{rank}.pt"
     ckpt = Path(checkpoint_dir) / checkpoint_name if checkpoint_dir else None
     ident = stable_hash({"identity": identity, "fit": asdict(config) | {"progress": None, "time_limit_s": None}})
     history: list[dict[str, float]] = []
