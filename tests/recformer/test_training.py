@@ -80,24 +80,30 @@ def test_evaluation_keeps_history_by_default_and_masks_it_on_request(tokenizer):
     assert plain.metrics == both["recformer"].metrics
 
 
+def _interrupt_call(monkeypatch, module, name: str, original, on_call: int | None) -> None:
+    """Replace ``module.name`` by ``original`` that raises KeyboardInterrupt on its ``on_call``-th call."""
+    calls = [0]
+
+    def counting(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == on_call:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counting)
+
+
 def test_finetuning_killed_in_stage_two_resumes_to_the_uninterrupted_numbers(tokenizer, tmp_path, monkeypatch):
     import lmrec.recformer.train as rt
     from lmrec.utils import use_deterministic_kernels
 
     use_deterministic_kernels(True)
+    evaluate = rt.evaluate_recformer
 
     def run(ckpt=None, fail_on_call=None):
         dataset, model, items, loo = _setup(tokenizer)
         torch.manual_seed(0)
-        calls, evaluate = [0], rt.evaluate_recformer
-
-        def counting(*args, **kwargs):
-            calls[0] += 1
-            if calls[0] == fail_on_call:
-                raise KeyboardInterrupt
-            return evaluate(*args, **kwargs)
-
-        monkeypatch.setattr(rt, "evaluate_recformer", counting)
+        _interrupt_call(monkeypatch, rt, "evaluate_recformer", evaluate, fail_on_call)
         res = finetune(model, tokenizer, items, dataset, loo.train, loo.history("valid"), SEQ_PROTOCOL,
                        TrainConfig(learning_rate=3e-3, batch_size=16, warmup_steps=0), make_accelerator("cpu"),
                        stage1_epochs=3, stage2_epochs=3, progress=False, seed=0, checkpoint_dir=ckpt)
@@ -121,15 +127,7 @@ def test_pretraining_interrupted_resumes_to_the_uninterrupted_steps(tokenizer, t
     def run(ckpt=None, fail_on_call=None):
         dataset, model, items, loo = _setup(tokenizer)
         torch.manual_seed(0)
-        calls = [0]
-
-        def counting(*args, **kwargs):
-            calls[0] += 1
-            if calls[0] == fail_on_call:
-                raise KeyboardInterrupt
-            return pairs(*args, **kwargs)
-
-        monkeypatch.setattr(rt, "pretrain_pairs", counting)
+        _interrupt_call(monkeypatch, rt, "pretrain_pairs", pairs, fail_on_call)
         hist = pretrain(model, tokenizer, items, loo.train, TrainConfig(learning_rate=3e-3, batch_size=16, warmup_steps=0),
                         make_accelerator("cpu"), epochs=3, seed=0, progress=False, checkpoint_dir=ckpt)
         return hist, torch.cat([p.detach().flatten() for p in model.parameters()])
