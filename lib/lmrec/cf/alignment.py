@@ -4,7 +4,8 @@
   ``s`` into the CF space; InfoNCE (cosine / ``kd_temperature``) pulls a node's CF embedding towards its
   mapped profile. As in RLMRec's code, the batch's users are contrasted against the mapped profiles of
   *all* users, its positive and negative items against the batch's positive / negative items; the sum
-  of the three terms is weighted by ``kd_weight``.
+  of the three terms is weighted by ``kd_weight``. ``negatives=False`` leaves the negative-item term out
+  (RLMRec's ``autocf_plus.py``, whose AutoCF samples no negatives).
 * :class:`GenerativeAlignment` (RLMRec-Gen, paper eq. 10): a ratio ``mask_ratio`` of all nodes get their
   layer-0 embedding replaced by a learnable mask token; the backbone propagates the masked graph (for
   every view, BPR included, as in RLMRec's code); an MLP maps the final embeddings of the masked nodes
@@ -23,7 +24,7 @@ import torch
 from torch import nn
 
 from .backbone import Alignment, Batch, TrainOutput
-from .losses import info_nce
+from .losses import info_nce, info_nce_nodes
 
 ALIGNMENTS = ("none", "con", "gen")
 
@@ -59,22 +60,23 @@ class ContrastiveAlignment(Alignment):
     name = "con"
 
     def __init__(self, user_prof: torch.Tensor, item_prof: torch.Tensor, cf_dim: int, kd_weight: float = 0.01,
-                 kd_temperature: float = 0.2) -> None:
+                 kd_temperature: float = 0.2, negatives: bool = True) -> None:
         super().__init__()
         _check_profiles(user_prof, item_prof, user_prof.shape[0], item_prof.shape[0])
         self.register_buffer("user_prof", user_prof.float(), persistent=False)
         self.register_buffer("item_prof", item_prof.float(), persistent=False)
         self.mlp = _mlp(user_prof.shape[1], cf_dim)
         self.kd_weight, self.kd_temperature = float(kd_weight), float(kd_temperature)
+        self.negatives = bool(negatives)
 
     def loss(self, out: TrainOutput, batch: Batch, state: Any) -> dict[str, torch.Tensor]:
         t = self.kd_temperature
         users_mapped = self.mlp(self.user_prof)
         pos_mapped = self.mlp(self.item_prof[batch.pos])
-        neg_mapped = self.mlp(self.item_prof[batch.neg])
-        kd = (info_nce(out.users[batch.users], users_mapped[batch.users], users_mapped, t, batch.users)
-              + info_nce(out.items[batch.pos], pos_mapped, temperature=t)
-              + info_nce(out.items[batch.neg], neg_mapped, temperature=t))
+        kd = (info_nce_nodes(out.users, users_mapped, batch.users, t)
+              + info_nce(out.items[batch.pos], pos_mapped, temperature=t))
+        if self.negatives:
+            kd = kd + info_nce(out.items[batch.neg], self.mlp(self.item_prof[batch.neg]), temperature=t)
         return {"kd": self.kd_weight * kd}
 
 

@@ -22,13 +22,13 @@ term over its own nodes; ``contrastive_items="positives"`` reproduces RLMRec's c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbone import Backbone, BackboneConfig, Batch, TrainOutput
+from .backbone import Backbone, BackboneConfig, BackboneParams, Batch, TrainOutput
 from .graph import Graph
 from .losses import info_nce
 
@@ -138,31 +138,38 @@ def dccf_contrastive_loss(views: DCCFViews, n_users: int, users: torch.Tensor, p
     return total
 
 
+@dataclass(frozen=True)
+class DCCFParams(BackboneParams):
+    """``n_intents`` prototypes per side (RLMRec 128), ``cl_weight`` and ``cl_temperature`` of the
+    contrastive term (RLMRec 1e-3, 0.1), ``contrastive_items``: ``batch`` (paper) | ``positives`` (RLMRec)."""
+
+    n_intents: int = 128
+    cl_weight: float = 1e-3
+    cl_temperature: float = 0.1
+    contrastive_items: str = field(default="batch", metadata={"choices": CONTRASTIVE_ITEMS})
+
+    def __post_init__(self) -> None:
+        if self.n_intents < 1:
+            raise ValueError(f"DCCF: n_intents={self.n_intents} must be >= 1")
+
+
 class DCCF(Backbone):
     """DCCF backbone: user/item embeddings, intent prototypes ``C_u, C_i`` (``dim x n_intents``).
 
-    Hyperparameters in ``BackboneConfig.extra``: ``n_intents`` (128), ``cl_weight`` (1e-3),
-    ``cl_temperature`` (0.1), ``contrastive_items`` (``"batch"`` = paper | ``"positives"`` = RLMRec's code).
-    ``layers`` is the number of DCCF layers (2 on RLMRec's amazon/yelp, 3 on steam).
+    Hyperparameters: :class:`DCCFParams`. ``layers`` is the number of DCCF layers (2 on RLMRec's
+    amazon/yelp, 3 on steam).
     """
 
     name = "dccf"
-    EXTRA = ("n_intents", "cl_weight", "cl_temperature", "contrastive_items")
+    Params = DCCFParams
 
     def __init__(self, graph: Graph, config: BackboneConfig) -> None:
         super().__init__(graph, config)
-        unknown = sorted(set(config.extra) - set(self.EXTRA))
-        if unknown:
-            raise ValueError(f"DCCF: unknown hyperparameter(s) {unknown} in BackboneConfig.extra; "
-                             f"DCCF reads {list(self.EXTRA)}")
-        self.n_intents = int(config.get("n_intents", 128))
-        self.cl_weight = float(config.get("cl_weight", 1e-3))
-        self.cl_temperature = float(config.get("cl_temperature", 0.1))
-        self.contrastive_items = str(config.get("contrastive_items", "batch"))
-        if self.contrastive_items not in CONTRASTIVE_ITEMS:
-            raise ValueError(f"DCCF: contrastive_items={self.contrastive_items!r}; choose one of {CONTRASTIVE_ITEMS}")
-        if self.n_intents < 1 or self.layers < 1:
-            raise ValueError("DCCF: n_intents and layers must be >= 1")
+        p = self.params
+        self.n_intents, self.cl_weight, self.cl_temperature = p.n_intents, p.cl_weight, p.cl_temperature
+        self.contrastive_items = p.contrastive_items
+        if self.layers < 1:
+            raise ValueError("DCCF: layers must be >= 1")
         self.user_intent = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.dim, self.n_intents)))
         self.item_intent = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.dim, self.n_intents)))
         adj = graph.adj(self_loops=False)

@@ -47,3 +47,50 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, candidates: torch.Tensor | None =
         return F.cross_entropy(a @ c.T, positive_index)
     pos = (a * F.normalize(b, dim=-1, eps=1e-8)).sum(-1)
     return (torch.logsumexp(a @ c.T, dim=-1) - pos).mean()
+
+
+def info_nce_nodes(view_a: torch.Tensor, view_b: torch.Tensor, nodes: torch.Tensor, temperature: float = 1.0,
+                   chunk_elements: int = 1 << 21) -> torch.Tensor:
+    """InfoNCE of the nodes ``nodes`` between two views, each against *every* row of ``view_b``:
+    ``mean_k [ -s(a_k, b_k)/t + log sum_j exp(s(a_k, b_j)/t) ]`` with ``a_k = view_a[nodes[k]]``,
+    ``b_k = view_b[nodes[k]]``, ``s`` the cosine (RLMRec/SSLRec's view contrast, e.g. a batch's users against
+    all users). Equal to ``info_nce(view_a[nodes], view_b[nodes], view_b, temperature, nodes)``, computed
+    once per distinct node weighted by its count, with the log-sum-exp in row blocks of about
+    ``chunk_elements`` logits that are recomputed in the backward pass (no ``[len(nodes), n]`` buffer)."""
+    uniq, counts = torch.unique(nodes, return_counts=True)
+    weight = counts.to(view_a.dtype) / nodes.numel()
+    a = F.normalize(view_a[uniq], dim=-1, eps=1e-8) / temperature
+    c = F.normalize(view_b, dim=-1, eps=1e-8)
+    pos = (a * c[uniq]).sum(-1)
+    rows = max(1, chunk_elements // max(1, c.shape[0]))
+    lse = _BlockLogSumExp.apply(a, c, rows)
+    return (weight * (lse - pos)).sum()
+
+
+class _BlockLogSumExp(torch.autograd.Function):
+    """``logsumexp(a @ c.T, dim=1)`` in blocks of ``rows`` rows; the backward recomputes each block."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, c: torch.Tensor, rows: int) -> torch.Tensor:  # noqa: D102
+        out = torch.empty(a.shape[0], dtype=a.dtype, device=a.device)
+        for s in range(0, a.shape[0], rows):
+            out[s:s + rows] = torch.logsumexp(a[s:s + rows] @ c.T, dim=1)
+        ctx.save_for_backward(a, c, out)
+        ctx.rows = rows
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # noqa: D102
+        a, c, lse = ctx.saved_tensors
+        rows = ctx.rows
+        grad_a = torch.empty_like(a) if ctx.needs_input_grad[0] else None
+        grad_c = torch.zeros_like(c) if ctx.needs_input_grad[1] else None
+        for s in range(0, a.shape[0], rows):
+            blk = a[s:s + rows]
+            p = torch.exp_(torch.addmm(lse[s:s + rows, None], blk, c.T, alpha=1.0, beta=-1.0))
+            p.mul_(grad[s:s + rows, None])  # softmax of the block times the incoming gradient
+            if grad_a is not None:
+                torch.mm(p, c, out=grad_a[s:s + rows])
+            if grad_c is not None:
+                grad_c.addmm_(p.T, blk)
+        return grad_a, grad_c, None
