@@ -55,42 +55,53 @@ def info_nce_nodes(view_a: torch.Tensor, view_b: torch.Tensor, nodes: torch.Tens
     ``mean_k [ -s(a_k, b_k)/t + log sum_j exp(s(a_k, b_j)/t) ]`` with ``a_k = view_a[nodes[k]]``,
     ``b_k = view_b[nodes[k]]``, ``s`` the cosine (RLMRec/SSLRec's view contrast, e.g. a batch's users against
     all users). Equal to ``info_nce(view_a[nodes], view_b[nodes], view_b, temperature, nodes)``, computed
-    once per distinct node weighted by its count, with the log-sum-exp in row blocks of about
-    ``chunk_elements`` logits that are recomputed in the backward pass (no ``[len(nodes), n]`` buffer)."""
+    once per distinct node weighted by its count; the log-sum-exp runs in row blocks of about
+    ``chunk_elements`` logits and takes its gradient in the same pass (no ``[len(nodes), n]`` buffer is kept)."""
     uniq, counts = torch.unique(nodes, return_counts=True)
     weight = counts.to(view_a.dtype) / nodes.numel()
     a = F.normalize(view_a[uniq], dim=-1, eps=1e-8) / temperature
     c = F.normalize(view_b, dim=-1, eps=1e-8)
-    pos = (a * c[uniq]).sum(-1)
+    pos = (weight * (a * c[uniq]).sum(-1)).sum()
     rows = max(1, chunk_elements // max(1, c.shape[0]))
-    lse = _BlockLogSumExp.apply(a, c, rows)
-    return (weight * (lse - pos)).sum()
+    return _WeightedLogSumExp.apply(a, c, weight, rows, 1.0 / temperature) - pos
 
 
-class _BlockLogSumExp(torch.autograd.Function):
-    """``logsumexp(a @ c.T, dim=1)`` in blocks of ``rows`` rows; the backward recomputes each block."""
+# |logit| <= 1/t for unit rows: without a shift exp() stays finite while 1/t <= 60 (e^60 * 1e7 rows << float max)
+_NO_SHIFT_BOUND = 60.0
+
+
+class _WeightedLogSumExp(torch.autograd.Function):
+    """``sum_k w_k logsumexp_j(a_k . c_j)`` in blocks of ``rows`` rows of ``a``. Each block's logits are
+    exponentiated once and give the value and both gradients right away (the weights are constants), so
+    the backward pass only scales the stored gradients. ``bound`` bounds ``|a_k . c_j|``."""
 
     @staticmethod
-    def forward(ctx, a: torch.Tensor, c: torch.Tensor, rows: int) -> torch.Tensor:  # noqa: D102
-        out = torch.empty(a.shape[0], dtype=a.dtype, device=a.device)
+    def forward(ctx, a: torch.Tensor, c: torch.Tensor, w: torch.Tensor, rows: int, bound: float) -> torch.Tensor:  # noqa: D102
+        need_a, need_c = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        grad_a = torch.empty_like(a) if need_a else None
+        grad_c = torch.zeros_like(c) if need_c else None
+        total = torch.zeros((), dtype=a.dtype, device=a.device)
         for s in range(0, a.shape[0], rows):
-            out[s:s + rows] = torch.logsumexp(a[s:s + rows] @ c.T, dim=1)
-        ctx.save_for_backward(a, c, out)
-        ctx.rows = rows
-        return out
+            blk, wb = a[s:s + rows], w[s:s + rows]
+            e = blk @ c.T
+            if bound > _NO_SHIFT_BOUND:  # large 1/t: shift each row by its maximum
+                shift = e.amax(dim=1)
+                e.sub_(shift[:, None])
+            else:
+                shift = None
+            e.exp_()
+            z = e.sum(dim=1)
+            lse = z.log() if shift is None else z.log() + shift
+            total = total + (wb * lse).sum()
+            scale = (wb / z)[:, None]  # d(w_k lse_k)/d logit_kj = w_k e_kj / z_k (e shifted or not)
+            if need_a:
+                torch.mm(e, c, out=grad_a[s:s + rows]).mul_(scale)
+            if need_c:
+                grad_c.addmm_(e.T, blk * scale)
+        ctx.save_for_backward(grad_a if need_a else None, grad_c if need_c else None)
+        return total
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # noqa: D102
-        a, c, lse = ctx.saved_tensors
-        rows = ctx.rows
-        grad_a = torch.empty_like(a) if ctx.needs_input_grad[0] else None
-        grad_c = torch.zeros_like(c) if ctx.needs_input_grad[1] else None
-        for s in range(0, a.shape[0], rows):
-            blk = a[s:s + rows]
-            p = torch.exp_(torch.addmm(lse[s:s + rows, None], blk, c.T, alpha=1.0, beta=-1.0))
-            p.mul_(grad[s:s + rows, None])  # softmax of the block times the incoming gradient
-            if grad_a is not None:
-                torch.mm(p, c, out=grad_a[s:s + rows])
-            if grad_c is not None:
-                grad_c.addmm_(p.T, blk)
-        return grad_a, grad_c, None
+        grad_a, grad_c = ctx.saved_tensors
+        return (None if grad_a is None else grad_a * grad, None if grad_c is None else grad_c * grad, None, None, None)
