@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .backbone import Backbone, BackboneConfig, BackboneParams, Batch, TrainOutput
-from .graph import Graph
+from .graph import Adjacency, Graph, csr_like, transpose_index
 from .losses import info_nce
 
 CONTRASTIVE_ITEMS = ("batch", "positives")
@@ -75,6 +75,42 @@ def spmm_multi(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, n: 
     return out.view(n, k, d).permute(1, 0, 2)
 
 
+def pattern_spmm(adj: Adjacency, values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """:func:`spmm_multi` on the ``torch`` backend: ``values`` (``[nnz, k]``, in ``adj``'s entry order, a
+    symmetric pattern) become ``k`` CSR matrices sharing ``adj``'s indices; sparse products forward and
+    backward, the values' gradient by sampled dense-dense products (SDDMM). Returns ``[k, n, d]``."""
+    if adj._transpose is None:
+        adj._transpose = transpose_index(adj.rows, adj.cols, adj.n)
+    return _PatternSpMM.apply(values, x, adj)
+
+
+class _PatternSpMM(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, values: torch.Tensor, x: torch.Tensor, adj: Adjacency) -> torch.Tensor:  # noqa: D102
+        crow, col = adj._csr.crow_indices(), adj._csr.col_indices()
+        ctx.save_for_backward(values, x)
+        ctx.adj = adj
+        return torch.stack([torch.sparse.mm(csr_like(crow, col, values[:, k].contiguous(), adj.n), x)
+                            for k in range(values.shape[1])])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # noqa: D102
+        values, x = ctx.saved_tensors
+        adj = ctx.adj
+        crow, col, n = adj._csr.crow_indices(), adj._csr.col_indices(), adj.n
+        grad_v = grad_x = None
+        if ctx.needs_input_grad[1]:  # A^T g: the transpose's values in the same (symmetric) pattern
+            vt = values[adj._transpose]
+            grad_x = sum(torch.sparse.mm(csr_like(crow, col, vt[:, k].contiguous(), n), grad[k].contiguous())
+                         for k in range(values.shape[1]))
+        if ctx.needs_input_grad[0]:  # d/dv_e = <g[row_e], x[col_e]>
+            pattern = csr_like(crow, col, torch.ones_like(values[:, 0]), n)
+            xt = x.T.contiguous()
+            grad_v = torch.stack([torch.sparse.sampled_addmm(pattern, grad[k].contiguous(), xt, beta=0.0).values()
+                                  for k in range(values.shape[1])], dim=1)
+        return grad_v, grad_x, None
+
+
 @dataclass
 class DCCFViews:
     """Per-layer views of one forward pass (each ``[n_nodes, d]``), kept for the contrastive term."""
@@ -90,7 +126,8 @@ def dccf_encode(ego: torch.Tensor, graph: Graph, user_intent: torch.Tensor, item
                 ) -> tuple[torch.Tensor, DCCFViews]:
     """DCCF's propagation from ego embeddings ``[n_nodes, d]``: returns ``sum_l E^l`` and the layer views.
     The fixed graph uses the graph's backend; the two learned graphs (new values every step, gradients
-    through the values) use pure-PyTorch gather + ``index_add``."""
+    through the values) use CSR products on the fixed graph's pattern (:func:`pattern_spmm`) with the
+    ``torch`` backend, else pure-PyTorch gather + ``index_add`` (:func:`spmm_multi`)."""
     adj = graph.adj(self_loops=False)
     rows, cols, n = adj.rows, adj.cols, adj.n
     layers = [ego]
@@ -102,7 +139,8 @@ def dccf_encode(ego: torch.Tensor, graph: Graph, user_intent: torch.Tensor, item
                        intent_aggregate(e[graph.n_users:], item_intent)], dim=0)
         values = torch.stack([adaptive_edge_values(z, rows, cols, n, pairs),
                               adaptive_edge_values(r, rows, cols, n, pairs)], dim=1)
-        h_beta, h_gamma = spmm_multi(rows, cols, values, n, e)
+        h_beta, h_gamma = (pattern_spmm(adj, values, e) if adj.backend == "torch"
+                           else spmm_multi(rows, cols, values, n, e))
         views.local.append(z)
         views.intent.append(r)
         views.local_adaptive.append(h_beta)

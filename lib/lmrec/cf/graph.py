@@ -117,10 +117,11 @@ def _csr(rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, n: int) -> 
     """CSR from COO arrays already sorted by (row, col)."""
     crow = torch.zeros(n + 1, dtype=torch.int64, device=rows.device)
     crow[1:] = torch.cumsum(torch.bincount(rows, minlength=n), 0)
-    return _csr_like(crow, cols, vals, n)
+    return csr_like(crow, cols, vals, n)
 
 
-def _csr_like(crow: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, n: int) -> torch.Tensor:
+def csr_like(crow: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, n: int) -> torch.Tensor:
+    """An ``n x n`` CSR tensor from given row pointers, column indices and values (no checks, no copies)."""
     with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state"
         warnings.simplefilter("ignore", UserWarning)
         return torch.sparse_csr_tensor(crow, cols, vals, (n, n), check_invariants=False)
@@ -161,7 +162,7 @@ class Adjacency:
         if self.backend == "torch" and self._csr is None:
             self._csr = _csr(self.rows, self.cols, self.vals, self.n)
         if self.backend == "torch" and self.values_t is not None and self._csr_t is None:
-            self._csr_t = _csr_like(self._csr.crow_indices(), self._csr.col_indices(), self.values_t, self.n)
+            self._csr_t = csr_like(self._csr.crow_indices(), self._csr.col_indices(), self.values_t, self.n)
 
     @property
     def nnz(self) -> int:
@@ -186,8 +187,8 @@ class Adjacency:
         csr = csr_t = None
         if self.backend == "torch":
             crow, col = self._csr.crow_indices(), self._csr.col_indices()
-            csr = _csr_like(crow, col, vals, self.n)
-            csr_t = None if values_t is None else _csr_like(crow, col, values_t, self.n)
+            csr = csr_like(crow, col, vals, self.n)
+            csr_t = None if values_t is None else csr_like(crow, col, values_t, self.n)
         return Adjacency(self.rows, self.cols, vals, self.n, self.backend, self.edge_ids, self.n_edges, values_t,
                          csr, csr_t, self._transpose)
 

@@ -36,17 +36,23 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, candidates: torch.Tensor | None =
     Row ``k`` of ``a`` is pulled towards row ``k`` of ``b`` and pushed from every row of ``candidates``
     (default: ``b`` itself, i.e. in-batch negatives):  ``-s(a_k, b_k)/t + log sum_j exp(s(a_k, c_j)/t)``.
     When ``b`` is ``candidates[positive_index]`` (the positive is one of the candidates, e.g. a batch's users
-    against all users), pass ``positive_index``: the same value is computed as one fused cross-entropy.
+    against all users), pass ``positive_index`` to reuse the normalised candidates. The log-sum-exp runs in
+    row blocks with its gradient taken in the same pass (:class:`_WeightedLogSumExp`).
     """
     a = F.normalize(a, dim=-1, eps=1e-8) / temperature
     if candidates is None:
-        b = F.normalize(b, dim=-1, eps=1e-8)
-        return F.cross_entropy(a @ b.T, torch.arange(a.shape[0], device=a.device))
-    c = F.normalize(candidates, dim=-1, eps=1e-8)
-    if positive_index is not None:
-        return F.cross_entropy(a @ c.T, positive_index)
-    pos = (a * F.normalize(b, dim=-1, eps=1e-8)).sum(-1)
-    return (torch.logsumexp(a @ c.T, dim=-1) - pos).mean()
+        c = pos_rows = F.normalize(b, dim=-1, eps=1e-8)
+    else:
+        c = F.normalize(candidates, dim=-1, eps=1e-8)
+        pos_rows = c[positive_index] if positive_index is not None else F.normalize(b, dim=-1, eps=1e-8)
+    weight = torch.full((a.shape[0],), 1.0 / max(1, a.shape[0]), dtype=a.dtype, device=a.device)
+    return _lse(a, c, weight, temperature) - (a * pos_rows).sum(-1).mean()
+
+
+def _lse(a: torch.Tensor, c: torch.Tensor, weight: torch.Tensor, temperature: float,
+         chunk_elements: int = 1 << 21) -> torch.Tensor:
+    rows = max(1, chunk_elements // max(1, c.shape[0]))
+    return _WeightedLogSumExp.apply(a, c, weight, rows, 1.0 / temperature)
 
 
 def info_nce_nodes(view_a: torch.Tensor, view_b: torch.Tensor, nodes: torch.Tensor, temperature: float = 1.0,
@@ -62,8 +68,7 @@ def info_nce_nodes(view_a: torch.Tensor, view_b: torch.Tensor, nodes: torch.Tens
     a = F.normalize(view_a[uniq], dim=-1, eps=1e-8) / temperature
     c = F.normalize(view_b, dim=-1, eps=1e-8)
     pos = (weight * (a * c[uniq]).sum(-1)).sum()
-    rows = max(1, chunk_elements // max(1, c.shape[0]))
-    return _WeightedLogSumExp.apply(a, c, weight, rows, 1.0 / temperature) - pos
+    return _lse(a, c, weight, temperature, chunk_elements) - pos
 
 
 # |logit| <= 1/t for unit rows: without a shift exp() stays finite while 1/t <= 60 (e^60 * 1e7 rows << float max)
