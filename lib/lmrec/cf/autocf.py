@@ -33,6 +33,7 @@ from torch import nn
 
 from .backbone import Backbone, BackboneConfig, BackboneParams, Batch, TrainOutput
 from .graph import Adjacency, Graph
+from .losses import weighted_logsumexp
 
 
 def gumbel_noise(shape: torch.Size | tuple[int, ...], device: torch.device, generator: torch.Generator | None = None,
@@ -152,9 +153,10 @@ def uniformity_terms(user_emb: torch.Tensor, item_emb: torch.Tensor, users: torc
     where ``U(B)`` are the batch's unique nodes and ``lse`` is log-sum-exp over all users / items."""
     uu = torch.unique(users)
     ii = torch.unique(items)
-    self_u = torch.logsumexp(user_emb[uu] @ user_emb.T, dim=1).mean()
-    self_i = torch.logsumexp(item_emb[ii] @ item_emb.T, dim=1).mean()
-    cross = torch.logsumexp(user_emb[users] @ item_emb.T, dim=1).mean()
+    self_u = weighted_logsumexp(user_emb[uu], user_emb, torch.full_like(uu, 1.0 / uu.numel(), dtype=user_emb.dtype))
+    self_i = weighted_logsumexp(item_emb[ii], item_emb, torch.full_like(ii, 1.0 / ii.numel(), dtype=item_emb.dtype))
+    bu, counts = torch.unique(users, return_counts=True)  # the batch's users, each weighted by its count
+    cross = weighted_logsumexp(user_emb[bu], item_emb, counts.to(user_emb.dtype) / users.numel())
     return ssl_reg * (self_u + self_i) + cross
 
 

@@ -51,8 +51,16 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, candidates: torch.Tensor | None =
 
 def _lse(a: torch.Tensor, c: torch.Tensor, weight: torch.Tensor, temperature: float,
          chunk_elements: int = 1 << 21) -> torch.Tensor:
+    return weighted_logsumexp(a, c, weight, 1.0 / temperature, chunk_elements)
+
+
+def weighted_logsumexp(a: torch.Tensor, c: torch.Tensor, weight: torch.Tensor, bound: float = float("inf"),
+                       chunk_elements: int = 1 << 21) -> torch.Tensor:
+    """``sum_k weight_k * log sum_j exp(a_k . c_j)`` without a ``[len(a), len(c)]`` buffer (row blocks of about
+    ``chunk_elements`` logits, value and gradients in one pass). ``bound``: a bound on ``|a_k . c_j|`` (e.g.
+    ``1/t`` for unit rows over a temperature); unbounded logits are shifted by each row's maximum."""
     rows = max(1, chunk_elements // max(1, c.shape[0]))
-    return _WeightedLogSumExp.apply(a, c, weight, rows, 1.0 / temperature)
+    return _WeightedLogSumExp.apply(a, c, weight, rows, float(bound))
 
 
 def info_nce_nodes(view_a: torch.Tensor, view_b: torch.Tensor, nodes: torch.Tensor, temperature: float = 1.0,
