@@ -114,9 +114,12 @@ class _SpMM(torch.autograd.Function):
 
 
 def _csr(rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, n: int) -> torch.Tensor:
-    """CSR from COO arrays already sorted by (row, col)."""
+    """CSR from COO arrays already sorted by (row, col); 32-bit indices when they fit (the CPU sparse kernels
+    convert 64-bit indices to 32-bit on every product otherwise)."""
     crow = torch.zeros(n + 1, dtype=torch.int64, device=rows.device)
     crow[1:] = torch.cumsum(torch.bincount(rows, minlength=n), 0)
+    if max(n, cols.numel()) < 2**31 - 1:
+        crow, cols = crow.to(torch.int32), cols.to(torch.int32)
     return csr_like(crow, cols, vals, n)
 
 
