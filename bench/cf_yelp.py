@@ -13,6 +13,7 @@
 Usage: OMP_NUM_THREADS=1 python bench/cf_yelp.py [--data ../shared/data/rlmrec_yelp] [--batches 4]
        [--train lightgcn:300,simgcl:120@0.005]   (backbone:seconds of training[@lr])
        python bench/cf_yelp.py --compare d877505 --threads 1,2 --batches 3 --reps 2 --train ""
+       python bench/cf_yelp.py --compare d877505 --ml100k none   (ML-100K metrics, old vs new, no timing)
 Writes a markdown block to stdout; the recorded results are in bench/results/cf_yelp.md.
 """
 
@@ -147,6 +148,54 @@ def compare(rev: str, ds, names: list[str], threads: list[int], n_batches: int, 
                   f"{min(loads):.1f}-{max(loads):.1f} |", flush=True)
 
 
+NOTEBOOKS = {"gccf": "10_gccf", "lightgcn": "11_lightgcn", "sgl": "12_sgl", "simgcl": "13_simgcl", "dccf": "14_dccf",
+             "autocf": "15_autocf"}
+
+
+def notebook_spec(name: str, alignment: str = "none") -> CFSpec:
+    """The CFSpec of a CF notebook's parameters-cell defaults (ML-100K, the main job's values)."""
+    import ast
+
+    from lmrec.cf.registry import backbone_class
+    from lmrec.run.plan import notebook_parameters
+
+    p = {k: ast.literal_eval(v) for k, v in notebook_parameters(REPO_ROOT / f"notebooks/{NOTEBOOKS[name]}.ipynb").items()
+         if k != "RUN_DIR"}
+    return CFSpec(backbone=name, alignment=alignment, dataset=p["DATASET"], split=p["SPLIT"], min_rating=p["MIN_RATING"],
+                  profile_source="item_text", dim=p["EMBED_DIM"], layers=p["LAYERS"],
+                  extra=backbone_class(name).Params.from_params(p, name).as_dict(), reg_weight=p["REG_WEIGHT"],
+                  kd_weight=p["KD_WEIGHT"], kd_temperature=p["KD_TEMPERATURE"], mask_ratio=p["MASK_RATIO"],
+                  recon_weight=p["RECON_WEIGHT"], re_temperature=p["RE_TEMPERATURE"], seed=p["SEED"],
+                  train=TrainConfig(epochs=p["EPOCHS"], batch_size=p["BATCH_SIZE"], lr=p["LR"], eval_every=p["EVAL_EVERY"],
+                                    patience=p["PATIENCE"], progress=False))
+
+
+def same_numbers(rev: str, names: list[str], alignment: str) -> None:
+    """ML-100K runs of the notebooks' defaults with the CF core of ``rev`` and with this checkout: metrics side by
+    side (PROFILE_SOURCE item_text for +Con/+Gen, so no LLM stage is needed)."""
+    from lmrec.cf.notebook import load_cf_data
+
+    lib = load_reference(rev)
+    ds = None
+    print(f"\n### ML-100K, notebook defaults, ALIGNMENT={alignment}: `{rev}` vs this checkout\n")
+    for name in names:
+        spec = notebook_spec(name, alignment)
+        ds = ds if ds is not None else load_cf_data(spec)
+        old_spec = reference_spec(lib, spec)
+        old_spec.train = lib.cf.trainer.TrainConfig(**{k: getattr(spec.train, k) for k in (
+            "epochs", "batch_size", "lr", "eval_every", "patience")}, progress=False)
+        rows = {}
+        for who in ("old", "new"):
+            c0 = time.process_time()
+            r = lib.cf.notebook.run_backbone(old_spec, dataset=ds) if who == "old" else run_backbone(spec, dataset=ds)
+            rows[who] = ({k: round(v, 6) for k, v in r.metrics().items()} | {"best_epoch": r.result.best_epoch},
+                         time.process_time() - c0)
+        same = rows["old"][0] == rows["new"][0]
+        diff = {k: (rows["old"][0][k], rows["new"][0][k]) for k in rows["new"][0] if rows["old"][0][k] != rows["new"][0][k]}
+        print(f"- {name}: {'identical' if same else f'differs {diff}'}; test R@20 {rows['new'][0]['recall@20']}, "
+              f"N@20 {rows['new'][0]['ndcg@20']}; CPU s {rows['old'][1]:.1f} -> {rows['new'][1]:.1f}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(REPO_ROOT.parent / "shared/data/rlmrec_yelp"))
@@ -156,8 +205,14 @@ def main() -> None:
     ap.add_argument("--compare", default="", help="git revision to time against (old vs new, back to back)")
     ap.add_argument("--threads", default="1", help="torch thread counts for --compare, e.g. 1,2")
     ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--ml100k", default="", help="with --compare: alignment (none|con|gen) of ML-100K runs whose "
+                    "metrics are compared old vs new instead of timing Yelp epochs")
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    if args.compare and args.ml100k:
+        print(f"machine: {machine_summary()}")
+        same_numbers(args.compare, [b for b in args.backbones.split(",") if b], args.ml100k)
+        return
     ds = load_dataset(f"rlmrec:{args.data}", "given")
     malloc = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
     print(f"## {ds.describe()}\n\nmachine: {machine_summary()}; malloc env: {malloc or 'none'}\n")
