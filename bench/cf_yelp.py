@@ -5,16 +5,28 @@
 2. As much of a plain LightGCN / SimGCL run as fits a time cap: early stopping on validation Recall@20,
    best state restored, test once. RLMRec's own code reached SimGCL test Recall@20 0.1256 / NDCG@20 0.0794.
 
+3. ``--compare REF``: seconds per epoch of this checkout's CF core against the one of git revision ``REF``,
+   in the same process, back to back (old, new, old, new, ...), per backbone and per torch thread count;
+   the ratio old/new is what survives a shared, loaded machine. ``REF``'s ``lib/lmrec`` is extracted with
+   ``git archive`` into a temporary folder and imported as ``lmrec_ref``.
+
 Usage: OMP_NUM_THREADS=1 python bench/cf_yelp.py [--data ../shared/data/rlmrec_yelp] [--batches 4]
        [--train lightgcn:300,simgcl:120@0.005]   (backbone:seconds of training[@lr])
+       python bench/cf_yelp.py --compare d877505 --threads 1,2 --batches 3 --reps 2 --train ""
+       python bench/cf_yelp.py --compare d877505 --ml100k none   (ML-100K metrics, old vs new, no timing)
 Writes a markdown block to stdout; the recorded results are in bench/results/cf_yelp.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 import yaml
@@ -48,11 +60,15 @@ def yelp_spec(backbone: str, alignment: str = "none") -> CFSpec:
                                     eval_every=p.get("EVAL_EVERY", 3), patience=p.get("PATIENCE", 5)))
 
 
-def seconds_per_epoch(spec: CFSpec, dataset, n_batches: int) -> tuple[float, float]:
+def seconds_per_epoch(spec: CFSpec, dataset, n_batches: int, lib=None) -> tuple[float, float]:
+    """(wall, process CPU) seconds per epoch from ``n_batches`` timed batches after a warm-up batch; ``lib``:
+    the ``lmrec`` package whose CF core runs (default: this checkout)."""
+    mk, batch_cls, sampler_cls = ((build_model, Batch, NegativeSampler) if lib is None else
+                                  (lib.cf.notebook.build_model, lib.cf.backbone.Batch, lib.cf.sampling.NegativeSampler))
     torch.manual_seed(2023)
-    model = build_model(spec, dataset)
+    model = mk(spec, dataset)
     g = model.backbone.graph
-    sampler = NegativeSampler(g.train_users, g.train_items, g.n_items)
+    sampler = sampler_cls(g.train_users, g.train_items, g.n_items)
     opt = torch.optim.Adam(model.parameters(), lr=spec.train.lr)
     bs = spec.train.batch_size
     model.backbone.on_epoch_start(0)
@@ -62,7 +78,7 @@ def seconds_per_epoch(spec: CFSpec, dataset, n_batches: int) -> tuple[float, flo
         idx = perm[step * bs:(step + 1) * bs]
         t0, c0 = time.perf_counter(), time.process_time()
         u = g.train_users[idx]
-        b = Batch(u, g.train_items[idx], sampler.sample(u), step=step)
+        b = batch_cls(u, g.train_items[idx], sampler.sample(u), step=step)
         model.backbone.on_step_start(b)
         opt.zero_grad()
         loss, _ = model.loss(b)
@@ -75,16 +91,135 @@ def seconds_per_epoch(spec: CFSpec, dataset, n_batches: int) -> tuple[float, flo
     return wall / n_batches * per_epoch, cpu / n_batches * per_epoch
 
 
+def load_reference(rev: str):
+    """The ``lmrec`` package of git revision ``rev``, imported as ``lmrec_ref`` from a temporary copy."""
+    tmp = Path(tempfile.mkdtemp(prefix="lmrec_ref_"))
+    archive = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", rev, "lib/lmrec"], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+    (tmp / "lib/lmrec").rename(tmp / "lmrec_ref")
+    registry = tmp / "lmrec_ref/cf/registry.py"  # its backbone table names modules absolutely
+    registry.write_text(registry.read_text().replace('"lmrec.cf.', '"lmrec_ref.cf.'))
+    sys.path.insert(0, str(tmp))
+    lib = importlib.import_module("lmrec_ref")
+    for mod in ("cf", "cf.notebook", "cf.backbone", "cf.sampling"):
+        importlib.import_module(f"lmrec_ref.{mod}")
+    return lib
+
+
+def reference_spec(lib, spec: CFSpec):
+    """The same run for the reference code: its own CFSpec, without the names it does not know."""
+    import dataclasses
+
+    cls = lib.cf.registry.backbone_class(spec.backbone)
+    if hasattr(cls, "Params"):
+        extra = {k: v for k, v in spec.extra.items() if k in cls.Params.names()}
+    else:  # before the parameter dataclasses: no edge_drop / con_negatives
+        extra = {k: v for k, v in spec.extra.items() if k not in ("edge_drop", "con_negatives")}
+    fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name not in ("extra", "train")}
+    return lib.cf.notebook.CFSpec(**fields, extra=extra, train=lib.cf.trainer.TrainConfig(batch_size=spec.train.batch_size))
+
+
+def compare(rev: str, ds, names: list[str], threads: list[int], n_batches: int, reps: int) -> None:
+    """Old (``rev``) vs new seconds per epoch, back to back, for each backbone and thread count."""
+    lib = load_reference(rev)
+    print(f"\n### This checkout vs `{rev}`, same process, alternating (old, new) x {reps}, {n_batches} timed batches "
+          "after a warm-up batch each; CPU = process CPU time (all threads)\n")
+    print("| backbone | threads | old s/epoch (CPU) | new s/epoch (CPU) | CPU ratio old/new | old wall | new wall | "
+          "wall ratio | load (1 min) |\n|---|---|---|---|---|---|---|---|---|")
+    for name in names:
+        spec = yelp_spec(name)
+        if "edge_drop" in spec.extra:  # the reference only has symmetric edge dropout: time the same thing
+            spec.extra["edge_drop"] = "edges"
+        old_spec = reference_spec(lib, spec)
+        for n_threads in threads:
+            torch.set_num_threads(n_threads)
+            acc = {"old": [0.0, 0.0], "new": [0.0, 0.0]}
+            loads = []
+            for _ in range(reps):
+                for who in ("old", "new"):
+                    loads.append(os.getloadavg()[0])
+                    w, c = (seconds_per_epoch(old_spec, ds, n_batches, lib) if who == "old"
+                            else seconds_per_epoch(spec, ds, n_batches))
+                    acc[who][0] += w / reps
+                    acc[who][1] += c / reps
+            (ow, oc), (nw, nc) = acc["old"], acc["new"]
+            print(f"| {name} | {n_threads} | {oc:.1f} | {nc:.1f} | {oc / nc:.2f} | {ow:.1f} | {nw:.1f} | {ow / nw:.2f} | "
+                  f"{min(loads):.1f}-{max(loads):.1f} |", flush=True)
+
+
+NOTEBOOKS = {"gccf": "10_gccf", "lightgcn": "11_lightgcn", "sgl": "12_sgl", "simgcl": "13_simgcl", "dccf": "14_dccf",
+             "autocf": "15_autocf"}
+
+
+def notebook_spec(name: str, alignment: str = "none") -> CFSpec:
+    """The CFSpec of a CF notebook's parameters-cell defaults (ML-100K, the main job's values)."""
+    import ast
+
+    from lmrec.cf.registry import backbone_class
+    from lmrec.run.plan import notebook_parameters
+
+    p = {k: ast.literal_eval(v) for k, v in notebook_parameters(REPO_ROOT / f"notebooks/{NOTEBOOKS[name]}.ipynb").items()
+         if k != "RUN_DIR"}
+    return CFSpec(backbone=name, alignment=alignment, dataset=p["DATASET"], split=p["SPLIT"], min_rating=p["MIN_RATING"],
+                  profile_source="item_text", dim=p["EMBED_DIM"], layers=p["LAYERS"],
+                  extra=backbone_class(name).Params.from_params(p, name).as_dict(), reg_weight=p["REG_WEIGHT"],
+                  kd_weight=p["KD_WEIGHT"], kd_temperature=p["KD_TEMPERATURE"], mask_ratio=p["MASK_RATIO"],
+                  recon_weight=p["RECON_WEIGHT"], re_temperature=p["RE_TEMPERATURE"], seed=p["SEED"],
+                  train=TrainConfig(epochs=p["EPOCHS"], batch_size=p["BATCH_SIZE"], lr=p["LR"], eval_every=p["EVAL_EVERY"],
+                                    patience=p["PATIENCE"], progress=False))
+
+
+def same_numbers(rev: str, names: list[str], alignment: str) -> None:
+    """ML-100K runs of the notebooks' defaults with the CF core of ``rev`` and with this checkout: metrics side by
+    side (PROFILE_SOURCE item_text for +Con/+Gen, so no LLM stage is needed)."""
+    from lmrec.cf.notebook import load_cf_data
+
+    lib = load_reference(rev)
+    ds = None
+    print(f"\n### ML-100K, notebook defaults, ALIGNMENT={alignment}: `{rev}` vs this checkout\n")
+    for name in names:
+        spec = notebook_spec(name, alignment)
+        ds = ds if ds is not None else load_cf_data(spec)
+        old_spec = reference_spec(lib, spec)
+        old_spec.train = lib.cf.trainer.TrainConfig(**{k: getattr(spec.train, k) for k in (
+            "epochs", "batch_size", "lr", "eval_every", "patience")}, progress=False)
+        rows = {}
+        for who in ("old", "new"):
+            c0 = time.process_time()
+            r = lib.cf.notebook.run_backbone(old_spec, dataset=ds) if who == "old" else run_backbone(spec, dataset=ds)
+            rows[who] = ({k: round(v, 6) for k, v in r.metrics().items()} | {"best_epoch": r.result.best_epoch},
+                         time.process_time() - c0)
+        same = rows["old"][0] == rows["new"][0]
+        diff = {k: (rows["old"][0][k], rows["new"][0][k]) for k in rows["new"][0] if rows["old"][0][k] != rows["new"][0][k]}
+        print(f"- {name}: {'identical' if same else f'differs {diff}'}; test R@20 {rows['new'][0]['recall@20']}, "
+              f"N@20 {rows['new'][0]['ndcg@20']}; CPU s {rows['old'][1]:.1f} -> {rows['new'][1]:.1f}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(REPO_ROOT.parent / "shared/data/rlmrec_yelp"))
     ap.add_argument("--batches", type=int, default=4)
     ap.add_argument("--backbones", default=",".join(BACKBONES))
     ap.add_argument("--train", default="lightgcn:300")
+    ap.add_argument("--compare", default="", help="git revision to time against (old vs new, back to back)")
+    ap.add_argument("--threads", default="1", help="torch thread counts for --compare, e.g. 1,2")
+    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--ml100k", default="", help="with --compare: alignment (none|con|gen) of ML-100K runs whose "
+                    "metrics are compared old vs new instead of timing Yelp epochs")
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    if args.compare and args.ml100k:
+        print(f"machine: {machine_summary()}")
+        same_numbers(args.compare, [b for b in args.backbones.split(",") if b], args.ml100k)
+        return
     ds = load_dataset(f"rlmrec:{args.data}", "given")
-    print(f"## {ds.describe()}\n\nmachine: {machine_summary()}\n")
+    malloc = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
+    print(f"## {ds.describe()}\n\nmachine: {machine_summary()}; malloc env: {malloc or 'none'}\n")
+    if args.compare:
+        compare(args.compare, ds, [b for b in args.backbones.split(",") if b],
+                [int(t) for t in args.threads.split(",")], args.batches, args.reps)
+        return
     print("| backbone | s/epoch (wall) | s/epoch (CPU) |\n|---|---|---|")
     for name in [b for b in args.backbones.split(",") if b]:
         try:

@@ -233,3 +233,18 @@ def test_autocf_learns_planted_communities():
     # random: 5/22 ~ 0.23 of the test items in the top 5; own community first: ~5/7 ~ 0.71
     assert res.test.metrics["recall@5"] > 0.45
     assert res.history[-1]["rec"] < res.history[0]["rec"]
+
+
+@pytest.mark.parametrize("scale", [1.0, 40.0])  # 40: logits in the thousands, the row-max-shifted path
+def test_uniformity_terms_gradients_match_the_plain_formula(scale):
+    torch.manual_seed(0)
+    u = (scale * torch.randn(7, 3)).requires_grad_(True)
+    i = (scale * torch.randn(5, 3)).requires_grad_(True)
+    users, items = torch.tensor([0, 0, 4, 6, 6, 6]), torch.tensor([1, 2, 2, 0, 4, 4])
+    uu, ii = torch.unique(users), torch.unique(items)
+    plain = (0.5 * (torch.logsumexp(u[uu] @ u.T, 1).mean() + torch.logsumexp(i[ii] @ i.T, 1).mean())
+             + torch.logsumexp(u[users] @ i.T, 1).mean())
+    got = uniformity_terms(u, i, users, items, ssl_reg=0.5)
+    torch.testing.assert_close(got, plain, rtol=1e-5, atol=1e-5 * scale)
+    for a, b in zip(torch.autograd.grad(got, [u, i]), torch.autograd.grad(plain, [u, i])):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)

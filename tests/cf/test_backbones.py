@@ -10,7 +10,8 @@ from lmrec.cf.lightgcn import LightGCN
 from .cf_planted import planted_dataset, planted_profiles
 
 MINE = ("gccf", "lightgcn", "sgl", "simgcl")
-EXTRA = {"keep_rate": 0.8, "cl_weight": 0.1, "temperature": 0.2, "eps": 0.1}
+EXTRAS = {"gccf": {}, "lightgcn": {"keep_rate": 0.8}, "sgl": {"keep_rate": 0.8, "cl_weight": 0.1, "temperature": 0.2},
+          "simgcl": {"cl_weight": 0.1, "temperature": 0.2, "eps": 0.1}}
 
 
 def _batch(ds, n=16):
@@ -50,7 +51,7 @@ def test_every_backbone_composes_with_every_alignment(name, alignment):
     torch.manual_seed(0)
     ds = planted_dataset()
     g, batch = _batch(ds)
-    bb = build_backbone(name, g, BackboneConfig(dim=8, layers=2, extra=EXTRA))
+    bb = build_backbone(name, g, BackboneConfig(dim=8, layers=2, extra=EXTRAS[name]))
     up, ip = planted_profiles(ds)
     model = CFModel(bb, build_alignment(alignment, bb, up, ip), reg_weight=1e-4)
     loss, parts = model.loss(batch)
@@ -70,7 +71,7 @@ def test_sgl_contrastive_term_weights_and_clean_bpr():
     torch.manual_seed(0)
     ds = planted_dataset()
     g, batch = _batch(ds)
-    off = build_backbone("sgl", g, BackboneConfig(dim=8, layers=2, extra={**EXTRA, "cl_weight": 0.0}))
+    off = build_backbone("sgl", g, BackboneConfig(dim=8, layers=2, extra={**EXTRAS["sgl"], "cl_weight": 0.0}))
     out = off.train_forward(batch, off.ego())
     assert out.losses["cl"].item() == 0.0
     # the BPR view is the clean graph: equal to encode()
@@ -81,7 +82,7 @@ def test_simgcl_views_are_noisy_and_eps_zero_views_are_clean():
     torch.manual_seed(0)
     ds = planted_dataset()
     g = Graph(ds.train)
-    bb = build_backbone("simgcl", g, BackboneConfig(dim=8, layers=2, extra={**EXTRA, "eps": 0.0, "views_include_ego": True}))
+    bb = build_backbone("simgcl", g, BackboneConfig(dim=8, layers=2, extra={**EXTRAS["simgcl"], "eps": 0.0, "views_include_ego": True}))
     u1, _ = bb._noisy(bb.ego(), 0.0)
     torch.testing.assert_close(u1, bb.encode()[0])
     v1, _ = bb._noisy(bb.ego(), 0.5)
@@ -98,7 +99,7 @@ def test_simgcl_views_are_noisy_and_eps_zero_views_are_clean():
 def test_trainer_learns_planted_groups(name):
     torch.manual_seed(0)
     ds = planted_dataset()
-    extra = {**EXTRA, "cl_weight": 0.02}
+    extra = {**EXTRAS[name], "cl_weight": 0.02} if name in ("sgl", "simgcl") else EXTRAS[name]
     bb = build_backbone(name, Graph(ds.train), BackboneConfig(dim=16, layers=2, extra=extra))
     model = CFModel(bb, build_alignment("none", bb), reg_weight=1e-6)
     res = fit(model, ds, TrainConfig(epochs=20, batch_size=128, lr=0.05, eval_every=5, patience=10, progress=False))

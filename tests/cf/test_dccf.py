@@ -206,3 +206,23 @@ def test_dccf_learns_planted_communities():
     # own community (7 candidates, both test items among them) first gives ~5/7 ~ 0.71
     assert res.test.metrics["recall@5"] > 0.45
     assert res.history[-1]["bpr"] < res.history[0]["bpr"]
+
+
+def test_csr_pattern_products_match_the_gather_path_in_value_and_gradients():
+    """The ``torch`` backend's learned-graph products (CSR + SDDMM, custom backward) equal ``spmm_multi``."""
+    from lmrec.cf.dccf import pattern_spmm
+
+    torch.manual_seed(0)
+    g = Graph(planted_dataset().train)
+    adj = g.adj()
+    values = torch.rand(adj.nnz, 2, requires_grad=True)
+    x = torch.randn(g.n_nodes, 5, requires_grad=True)
+    w = torch.randn(2, g.n_nodes, 5)
+    out = pattern_spmm(adj, values, x)
+    (out * w).sum().backward()
+    v2, x2 = values.detach().clone().requires_grad_(True), x.detach().clone().requires_grad_(True)
+    ref = spmm_multi(adj.rows, adj.cols, v2, adj.n, x2)
+    (ref * w).sum().backward()
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(values.grad, v2.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(x.grad, x2.grad, rtol=1e-5, atol=1e-6)

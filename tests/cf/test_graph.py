@@ -80,11 +80,37 @@ def test_edge_dropout_keeps_symmetry_and_rate():
     d = adj.drop_edges(0.5)
     dense = d.dense()
     torch.testing.assert_close(dense, dense.T)
-    assert 0.35 < d.nnz / adj.nnz < 0.65
-    # kept entries keep their normalised values (no re-normalisation)
     full = adj.dense()
+    assert 0.35 < (dense != 0).sum() / (full != 0).sum() < 0.65
+    # kept entries keep their normalised values (no re-normalisation)
     kept = dense != 0
     torch.testing.assert_close(dense[kept], full[kept])
+    # the product is the dense product of the kept entries, value and gradient (A symmetric: A^T g = A g)
+    x = torch.randn(g.n_nodes, 3, requires_grad=True)
+    w = torch.randn(g.n_nodes, 3)
+    (d @ x * w).sum().backward()
+    torch.testing.assert_close(x.grad, dense.T @ w, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["torch", "index_add"])
+def test_entry_dropout_drops_directions_independently_and_back_propagates_the_transpose(backend):
+    g, _ = _random_graph(backend)
+    torch.manual_seed(1)
+    adj = g.adj()
+    d = adj.drop_edges(0.5, unit="entries")
+    dense, full = d.dense(), adj.dense()
+    kept = dense != 0
+    assert not torch.equal(kept, kept.T), "entries: the two directions of an edge are drawn independently"
+    assert 0.35 < kept.sum() / (full != 0).sum() < 0.65
+    torch.testing.assert_close(dense[kept], full[kept])
+    x = torch.randn(g.n_nodes, 3, requires_grad=True)
+    w = torch.randn(g.n_nodes, 3)
+    out = d @ x
+    (out * w).sum().backward()
+    torch.testing.assert_close(out, dense @ x.detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(x.grad, dense.T @ w, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="entries"):
+        adj.drop_edges(0.5, unit="nodes")
 
 
 def test_unknown_backend_is_rejected_with_choices():

@@ -2,10 +2,11 @@
 
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
-from lmrec.cf.losses import bpr_loss, info_nce, l2_reg
+from lmrec.cf.losses import bpr_loss, info_nce, info_nce_nodes, l2_reg
 
 
 def test_bpr_hand_computed():
@@ -43,3 +44,24 @@ def test_info_nce_matches_cross_entropy_over_cosines():
 def test_info_nce_is_low_for_aligned_pairs():
     x = torch.eye(5)
     assert info_nce(x, x, temperature=0.1) < info_nce(x, x.roll(1, 0), temperature=0.1)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 21])
+@pytest.mark.parametrize("t", [0.3, 0.005])  # 0.005: logits up to 200, the row-max-shifted path
+def test_info_nce_over_unique_nodes_equals_the_plain_computation(chunk, t):
+    """Same value and gradients as the per-row formula over every (repeated) node of the batch, whatever the
+    block size of the one-pass log-sum-exp."""
+    torch.manual_seed(0)
+    va, vb = torch.randn(9, 4, requires_grad=True), torch.randn(9, 4, requires_grad=True)
+    nodes = torch.tensor([3, 3, 3, 0, 8, 8, 1])  # repeats: each counts once per occurrence
+    an, bn = F.normalize(va[nodes], dim=-1), F.normalize(vb, dim=-1)
+    plain = (torch.logsumexp(an @ bn.T / t, 1) - (an * bn[nodes]).sum(-1) / t).mean()
+    got = info_nce_nodes(va, vb, nodes, t, chunk_elements=chunk)
+    torch.testing.assert_close(got, plain)
+    ga = torch.autograd.grad(plain, [va, vb])
+    gb = torch.autograd.grad(got, [va, vb])
+    tol = {"rtol": 1e-5, "atol": 1e-6 / t}  # float32 rounding grows with the logits' scale 1/t
+    torch.testing.assert_close(gb[0], ga[0], **tol)
+    torch.testing.assert_close(gb[1], ga[1], **tol)
+    assert torch.autograd.gradcheck(lambda x, y: info_nce_nodes(x, y, nodes, t, chunk_elements=chunk),
+                                    (va.detach().double().requires_grad_(), vb.detach().double().requires_grad_()))

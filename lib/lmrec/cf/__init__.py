@@ -11,13 +11,13 @@
 """
 
 from .alignment import ContrastiveAlignment, GenerativeAlignment, NoAlignment
-from .backbone import Alignment, Backbone, BackboneConfig, Batch, TrainOutput
+from .backbone import Alignment, Backbone, BackboneConfig, BackboneParams, Batch, TrainOutput
 from .graph import Graph
-from .losses import bpr_loss, info_nce, l2_reg
+from .losses import bpr_loss, info_nce, info_nce_nodes, l2_reg
 from .model import CFModel
 from .registry import BACKBONES, build_alignment, build_backbone
 from .trainer import TrainConfig, TrainResult, fit
 
-__all__ = ["Alignment", "Backbone", "BackboneConfig", "Batch", "TrainOutput", "Graph", "bpr_loss", "info_nce",
-           "l2_reg", "CFModel", "BACKBONES", "build_alignment", "build_backbone", "TrainConfig", "TrainResult",
+__all__ = ["Alignment", "Backbone", "BackboneConfig", "BackboneParams", "Batch", "TrainOutput", "Graph", "bpr_loss",
+           "info_nce", "info_nce_nodes", "l2_reg", "CFModel", "BACKBONES", "build_alignment", "build_backbone", "TrainConfig", "TrainResult",
            "fit", "ContrastiveAlignment", "GenerativeAlignment", "NoAlignment"]

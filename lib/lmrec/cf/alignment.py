@@ -4,7 +4,8 @@
   ``s`` into the CF space; InfoNCE (cosine / ``kd_temperature``) pulls a node's CF embedding towards its
   mapped profile. As in RLMRec's code, the batch's users are contrasted against the mapped profiles of
   *all* users, its positive and negative items against the batch's positive / negative items; the sum
-  of the three terms is weighted by ``kd_weight``.
+  of the three terms is weighted by ``kd_weight``. ``negatives=False`` leaves the negative-item term out
+  (RLMRec's ``autocf_plus.py``, whose AutoCF samples no negatives).
 * :class:`GenerativeAlignment` (RLMRec-Gen, paper eq. 10): a ratio ``mask_ratio`` of all nodes get their
   layer-0 embedding replaced by a learnable mask token; the backbone propagates the masked graph (for
   every view, BPR included, as in RLMRec's code); an MLP maps the final embeddings of the masked nodes
@@ -27,7 +28,7 @@ import torch
 from torch import nn
 
 from .backbone import Alignment, Batch, TrainOutput
-from .losses import info_nce
+from .losses import info_nce, info_nce_nodes
 
 ALIGNMENTS = ("none", "con", "gen")
 
@@ -74,7 +75,7 @@ class ContrastiveAlignment(Alignment):
 
     def __init__(self, user_prof: torch.Tensor, item_prof: torch.Tensor, cf_dim: int, kd_weight: float = 0.01,
                  kd_temperature: float = 0.2, user_mask: torch.Tensor | None = None,
-                 item_mask: torch.Tensor | None = None) -> None:
+                 item_mask: torch.Tensor | None = None, negatives: bool = True) -> None:
         super().__init__()
         _check_profiles(user_prof, item_prof, user_prof.shape[0], item_prof.shape[0])
         self.register_buffer("user_prof", user_prof.float(), persistent=False)
@@ -83,6 +84,7 @@ class ContrastiveAlignment(Alignment):
         self.register_buffer("item_ok", _mask(item_mask, item_prof.shape[0], "item"), persistent=False)
         self.mlp = _mlp(user_prof.shape[1], cf_dim)
         self.kd_weight, self.kd_temperature = float(kd_weight), float(kd_temperature)
+        self.negatives = bool(negatives)
 
     def coverage(self) -> tuple[int, int, int, int]:
         """(users with a profile, users, items with a profile, items)."""
@@ -92,11 +94,11 @@ class ContrastiveAlignment(Alignment):
         t = self.kd_temperature
         terms = []  # nodes whose profile failed are neither anchors nor candidates
         users = batch.users[self.user_ok[batch.users]]
-        if users.numel():
+        if users.numel():  # each distinct user once, weighted by its count, against all users with a profile
             rank = torch.cumsum(self.user_ok.long(), 0) - 1  # user id -> row among the users with a profile
-            users_mapped = self.mlp(self.user_prof[self.user_ok])
-            terms.append(info_nce(out.users[users], users_mapped[rank[users]], users_mapped, t, rank[users]))
-        for items in (batch.pos, batch.neg):  # the batch's positive (negative) items against each other
+            terms.append(info_nce_nodes(out.users[self.user_ok], self.mlp(self.user_prof[self.user_ok]), rank[users], t))
+        # the batch's positive (and, unless switched off, negative) items against each other
+        for items in ((batch.pos, batch.neg) if self.negatives else (batch.pos,)):
             items = items[self.item_ok[items]]
             if items.numel():
                 terms.append(info_nce(out.items[items], self.mlp(self.item_prof[items]), temperature=t))

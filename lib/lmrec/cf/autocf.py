@@ -31,8 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbone import Backbone, BackboneConfig, Batch, TrainOutput
+from .backbone import Backbone, BackboneConfig, BackboneParams, Batch, TrainOutput
 from .graph import Adjacency, Graph
+from .losses import weighted_logsumexp
 
 
 def gumbel_noise(shape: torch.Size | tuple[int, ...], device: torch.device, generator: torch.Generator | None = None,
@@ -152,18 +153,39 @@ def uniformity_terms(user_emb: torch.Tensor, item_emb: torch.Tensor, users: torc
     where ``U(B)`` are the batch's unique nodes and ``lse`` is log-sum-exp over all users / items."""
     uu = torch.unique(users)
     ii = torch.unique(items)
-    self_u = torch.logsumexp(user_emb[uu] @ user_emb.T, dim=1).mean()
-    self_i = torch.logsumexp(item_emb[ii] @ item_emb.T, dim=1).mean()
-    cross = torch.logsumexp(user_emb[users] @ item_emb.T, dim=1).mean()
+    self_u = weighted_logsumexp(user_emb[uu], user_emb, torch.full_like(uu, 1.0 / uu.numel(), dtype=user_emb.dtype))
+    self_i = weighted_logsumexp(item_emb[ii], item_emb, torch.full_like(ii, 1.0 / ii.numel(), dtype=item_emb.dtype))
+    bu, counts = torch.unique(users, return_counts=True)  # the batch's users, each weighted by its count
+    cross = weighted_logsumexp(user_emb[bu], item_emb, counts.to(user_emb.dtype) / users.numel())
     return ssl_reg * (self_u + self_i) + cross
+
+
+@dataclass(frozen=True)
+class AutoCFParams(BackboneParams):
+    """RLMRec ``autocf.yml`` defaults: ``gt_layers`` (1), ``n_heads`` (4), ``seed_num`` (100), ``mask_depth``
+    (2), ``keep_rate`` (0.2: here the share of random nodes added to the masked set, not an edge dropout),
+    ``fix_steps`` (10), ``ssl_reg`` (1.0). ``con_negatives``: RLMRec-Con on AutoCF also aligns the trainer's
+    sampled negative items (True, the paper's alignment of every node in the batch) or only users and
+    positive items (False, RLMRec's ``autocf_plus.py``: AutoCF's loss uses no negatives)."""
+
+    gt_layers: int = 1
+    n_heads: int = 4
+    seed_num: int = 100
+    mask_depth: int = 2
+    keep_rate: float = 0.2
+    fix_steps: int = 10
+    ssl_reg: float = 1.0
+    con_negatives: bool = True
+
+    def __post_init__(self) -> None:
+        if self.mask_depth < 1 or self.fix_steps < 1 or self.seed_num < 1:
+            raise ValueError("AutoCF: mask_depth, fix_steps and seed_num must be >= 1")
 
 
 class AutoCF(Backbone):
     """AutoCF backbone: ``layers`` GCN encoder layers + ``gt_layers`` graph-transformer decoder layers.
 
-    Hyperparameters in ``BackboneConfig.extra`` (RLMRec ``autocf.yml`` defaults): ``gt_layers`` (1),
-    ``n_heads`` (4), ``seed_num`` (100), ``mask_depth`` (2), ``keep_rate`` (0.2), ``fix_steps`` (10),
-    ``ssl_reg`` (1.0). Its reconstruction loss replaces BPR (:meth:`rec_loss`).
+    Hyperparameters: :class:`AutoCFParams`. Its reconstruction loss replaces BPR (:meth:`rec_loss`).
 
     Training protocol through the trainer's hooks: :meth:`on_epoch_start` restarts the step count,
     :meth:`on_step_start` re-draws seeds and masks every ``fix_steps`` steps (the infomax loss of that draw
@@ -172,25 +194,15 @@ class AutoCF(Backbone):
 
     name = "autocf"
     rec_loss_name = "rec"
-    EXTRA = ("gt_layers", "n_heads", "seed_num", "mask_depth", "keep_rate", "fix_steps", "ssl_reg")
+    Params = AutoCFParams
 
     def __init__(self, graph: Graph, config: BackboneConfig) -> None:
         super().__init__(graph, config)
-        unknown = sorted(set(config.extra) - set(self.EXTRA))
-        if unknown:
-            raise ValueError(f"AutoCF: unknown hyperparameter(s) {unknown} in BackboneConfig.extra; "
-                             f"AutoCF reads {list(self.EXTRA)}")
-        self.gt_layers = int(config.get("gt_layers", 1))
-        self.n_heads = int(config.get("n_heads", 4))
-        self.seed_num = int(config.get("seed_num", 100))
-        self.mask_depth = int(config.get("mask_depth", 2))
-        self.keep_rate = float(config.get("keep_rate", 0.2))
-        self.fix_steps = int(config.get("fix_steps", 10))
-        self.ssl_reg = float(config.get("ssl_reg", 1.0))
+        p = self.params
+        self.gt_layers, self.n_heads, self.seed_num = p.gt_layers, p.n_heads, p.seed_num
+        self.mask_depth, self.keep_rate, self.fix_steps, self.ssl_reg = p.mask_depth, p.keep_rate, p.fix_steps, p.ssl_reg
         if self.dim % self.n_heads:
             raise ValueError(f"AutoCF: dim={self.dim} must be divisible by n_heads={self.n_heads}")
-        if self.mask_depth < 1 or self.fix_steps < 1 or self.seed_num < 1:
-            raise ValueError("AutoCF: mask_depth, fix_steps and seed_num must be >= 1")
         self.gt = nn.ModuleList([GraphTransformerLayer(self.dim, self.n_heads) for _ in range(self.gt_layers)])
         full = graph.adj(self_loops=False)
         self._edges = (full.rows, full.cols)  # symmetric training edges, no self-loops

@@ -18,8 +18,11 @@ Adding a backbone
 1. Subclass :class:`Backbone` in ``lmrec/cf/<name>.py`` with ``name = "<name>"``. ``__init__(graph, config)``
    receives the :class:`~lmrec.cf.graph.Graph` (training edges, ``graph.adj(self_loops)`` normalised
    adjacency with ``@`` propagation, ``graph.split``) and a :class:`BackboneConfig` (``dim``, ``layers``
-   and a free ``extra`` dict for model-specific hyperparameters). Call ``super().__init__(graph, config)``:
-   it creates the ``user_emb``/``item_emb`` tables (Xavier-uniform, as RLMRec/SSLRec).
+   and an ``extra`` dict for model-specific hyperparameters). Declare those hyperparameters as a frozen
+   dataclass subclassing :class:`BackboneParams` (one field per name, each with its one default) and set
+   ``Params = <that class>``. Call ``super().__init__(graph, config)``: it validates ``extra`` into
+   ``self.params`` (an unknown name is an error naming the valid ones) and creates the
+   ``user_emb``/``item_emb`` tables (Xavier-uniform, as RLMRec/SSLRec).
 2. Implement :meth:`Backbone.encode` ``(ego) -> (users, items)``: the clean forward pass from given
    layer-0 embeddings. It must use ``ego`` (not the tables directly) so that RLMRec-Gen's masked nodes
    propagate. If the final embeddings are not ``dim`` wide (GCCF concatenates layers), set
@@ -39,7 +42,9 @@ runs are reproducible and no host work happens per batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 import torch
@@ -52,15 +57,73 @@ from .losses import bpr_loss
 @dataclass
 class BackboneConfig:
     """Hyperparameters every backbone has, plus ``extra`` for model-specific ones (``keep_rate``,
-    ``cl_weight``, ``temperature``, ``eps`` ...; each backbone documents the names it reads)."""
+    ``cl_weight``, ``temperature``, ``eps`` ...): each backbone's :class:`BackboneParams` subclass lists the
+    names it reads and their defaults, and rejects any other name."""
 
     dim: int = 32
     layers: int = 3
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def get(self, name: str, default: Any = None) -> Any:
-        """A model-specific hyperparameter from ``extra`` (``default`` when absent)."""
-        return self.extra.get(name, default)
+
+@dataclass(frozen=True)
+class BackboneParams:
+    """A backbone's model-specific hyperparameters: one field per name, each with its single default.
+
+    Built from ``BackboneConfig.extra`` (:meth:`from_extra`, lower-case names) or from a notebook's
+    parameters (:meth:`from_params`, the same names upper-case: ``KEEP_RATE`` -> ``keep_rate``). Values are
+    checked against the field types (``int``/``float``/``bool``/``str``); a ``str`` field may list its
+    allowed values in ``field(metadata={"choices": (...)})``."""
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_extra(cls, extra: Mapping[str, Any], backbone: str = "") -> BackboneParams:
+        """Validated parameters from an ``extra`` dict; unknown names and ill-typed values are errors."""
+        who = backbone or cls.__name__
+        unknown = sorted(set(extra) - set(cls.names()))
+        if unknown:
+            raise ValueError(f"{who}: unknown hyperparameter(s) {unknown} in the backbone's extra dict; {who} reads "
+                             f"{list(cls.names()) or 'none'} (notebook parameters: the same names upper-case)")
+        hints = typing.get_type_hints(cls)
+        values = {}
+        for f in fields(cls):
+            if f.name in extra:
+                values[f.name] = _coerce(who, f.name, extra[f.name], hints[f.name], f.metadata.get("choices"))
+        return cls(**values)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], backbone: str = "") -> BackboneParams:
+        """Parameters from notebook-style names (``globals()`` of a notebook): ``NAME`` -> field ``name``;
+        names that are not fields of this class are ignored (they belong to other parts of the run)."""
+        wanted = {n.upper(): n for n in cls.names()}
+        return cls.from_extra({wanted[k]: v for k, v in params.items() if k in wanted}, backbone)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _coerce(who: str, name: str, value: Any, kind: Any, choices: tuple | None) -> Any:
+    bad = ValueError(f"{who}: hyperparameter {name}={value!r} must be {getattr(kind, '__name__', kind)}"
+                     + (f", one of {list(choices)}" if choices else ""))
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            raise bad
+        return int(value)
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str) or (choices and value not in choices):
+            raise bad
+        return value
+    return value
 
 
 @dataclass
@@ -91,11 +154,13 @@ class Backbone(nn.Module):
     """Base class of graph CF backbones (LightGCN, GCCF, SGL, SimGCL, DCCF, AutoCF)."""
 
     name: ClassVar[str] = "backbone"
+    Params: ClassVar[type[BackboneParams]] = BackboneParams  # the names ``config.extra`` may hold
 
     def __init__(self, graph: Graph, config: BackboneConfig) -> None:
         super().__init__()
         self.graph = graph
         self.config = config
+        self.params = self.Params.from_extra(config.extra, self.name)
         self.n_users, self.n_items = graph.n_users, graph.n_items
         self.dim = int(config.dim)
         self.layers = int(config.layers)
@@ -106,6 +171,12 @@ class Backbone(nn.Module):
     def out_dim(self) -> int:
         """Width of the final user/item embeddings (``dim`` unless the backbone concatenates layers)."""
         return self.dim
+
+    @property
+    def con_negatives(self) -> bool:
+        """Whether RLMRec-Con aligns the batch's sampled negative items too (True unless the backbone's
+        parameters say otherwise: AutoCF's ``con_negatives``)."""
+        return bool(getattr(self.params, "con_negatives", True))
 
     def ego(self) -> torch.Tensor:
         """Layer-0 node embeddings ``[n_users + n_items, dim]``, users first."""

@@ -22,14 +22,14 @@ term over its own nodes; ``contrastive_items="positives"`` reproduces RLMRec's c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbone import Backbone, BackboneConfig, Batch, TrainOutput
-from .graph import Graph
+from .backbone import Backbone, BackboneConfig, BackboneParams, Batch, TrainOutput
+from .graph import Adjacency, Graph, csr_like, transpose_index
 from .losses import info_nce
 
 CONTRASTIVE_ITEMS = ("batch", "positives")
@@ -75,6 +75,42 @@ def spmm_multi(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, n: 
     return out.view(n, k, d).permute(1, 0, 2)
 
 
+def pattern_spmm(adj: Adjacency, values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """:func:`spmm_multi` on the ``torch`` backend: ``values`` (``[nnz, k]``, in ``adj``'s entry order, a
+    symmetric pattern) become ``k`` CSR matrices sharing ``adj``'s indices; sparse products forward and
+    backward, the values' gradient by sampled dense-dense products (SDDMM). Returns ``[k, n, d]``."""
+    if adj._transpose is None:
+        adj._transpose = transpose_index(adj.rows, adj.cols, adj.n)
+    return _PatternSpMM.apply(values, x, adj)
+
+
+class _PatternSpMM(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, values: torch.Tensor, x: torch.Tensor, adj: Adjacency) -> torch.Tensor:  # noqa: D102
+        crow, col = adj._csr.crow_indices(), adj._csr.col_indices()
+        ctx.save_for_backward(values, x)
+        ctx.adj = adj
+        return torch.stack([torch.sparse.mm(csr_like(crow, col, values[:, k].contiguous(), adj.n), x)
+                            for k in range(values.shape[1])])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # noqa: D102
+        values, x = ctx.saved_tensors
+        adj = ctx.adj
+        crow, col, n = adj._csr.crow_indices(), adj._csr.col_indices(), adj.n
+        grad_v = grad_x = None
+        if ctx.needs_input_grad[1]:  # A^T g: the transpose's values in the same (symmetric) pattern
+            vt = values[adj._transpose]
+            grad_x = sum(torch.sparse.mm(csr_like(crow, col, vt[:, k].contiguous(), n), grad[k].contiguous())
+                         for k in range(values.shape[1]))
+        if ctx.needs_input_grad[0]:  # d/dv_e = <g[row_e], x[col_e]>
+            pattern = csr_like(crow, col, torch.ones_like(values[:, 0]), n)
+            xt = x.T.contiguous()
+            grad_v = torch.stack([torch.sparse.sampled_addmm(pattern, grad[k].contiguous(), xt, beta=0.0).values()
+                                  for k in range(values.shape[1])], dim=1)
+        return grad_v, grad_x, None
+
+
 @dataclass
 class DCCFViews:
     """Per-layer views of one forward pass (each ``[n_nodes, d]``), kept for the contrastive term."""
@@ -90,7 +126,8 @@ def dccf_encode(ego: torch.Tensor, graph: Graph, user_intent: torch.Tensor, item
                 ) -> tuple[torch.Tensor, DCCFViews]:
     """DCCF's propagation from ego embeddings ``[n_nodes, d]``: returns ``sum_l E^l`` and the layer views.
     The fixed graph uses the graph's backend; the two learned graphs (new values every step, gradients
-    through the values) use pure-PyTorch gather + ``index_add``."""
+    through the values) use CSR products on the fixed graph's pattern (:func:`pattern_spmm`) with the
+    ``torch`` backend, else pure-PyTorch gather + ``index_add`` (:func:`spmm_multi`)."""
     adj = graph.adj(self_loops=False)
     rows, cols, n = adj.rows, adj.cols, adj.n
     layers = [ego]
@@ -102,7 +139,8 @@ def dccf_encode(ego: torch.Tensor, graph: Graph, user_intent: torch.Tensor, item
                        intent_aggregate(e[graph.n_users:], item_intent)], dim=0)
         values = torch.stack([adaptive_edge_values(z, rows, cols, n, pairs),
                               adaptive_edge_values(r, rows, cols, n, pairs)], dim=1)
-        h_beta, h_gamma = spmm_multi(rows, cols, values, n, e)
+        h_beta, h_gamma = (pattern_spmm(adj, values, e) if adj.backend == "torch"
+                           else spmm_multi(rows, cols, values, n, e))
         views.local.append(z)
         views.intent.append(r)
         views.local_adaptive.append(h_beta)
@@ -138,31 +176,38 @@ def dccf_contrastive_loss(views: DCCFViews, n_users: int, users: torch.Tensor, p
     return total
 
 
+@dataclass(frozen=True)
+class DCCFParams(BackboneParams):
+    """``n_intents`` prototypes per side (RLMRec 128), ``cl_weight`` and ``cl_temperature`` of the
+    contrastive term (RLMRec 1e-3, 0.1), ``contrastive_items``: ``batch`` (paper) | ``positives`` (RLMRec)."""
+
+    n_intents: int = 128
+    cl_weight: float = 1e-3
+    cl_temperature: float = 0.1
+    contrastive_items: str = field(default="batch", metadata={"choices": CONTRASTIVE_ITEMS})
+
+    def __post_init__(self) -> None:
+        if self.n_intents < 1:
+            raise ValueError(f"DCCF: n_intents={self.n_intents} must be >= 1")
+
+
 class DCCF(Backbone):
     """DCCF backbone: user/item embeddings, intent prototypes ``C_u, C_i`` (``dim x n_intents``).
 
-    Hyperparameters in ``BackboneConfig.extra``: ``n_intents`` (128), ``cl_weight`` (1e-3),
-    ``cl_temperature`` (0.1), ``contrastive_items`` (``"batch"`` = paper | ``"positives"`` = RLMRec's code).
-    ``layers`` is the number of DCCF layers (2 on RLMRec's amazon/yelp, 3 on steam).
+    Hyperparameters: :class:`DCCFParams`. ``layers`` is the number of DCCF layers (2 on RLMRec's
+    amazon/yelp, 3 on steam).
     """
 
     name = "dccf"
-    EXTRA = ("n_intents", "cl_weight", "cl_temperature", "contrastive_items")
+    Params = DCCFParams
 
     def __init__(self, graph: Graph, config: BackboneConfig) -> None:
         super().__init__(graph, config)
-        unknown = sorted(set(config.extra) - set(self.EXTRA))
-        if unknown:
-            raise ValueError(f"DCCF: unknown hyperparameter(s) {unknown} in BackboneConfig.extra; "
-                             f"DCCF reads {list(self.EXTRA)}")
-        self.n_intents = int(config.get("n_intents", 128))
-        self.cl_weight = float(config.get("cl_weight", 1e-3))
-        self.cl_temperature = float(config.get("cl_temperature", 0.1))
-        self.contrastive_items = str(config.get("contrastive_items", "batch"))
-        if self.contrastive_items not in CONTRASTIVE_ITEMS:
-            raise ValueError(f"DCCF: contrastive_items={self.contrastive_items!r}; choose one of {CONTRASTIVE_ITEMS}")
-        if self.n_intents < 1 or self.layers < 1:
-            raise ValueError("DCCF: n_intents and layers must be >= 1")
+        p = self.params
+        self.n_intents, self.cl_weight, self.cl_temperature = p.n_intents, p.cl_weight, p.cl_temperature
+        self.contrastive_items = p.contrastive_items
+        if self.layers < 1:
+            raise ValueError("DCCF: layers must be >= 1")
         self.user_intent = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.dim, self.n_intents)))
         self.item_intent = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.dim, self.n_intents)))
         adj = graph.adj(self_loops=False)

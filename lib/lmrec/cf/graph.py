@@ -100,21 +100,54 @@ class _SymmetricSpMM(torch.autograd.Function):
         return None, torch.sparse.mm(ctx.mat, grad.contiguous())
 
 
+class _SpMM(torch.autograd.Function):
+    """``A @ x`` for a sparse CSR ``A`` whose transpose ``A^T`` is given as a CSR too (gradient ``A^T g``)."""
+
+    @staticmethod
+    def forward(ctx, mat: torch.Tensor, mat_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        ctx.mat_t = mat_t
+        return torch.sparse.mm(mat, x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # noqa: D102
+        return None, None, torch.sparse.mm(ctx.mat_t, grad.contiguous())
+
+
 def _csr(rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, n: int) -> torch.Tensor:
-    """CSR from COO arrays already sorted by (row, col)."""
+    """CSR from COO arrays already sorted by (row, col); 32-bit indices when they fit (the CPU sparse kernels
+    convert 64-bit indices to 32-bit on every product otherwise)."""
     crow = torch.zeros(n + 1, dtype=torch.int64, device=rows.device)
     crow[1:] = torch.cumsum(torch.bincount(rows, minlength=n), 0)
+    if max(n, cols.numel()) < 2**31 - 1:
+        crow, cols = crow.to(torch.int32), cols.to(torch.int32)
+    return csr_like(crow, cols, vals, n)
+
+
+def csr_like(crow: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, n: int) -> torch.Tensor:
+    """An ``n x n`` CSR tensor from given row pointers, column indices and values (no checks, no copies)."""
     with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state"
         warnings.simplefilter("ignore", UserWarning)
         return torch.sparse_csr_tensor(crow, cols, vals, (n, n), check_invariants=False)
 
 
+def transpose_index(rows: torch.Tensor, cols: torch.Tensor, n: int) -> torch.Tensor:
+    """For entries sorted by (row, col) of a matrix with a symmetric pattern: the position of each entry's
+    transpose ``(col, row)`` (so ``vals[transpose_index]`` are the values of ``A^T`` in the same order)."""
+    key_t = cols * n + rows
+    return torch.searchsorted(rows * n + cols, key_t)
+
+
+EDGE_DROP = ("edges", "entries")
+
+
 @dataclass
 class Adjacency:
-    """One (possibly edge-dropped) symmetric normalised adjacency on the device, ready for propagation.
+    """One (possibly edge-dropped) normalised adjacency on the device, ready for propagation.
 
-    Entries are sorted by (row, col); ``edge_ids`` gives each entry its undirected edge, so both
-    directions of an edge are dropped together and the matrix stays symmetric."""
+    Entries are sorted by (row, col); ``edge_ids`` gives each entry its undirected edge. Edge dropout
+    keeps the sparsity pattern and zeroes the dropped values (no selection, no CSR rebuild, no host sync;
+    adding exact zeros leaves every product unchanged). ``values_t`` (set when the values are not
+    symmetric) holds the values of ``A^T`` in the same entry order, for the backward pass."""
 
     rows: torch.Tensor
     cols: torch.Tensor
@@ -122,38 +155,86 @@ class Adjacency:
     n: int
     backend: str = "torch"
     edge_ids: torch.Tensor | None = None
+    n_edges: int | None = None
+    values_t: torch.Tensor | None = None
     _csr: torch.Tensor | None = None
+    _csr_t: torch.Tensor | None = None
+    _transpose: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.backend == "torch" and self._csr is None:
             self._csr = _csr(self.rows, self.cols, self.vals, self.n)
+        if self.backend == "torch" and self.values_t is not None and self._csr_t is None:
+            self._csr_t = csr_like(self._csr.crow_indices(), self._csr.col_indices(), self.values_t, self.n)
 
     @property
     def nnz(self) -> int:
+        """Stored entries (dropped edges stay stored with value 0)."""
         return int(self.rows.numel())
+
+    @property
+    def symmetric(self) -> bool:
+        return self.values_t is None
 
     def __matmul__(self, x: torch.Tensor) -> torch.Tensor:
         if self.backend == "torch":
+            if self._csr_t is not None:
+                return _SpMM.apply(self._csr, self._csr_t, x)
             return _SymmetricSpMM.apply(self._csr, x)
+        if self.values_t is not None:
+            return _COOSpMM.apply(self, x)
         return spmm(self.rows, self.cols, self.vals, self.n, x, self.backend)
 
-    def drop_edges(self, keep_rate: float, generator: torch.Generator | None = None) -> Adjacency:
-        """Keep each undirected edge (both of its entries) with probability ``keep_rate``; values unchanged,
-        no re-normalisation (as SSLRec's ``SpAdjEdgeDrop``, which however drops the two directions
-        independently). ``keep_rate >= 1`` returns ``self``."""
+    def with_values(self, vals: torch.Tensor, values_t: torch.Tensor | None = None) -> Adjacency:
+        """The same sparsity pattern with new values (``values_t``: those of the transpose, if not symmetric)."""
+        csr = csr_t = None
+        if self.backend == "torch":
+            crow, col = self._csr.crow_indices(), self._csr.col_indices()
+            csr = csr_like(crow, col, vals, self.n)
+            csr_t = None if values_t is None else csr_like(crow, col, values_t, self.n)
+        return Adjacency(self.rows, self.cols, vals, self.n, self.backend, self.edge_ids, self.n_edges, values_t,
+                         csr, csr_t, self._transpose)
+
+    def drop_edges(self, keep_rate: float, generator: torch.Generator | None = None, unit: str = "edges") -> Adjacency:
+        """Keep each edge with probability ``keep_rate``; values unchanged, no re-normalisation (as SSLRec's
+        ``SpAdjEdgeDrop``). ``unit="edges"``: both entries of an undirected edge are kept or dropped together
+        (the matrix stays symmetric, as in SGL's paper); ``unit="entries"``: every entry of the normalised
+        adjacency independently, as SSLRec/RLMRec do. ``keep_rate >= 1`` returns ``self``."""
+        if unit not in EDGE_DROP:
+            raise ValueError(f"edge_drop={unit!r} is unknown; choose one of {EDGE_DROP}")
         if keep_rate >= 1.0:
             return self
-        if self.edge_ids is None:
+        device = self.vals.device
+        if unit == "entries":
+            keep = torch.rand(self.nnz, device=device, generator=generator) < keep_rate
+            vals = self.vals * keep
+            if self._transpose is None:
+                self._transpose = transpose_index(self.rows, self.cols, self.n)
+            return self.with_values(vals, vals[self._transpose])
+        if self.edge_ids is None or self.n_edges is None:
             raise ValueError("this adjacency has no edge ids; build it with Graph.adj()")
-        n_edges = int(self.edge_ids.max()) + 1 if self.nnz else 0
-        keep_edge = torch.rand(n_edges, device=self.vals.device, generator=generator) < keep_rate
-        mask = keep_edge[self.edge_ids]
-        return Adjacency(self.rows[mask], self.cols[mask], self.vals[mask], self.n, self.backend, self.edge_ids[mask])
+        keep_edge = torch.rand(self.n_edges, device=device, generator=generator) < keep_rate
+        return self.with_values(self.vals * keep_edge[self.edge_ids])
 
     def dense(self) -> torch.Tensor:
         out = torch.zeros(self.n, self.n, dtype=self.vals.dtype, device=self.vals.device)
         out[self.rows, self.cols] = self.vals
         return out
+
+
+class _COOSpMM(torch.autograd.Function):
+    """``A @ x`` with the non-``torch`` backends for an adjacency whose values are not symmetric; gradient
+    ``A^T g`` from the transposed values (no gradient to the values: dropout masks are constants)."""
+
+    @staticmethod
+    def forward(ctx, adj: Adjacency, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        ctx.adj = adj
+        return spmm(adj.rows, adj.cols, adj.vals, adj.n, x, adj.backend)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # noqa: D102
+        a = ctx.adj
+        return None, spmm(a.rows, a.cols, a.values_t, a.n, grad.contiguous(), a.backend)
 
 
 class Graph:
@@ -189,7 +270,8 @@ class Graph:
             r, c, v = normalized_adjacency(self.train, self_loops)
             eid = edge_ids(r, c)
             t = lambda a: torch.as_tensor(a, device=self.device)  # noqa: E731
-            self._adj[self_loops] = Adjacency(t(r), t(c), t(v), self.n_nodes, self.backend, t(eid))
+            n_edges = int(eid.max()) + 1 if eid.size else 0
+            self._adj[self_loops] = Adjacency(t(r), t(c), t(v), self.n_nodes, self.backend, t(eid), n_edges)
         return self._adj[self_loops]
 
     def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

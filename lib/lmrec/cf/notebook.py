@@ -39,11 +39,11 @@ class CFSpec:
     layers: int = 3
     extra: dict[str, Any] = field(default_factory=dict)   # backbone-specific hyperparameters
     reg_weight: float = 1e-6
-    kd_weight: float = 0.01
-    kd_temperature: float = 0.2
-    mask_ratio: float = 0.1
-    recon_weight: float = 0.1
-    re_temperature: float = 0.2
+    kd_weight: float | None = None        # alignment weights/temperatures: None takes the alignment's default
+    kd_temperature: float | None = None
+    mask_ratio: float | None = None
+    recon_weight: float | None = None
+    re_temperature: float | None = None
     graph_backend: str = "torch"
     train: TrainConfig = field(default_factory=TrainConfig)
     ks: tuple[int, ...] = (5, 10, 20)

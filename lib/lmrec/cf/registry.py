@@ -34,11 +34,16 @@ def build_backbone(name: str, graph: Graph, config: BackboneConfig) -> Backbone:
 
 
 def build_alignment(name: str, backbone: Backbone, user_prof: torch.Tensor | None = None,
-                    item_prof: torch.Tensor | None = None, kd_weight: float = 0.01, kd_temperature: float = 0.2,
-                    mask_ratio: float = 0.1, recon_weight: float = 0.1, re_temperature: float = 0.2,
+                    item_prof: torch.Tensor | None = None, kd_weight: float | None = None,
+                    kd_temperature: float | None = None, mask_ratio: float | None = None,
+                    recon_weight: float | None = None, re_temperature: float | None = None,
                     user_mask: torch.Tensor | None = None, item_mask: torch.Tensor | None = None) -> Alignment:
-    """``none`` | ``con`` (RLMRec-Con) | ``gen`` (RLMRec-Gen), sized from the backbone's widths; ``user_mask`` /
-    ``item_mask`` flag the nodes with a generated profile (the others are left out of the alignment loss)."""
+    """``none`` | ``con`` (RLMRec-Con) | ``gen`` (RLMRec-Gen), sized from the backbone's widths.
+
+    A weight or temperature left ``None`` takes the alignment class's own default (the one place it is
+    written); RLMRec-Con aligns negative items unless the backbone says otherwise
+    (:attr:`Backbone.con_negatives`). ``user_mask`` / ``item_mask`` flag the nodes with a generated profile
+    (the others are left out of the alignment loss)."""
     if name not in ALIGNMENTS:
         raise ValueError(f"ALIGNMENT={name!r} is unknown; choose one of {ALIGNMENTS}")
     if name == "none":
@@ -50,7 +55,13 @@ def build_alignment(name: str, backbone: Backbone, user_prof: torch.Tensor | Non
                          f"graph has {backbone.n_users} / {backbone.n_items}: the profiles belong to another "
                          "dataset or split; regenerate them (notebook 02) for this DATASET/MIN_RATING")
     if name == "con":
-        return ContrastiveAlignment(user_prof, item_prof, backbone.out_dim, kd_weight, kd_temperature,
-                                    user_mask, item_mask)
-    return GenerativeAlignment(user_prof, item_prof, backbone.dim, backbone.out_dim, mask_ratio, recon_weight,
-                               re_temperature, user_mask, item_mask)
+        given = _given(kd_weight=kd_weight, kd_temperature=kd_temperature)
+        return ContrastiveAlignment(user_prof, item_prof, backbone.out_dim, user_mask=user_mask, item_mask=item_mask,
+                                    negatives=backbone.con_negatives, **given)
+    given = _given(mask_ratio=mask_ratio, recon_weight=recon_weight, re_temperature=re_temperature)
+    return GenerativeAlignment(user_prof, item_prof, backbone.dim, backbone.out_dim, user_mask=user_mask,
+                               item_mask=item_mask, **given)
+
+
+def _given(**values: float | None) -> dict[str, float]:
+    return {k: v for k, v in values.items() if v is not None}

@@ -5,29 +5,38 @@ Two views from independently edge-dropped graphs ``s1(G), s2(G)`` (eq. 9, keep p
 positive items and negative items, each against all users / all items of the second view; weighted by
 ``cl_weight`` (eq. 12). BPR is computed on the clean (un-dropped) graph, as in SSLRec.
 
-RLMRec quirk: its SGL reads the layer count from the top-level ``model.layer_num`` instead of the
-dataset-specific value (3 layers on yelp and steam where the per-dataset value is 3 / 2). We use the
-configured ``layers`` (the dataset-specific value) by default.
-Hyperparameters in ``extra``: ``keep_rate`` (0.8), ``cl_weight`` (0.1), ``temperature`` (0.2).
+RLMRec differences: its SGL reads the layer count from the top-level ``model.layer_num`` of ``sgl.yml``
+(3) instead of the dataset-specific value (2 on steam); ``layers`` is what runs, so ``params/rlmrec_steam``
+sets ``LAYERS: 3`` on the plain SGL row to run what RLMRec runs. Edge dropout: see
+:mod:`lmrec.cf.lightgcn` (``edge_drop``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .backbone import Batch, TrainOutput
-from .lightgcn import LightGCN
-from .losses import info_nce
+from .lightgcn import LightGCN, LightGCNParams
+from .losses import info_nce_nodes
+from .simgcl import ViewContrastParams
+
+
+@dataclass(frozen=True)
+class SGLParams(LightGCNParams, ViewContrastParams):
+    """LightGCN's ``keep_rate``/``edge_drop`` (here: the views' dropout) + the view contrast's
+    ``cl_weight``/``temperature``."""
 
 
 class SGL(LightGCN):
     name = "sgl"
+    Params = SGLParams
 
     def train_forward(self, batch: Batch, ego) -> TrainOutput:
-        keep = float(self.config.get("keep_rate", 0.8))
-        t = float(self.config.get("temperature", 0.2))
-        u1, i1 = self._forward(ego, keep)
-        u2, i2 = self._forward(ego, keep)
+        p = self.params
+        u1, i1 = self._forward(ego, p.keep_rate)
+        u2, i2 = self._forward(ego, p.keep_rate)
         users, items = self._forward(ego, 1.0)
-        cl = (info_nce(u1[batch.users], u2[batch.users], u2, t, batch.users)
-              + info_nce(i1[batch.pos], i2[batch.pos], i2, t, batch.pos)
-              + info_nce(i1[batch.neg], i2[batch.neg], i2, t, batch.neg))
-        return TrainOutput(users, items, {"cl": float(self.config.get("cl_weight", 0.1)) * cl})
+        t = p.temperature
+        cl = (info_nce_nodes(u1, u2, batch.users, t) + info_nce_nodes(i1, i2, batch.pos, t)
+              + info_nce_nodes(i1, i2, batch.neg, t))
+        return TrainOutput(users, items, {"cl": p.cl_weight * cl})
