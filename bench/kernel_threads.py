@@ -3,7 +3,7 @@ process, every configuration in a fresh Python process (the OpenMP variables are
 
     python bench/kernel_threads.py --rounds 2 --out bench/results/kernel_threads.md
 
-Workloads: ``lightgcn`` (6 epochs on ML-100K, the issue's case), ``llm`` (SmolLM2 float32, 16 prompts x 32
+Medians over rounds. Workloads: ``lightgcn`` (6 epochs on ML-100K, the issue's case), ``llm`` (SmolLM2 float32, 16 prompts x 32
 new tokens, one batch). Configurations and conditions alternate round by round, so slow drifts of the
 shared machine's load hit all of them alike; the load average is recorded beside every number.
 The busy process is one single-threaded spin loop in its own session (``setsid``: its own scheduler
@@ -99,15 +99,17 @@ def main() -> None:
     lines = [f"# Kernel threads ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
              f"Machine at start: {before}", f"Machine at end: {machine_summary()}",
              f"CPU capability: {cpu_capability()}; extra env: {extra or 'none'}", "",
-             "| workload | configuration | alone wall s (median) | beside busy wall s (median) | slowdown | "
-             "loads before runs |", "|---|---|---|---|---|---|"]
+             "| workload | configuration | alone wall s | beside busy wall s | slowdown | alone CPU s | "
+             "beside busy CPU s | loads before runs |", "|---|---|---|---|---|---|---|---|"]
     for kind in args.workloads:
         for name in args.configs:
             sel = [r for r in rows if r["workload"] == kind and r["config"] == name]
             a = statistics.median(r["wall_s"] for r in sel if r["condition"] == "alone")
             b = statistics.median(r["wall_s"] for r in sel if r["condition"] == "busy")
+            ca = statistics.median(r["cpu_s"] for r in sel if r["condition"] == "alone")
+            cb = statistics.median(r["cpu_s"] for r in sel if r["condition"] == "busy")
             loads = ", ".join(f"{r['load_before']:.1f}" for r in sel)
-            lines.append(f"| {kind} | {name} | {a:.2f} | {b:.2f} | {b / a:.1f}x | {loads} |")
+            lines.append(f"| {kind} | {name} | {a:.2f} | {b:.2f} | {b / a:.1f}x | {ca:.2f} | {cb:.2f} | {loads} |")
     lines += ["", "Raw rows:", "", "```", *[json.dumps(r) for r in rows], "```", ""]
     text = "\n".join(lines)
     print(text)

@@ -12,6 +12,7 @@ keeps the stage statistics (:class:`StageStats`).
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import threading
 import time
@@ -124,8 +125,7 @@ class LocalChat:
                  quantization: str = "int8"):
         from .hf import load_causal_lm, load_tokenizer, resolve_dtype
 
-        if engine not in ENGINES:
-            raise ValueError(f"ENGINE={engine!r}: use one of {ENGINES}")
+        engine = resolve_engine(engine, model, device, model_obj)
         self.model = model
         self.batch_size = batch_size
         self.engine, self.quantization = engine, quantization
@@ -231,6 +231,23 @@ class LocalChat:
 
 
 ENGINES = ("transformers", "ctranslate2")
+
+
+def resolve_engine(engine: str, model: str, device: str | torch.device = "cpu", model_obj: Any = None) -> str:
+    """``auto``: ctranslate2 for the offline SmolLM2 on a CPU when the package is installed (int8 decoding,
+    2-3x less CPU per token than transformers, see bench/results/llm_throughput.md); transformers for
+    GPUs, for every other model and for a given model object. Named engines are checked and kept."""
+    if engine == "auto":
+        from .hf import SMOLLM2_ALIASES
+
+        dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                           "cpu" if device == "auto" else device)
+        fast = (model_obj is None and dev.type == "cpu" and model in SMOLLM2_ALIASES
+                and importlib.util.find_spec("ctranslate2") is not None)
+        return "ctranslate2" if fast else "transformers"
+    if engine not in ENGINES:
+        raise ValueError(f"ENGINE={engine!r}: use 'auto' or one of {ENGINES}")
+    return engine
 _CT2_GENERATORS: dict[tuple[str, str, int], Any] = {}
 
 
@@ -425,6 +442,7 @@ class ChatConfig:
     model: str = "smollm2-135m-instruct"
     device: str = "cpu"
     dtype: str = "auto"                     # local: auto (bf16 where native, else float32) | float32 | bfloat16
+    engine: str = "auto"                    # local: auto (ctranslate2 int8 for SmolLM2 on CPU) | transformers | ctranslate2
     batch_size: int = 8                     # local
     base_url: str | None = None             # openai; else $OPENAI_BASE_URL
     concurrency: int = 8                    # openai
@@ -437,7 +455,7 @@ class ChatConfig:
 def make_backend(cfg: ChatConfig) -> ChatBackend:
     """Build the backend named by ``cfg.backend``."""
     if cfg.backend == "local":
-        return LocalChat(cfg.model, device=cfg.device, dtype=cfg.dtype, batch_size=cfg.batch_size)
+        return LocalChat(cfg.model, device=cfg.device, dtype=cfg.dtype, batch_size=cfg.batch_size, engine=cfg.engine)
     if cfg.backend == "openai":
         return OpenAIChat(cfg.model, base_url=cfg.base_url, concurrency=cfg.concurrency,
                           max_retries=cfg.max_retries, timeout=cfg.timeout, price_in=cfg.price_in,
