@@ -65,7 +65,8 @@ def bench_local(n_items: int, n_users: int, configs: list[dict], max_new_tokens:
                     run = profile_users(backend, ds, item_profiles, cfg, cache=None, progress=False)
                 wall, cpu = time.perf_counter() - t0, time.process_time() - c0
                 s, n = run.stats, len(run.requests)
-                rows.append({"round": rnd, "stage": stage, "engine": c["engine"], "dtype": c["dtype"],
+                dtype = c["dtype"] if c["engine"] != "transformers" else str(backend.dtype).removeprefix("torch.")
+                rows.append({"round": rnd, "stage": stage, "engine": c["engine"], "dtype": dtype,
                              "batch": c["batch"], "cpu_capability": cap["torch"] + (" bf16" if cap["bf16_native"] else ""),
                              "threads": backend_threads(), "profiles": n, "calls": s.calls,
                              "failures": len(run.failures), "failure_rate": len(run.failures) / max(1, n),

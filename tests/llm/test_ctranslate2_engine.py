@@ -34,14 +34,15 @@ def test_ctranslate2_generates_the_greedy_tokens_of_transformers(tiny_folder, mo
     gen = GenParams(max_new_tokens=6)
     ref, out = {}, {}
     LocalChat(str(tiny_folder), dtype="float32", batch_size=2).generate(_requests(), gen, ref.__setitem__)
-    ct2 = LocalChat(str(tiny_folder), engine="ctranslate2", quantization="float32", batch_size=2)
+    ct2 = LocalChat(str(tiny_folder), engine="ctranslate2", quantization="float32", dtype="float32", batch_size=2)
     ct2.generate(_requests(), gen, out.__setitem__)
     assert sorted(out) == [0, 1, 2]
     for i in ref:
         assert (out[i].text, out[i].completion_tokens, out[i].finish_reason, out[i].prompt_tokens) == \
                (ref[i].text, ref[i].completion_tokens, ref[i].finish_reason, ref[i].prompt_tokens)
     assert ref[0].completion_tokens > 0
-    assert ct2.cache_identity() == {"backend": "local", "model": str(tiny_folder), "engine": "ctranslate2-float32"}
+    assert ct2.cache_identity() == {"backend": "local", "model": str(tiny_folder), "engine": "ctranslate2-float32",
+                                    "dtype": "torch.float32"}
 
 
 def test_conversion_is_cached_per_model_and_quantization(tiny_folder, monkeypatch):

@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..paths import cache_dir
-from ..utils import stable_hash
+from ..utils import resolve_device, stable_hash
 from .cache import KVCache
 from .embed import openai_client
 
@@ -125,6 +125,7 @@ class LocalChat:
                  quantization: str = "int8"):
         from .hf import load_causal_lm, load_tokenizer, resolve_dtype
 
+        device = resolve_device(device) if device == "auto" else device
         engine = resolve_engine(engine, model, device, model_obj)
         self.model = model
         self.batch_size = batch_size
@@ -163,7 +164,7 @@ class LocalChat:
     def cache_identity(self) -> dict[str, Any]:
         ident = {"backend": self.kind, "model": self.model, "dtype": str(self.dtype)}
         if self.engine != "transformers":  # transformers keys stay as they were: cached responses remain valid
-            ident = {"backend": self.kind, "model": self.model, "engine": f"{self.engine}-{self.quantization}"}
+            ident["engine"] = f"{self.engine}-{self.quantization}"   # dtype: of the PyTorch model (logits)
         return ident
 
     def prompt_text(self, req: ChatRequest) -> str:
