@@ -116,7 +116,7 @@ def ctranslate2_folder(name: str, quantization: str = "int8") -> Path:
         from ctranslate2.converters import TransformersConverter
     except ImportError as err:
         raise ModelNotFoundError("ENGINE='ctranslate2' needs the `ctranslate2` package: "
-                                 "pip install ctranslate2 (a dependency of lmrec)") from err
+                                 "pip install 'lmrec[ctranslate2]' (or ctranslate2)") from err
     src = resolve_model_path(name)
     folder = Path(src)
     files = sorted((f.name, f.stat().st_size) for f in folder.glob("*") if f.is_file()) if folder.is_dir() else []
