@@ -1,11 +1,12 @@
 """The environment the runner gives the notebooks' kernels: thread count, OpenMP wait policy, malloc.
 
-Measured on the project's 2-core machines (``bench/results/kernel_threads.md``): torch's OpenMP threads spin
-while they wait at a barrier, so beside one other busy process a 2-thread kernel slowed down many times
-over; a passive wait policy keeps the speed of 2 threads when the machine is idle and loses little beside
-a busy process. glibc hands large freed buffers (InfoNCE logits, hundreds of MB) back to the OS and
-page-faults them in again every step; keeping them mapped (``MALLOC_MMAP_MAX_=0`` and a high trim
-threshold) removed most of that kernel time.
+Measured on the project's shared 2-core machine (``bench/results/kernel_threads.md``): torch's OpenMP threads
+spin while they wait at a barrier, so beside another busy process two threads ran LightGCN 6x slower than with
+a passive wait policy (21 s vs 3.6 s); with ``OMP_WAIT_POLICY=PASSIVE`` one more busy process slowed LightGCN
+1.5x and SmolLM2 generation 2.2x, and two threads still generated 1.2x faster than one. glibc hands large
+freed buffers (InfoNCE logits, hundreds of MB) back to the OS and page-faults them in again every step;
+keeping them mapped (``MALLOC_MMAP_MAX_=0`` and a high trim threshold) removed most of that kernel time
+(issue 13: a SimGCL Yelp epoch 116 -> 68 CPU-s).
 
 Values already set in the runner's environment win: a user's ``OMP_NUM_THREADS=1`` is kept.
 """
