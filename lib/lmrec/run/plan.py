@@ -273,7 +273,7 @@ def build_plan(patterns: list[str], params: dict, overrides: dict[str, Any] | No
                 values.update(plain)
                 values.update(nb_overrides)
                 check_rules({**{k: v for k, v in typed.items() if k in ("DATASET", "SPLIT")}, **values},
-                            f"{nb} with {values}")
+                            f"{nb}")
                 varied = list(dict.fromkeys([*combo, *plain, *nb_overrides] + (["SEED"] if seed is not None else [])))
                 label = _label({k: values[k] for k in varied if k in values})
                 defaults = {k: v for k, v in decl.items() if k not in RESERVED}
@@ -315,9 +315,8 @@ def _label(values: dict[str, Any]) -> str:
     label = ""
     for part in parts:
         candidate = f"{label}-{part}" if label else part
-        if len(candidate) > MAX_LABEL:
-            break
-        label = candidate
+        if len(candidate) <= MAX_LABEL:
+            label = candidate
     return label
 
 
