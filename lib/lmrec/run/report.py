@@ -48,6 +48,7 @@ BASE_ROWS = {
 # llm_stages metrics with these prefixes describe a sub-stage: they become rows of their own
 SUBSTAGE_PREFIXES = ("pairs_", "profiles_", "attributes_")
 BY_HAND = " (by hand)"
+TABLE_ORDER = ("datasets", "rlmrec", "llmrec", "sequential", "cllm4rec", "llm_stages")  # others after, by name
 _USERS = re.compile(r"\b(test|valid): (\d+) users; ")
 
 
@@ -270,9 +271,14 @@ def build_tables(runs: pd.DataFrame, metrics: dict[str, list[str]] | None = None
     named["users_key"] = named["users"].map(lambda u: -1 if u is None or pd.isna(u) else int(u))
     tables = []
     for (table, dataset, users_key), group in named.groupby(["table", "dataset", "users_key"], sort=True):
-        tables.append(_one_table(str(table), str(dataset), None if users_key < 0 else int(users_key), group,
-                                 (metrics or {}).get(str(table))))
-    return tables
+        tables.append((_table_rank(str(table)), group["finished_at"].min(),
+                       _one_table(str(table), str(dataset), None if users_key < 0 else int(users_key), group,
+                                  (metrics or {}).get(str(table)))))
+    return [t for *_, t in sorted(tables, key=lambda x: x[:2])]
+
+
+def _table_rank(table: str) -> tuple[int, str]:
+    return (TABLE_ORDER.index(table) if table in TABLE_ORDER else len(TABLE_ORDER), table)
 
 
 def _one_table(table: str, dataset: str, users: int | None, group: pd.DataFrame,
@@ -384,8 +390,11 @@ def to_markdown(frame: pd.DataFrame, caption: str = "", digits: int = 4) -> str:
     return f"{body}\n\n*{caption}*\n" if caption else body + "\n"
 
 
-def table_markdown(rt: ResultTable, columns: list[str] | None = None, link: Any = None, digits: int = 4) -> str:
-    """One report table as Markdown: title, body, caption (protocol, markers, superseded runs)."""
+def table_markdown(rt: ResultTable, columns: list[str] | None = None, link: Any = None, digits: int = 4,
+                   title: str | None = None) -> str:
+    """One report table as Markdown: title (default :attr:`ResultTable.title`), body, caption (protocol,
+    markers, superseded runs)."""
+    title = title or rt.title
     frame = cells(rt, columns, digits, link)
     body = frame.to_markdown(disable_numparse=True, colalign=("left",) + ("right",) * len(frame.columns))
     notes = [rt.caption()]
@@ -398,7 +407,7 @@ def table_markdown(rt: ResultTable, columns: list[str] | None = None, link: Any 
         notes.append("not shown: " + ", ".join(f"{n} older run(s) of {r} with other parameters"
                                                for r, n in rt.superseded.items()))
     caption = ". ".join(n.rstrip(".") for n in notes if n)
-    return f"### {rt.title}\n\n{body}\n\n*{caption}*\n" if caption else f"### {rt.title}\n\n{body}\n"
+    return f"### {title}\n\n{body}\n\n*{caption}*\n" if caption else f"### {title}\n\n{body}\n"
 
 
 def long_frame(tables: list[ResultTable], table: str) -> pd.DataFrame:
@@ -479,6 +488,7 @@ def provenance(runs: pd.DataFrame) -> pd.DataFrame:
     cols = ["notebook", "row", "dataset", "seed", "origin", "commit", "finished_at", "machine", "seconds", "folder"]
     frame = runs[cols].copy()
     frame["commit"] = [(c or "")[:10] + ("-dirty" if (c or "").endswith("-dirty") else "") for c in frame["commit"]]
+    frame["seconds"] = ["" if s is None or pd.isna(s) else f"{s:.0f}" for s in frame["seconds"]]
     return frame.sort_values(["notebook", "finished_at"], kind="stable").reset_index(drop=True)
 
 
