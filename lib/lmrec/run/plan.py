@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -324,7 +325,7 @@ def _label_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "+".join(map(str, value))
     text = str(value)
-    if ":" in text and ("/" in text or "\\" in text):  # '<format>:<folder>': the format and the folder's name
+    if re.match(r"^\w+:(?!//)", text) and ("/" in text or "\\" in text):  # '<format>:<folder>': format, folder name
         fmt, folder = text.split(":", 1)
         text = f"{fmt}-{Path(folder.rstrip('/')).name}"
     return text
