@@ -29,6 +29,16 @@ def chromium(html: Path, *args: str) -> subprocess.CompletedProcess:
                           timeout=120, check=True)
 
 
+BROWSER_OWN = re.compile(r"^https?://([^/]*\.)?(google\.com|googleapis\.com|gstatic\.com|gvt1\.com)(:\d+)?(/|$)")
+
+
+def page_requests(html: Path, netlog: Path) -> list[str]:
+    """The http(s) URLs Chromium tried to fetch while opening ``html`` (its own background calls left out)."""
+    chromium(html, f"--log-net-log={netlog}", "--dump-dom")
+    urls = set(re.findall(r'"(https?://[^"\s]+)"', netlog.read_text(errors="replace")))
+    return sorted(u for u in urls if not BROWSER_OWN.match(u) and "~notfound" not in u and u not in ("http://", "https://"))
+
+
 def screenshot(html: Path, png: Path, height: int = 1400) -> np.ndarray:
     import matplotlib.image as mpimg
 
@@ -88,6 +98,7 @@ def test_report_renders_tables_plots_and_equations_in_headless_chromium_offline(
     dom = chromium(html, "--dump-dom").stdout
     assert dom.count("<table") >= 1 and "LightGCN" in dom
     assert re.search(r"<img[^>]+src=\"data:image/png;base64,", dom) and dom.count("<math") == 2
+    assert page_requests(html, tmp_path / "net.json") == []
     shot = screenshot(html, tmp_path / "shot.png")
     red = (shot[..., 0] > 0.7) & (shot[..., 1] < 0.4) & (shot[..., 2] < 0.4)  # the plot's C3 line drawn on screen
     dark = shot.mean(axis=2) < 0.3                                              # text: title, table, equations
