@@ -206,3 +206,24 @@ def test_rows_follow_notebook_order_then_first_appearance(tmp_path):
     rt = one(build_tables(collect_runs(tmp_path)), "rlmrec")
     assert list(rt.mean.index) == ["MostPop", "GCCF", "LightGCN", "LightGCN+Con"]  # LightGCN first ran at 20:00
     assert rt.mean.loc["LightGCN", "recall@20"] == 0.30  # same seed, same parameters: the latest run
+
+
+def test_llm_stages_of_one_dataset_share_one_table_with_each_caption_once(tmp_path):
+    put(tmp_path, "01_profiles", "a", "01 profiles (local: smollm2)", {"calls": 10.0, "failure_rate": 0.2},
+        table="llm_stages", caption="ml100k (rlmrec split): 942 users; calls = LLM calls made now")
+    put(tmp_path, "20_llmrec_augment", "b", "LLMRec augmentation", {"pairs_failure_rate": 0.0},
+        table="llm_stages", caption="ml100k: LLM x (local); base LightGCN; test: 920 users; full ranking")
+    rt = one(build_tables(collect_runs(tmp_path)), "llm_stages")
+    assert list(rt.mean.index) == ["01 profiles (local: smollm2)", "LLMRec augmentation: pairs"] and rt.users is None
+    assert rt.caption() == ("(1) 01 profiles (local: smollm2): ml100k (rlmrec split): 942 users; calls = LLM calls "
+                            "made now (2) LLMRec augmentation: pairs: ml100k: LLM x (local); base LightGCN; test: 920 "
+                            "users; full ranking")
+
+
+def test_the_datasets_table_has_one_row_per_dataset_and_split(tmp_path):
+    put(tmp_path, "00_data", "a", "ml100k / rlmrec", {"n_users": 942.0}, table="datasets", caption="statistics")
+    put(tmp_path, "00_data", "b", "ml100k / loo_time", {"n_users": 943.0}, {"SPLIT": "loo_time", "MIN_RATING": 0},
+        table="datasets", caption="statistics")
+    rt = one(build_tables(collect_runs(tmp_path)), "datasets")
+    assert rt.mean["n_users"].to_dict() == {"ml100k · rlmrec split · ratings >= 4": 942.0,
+                                           "ml100k · loo_time split": 943.0}

@@ -48,6 +48,7 @@ BASE_ROWS = {
 # llm_stages metrics with these prefixes describe a sub-stage: they become rows of their own
 SUBSTAGE_PREFIXES = ("pairs_", "profiles_", "attributes_")
 BY_HAND = " (by hand)"
+NOT_EVALUATIONS = ("datasets", "llm_stages")  # tables of facts, not of metrics on test users: captions kept whole
 TABLE_ORDER = ("datasets", "rlmrec", "llmrec", "sequential", "cllm4rec", "llm_stages")  # others after, by name
 _USERS = re.compile(r"\b(test|valid): (\d+) users; ")
 
@@ -86,7 +87,7 @@ class ResultTable:
         for i, proto in enumerate(distinct, 1):
             rows = [r for r, p in self.protocols.items() if p == proto]
             parts.append(f"({i}) {', '.join(rows)}: {proto}")
-        return "Protocols differ between rows. " + " ".join(parts)
+        return ("Protocols differ between rows. " if self.users is not None else "") + " ".join(parts)
 
 
 def dataset_label(dataset: Any, split: Any, min_rating: Any) -> str:
@@ -268,7 +269,9 @@ def build_tables(runs: pd.DataFrame, metrics: dict[str, list[str]] | None = None
         d or r for d, r in zip(named.loc[named["table"] == "datasets", "dataset"],
                                named.loc[named["table"] == "datasets", "row"])]
     named.loc[named["table"] == "datasets", "dataset"] = ""
-    named["users_key"] = named["users"].map(lambda u: -1 if u is None or pd.isna(u) else int(u))
+    facts = named["table"].isin(NOT_EVALUATIONS)
+    named.loc[facts, "protocol"] = named.loc[facts, "caption"]
+    named["users_key"] = [-1 if f or u is None or pd.isna(u) else int(u) for f, u in zip(facts, named["users"])]
     tables = []
     for (table, dataset, users_key), group in named.groupby(["table", "dataset", "users_key"], sort=True):
         tables.append((_table_rank(str(table)), group["finished_at"].min(),
