@@ -132,7 +132,7 @@ def test_report_notebook_from_runs_on_two_datasets_renders_offline(tmp_path, mon
     assert "ml100k · rlmrec split · ratings &gt;= 4 · 920 test users" in dom
     assert "cllm4rec:data/beauty · given split · 500 test users" in dom
     assert "0.3200 ± 0.0248" in dom and "feedc0ffee" in dom  # mean ± t-interval over 3 seeds; the commit
-    assert 'href="../runs/11_lightgcn/alignment=none-seed=1-x/executed.ipynb"' in dom
+    assert 'href="../runs/11_lightgcn/alignment=none-seed=1-x/"' in dom
     assert dom.count("<table") >= 3 and len(re.findall(r"<img[^>]+src=\"data:image/png", dom)) >= 3
     assert "PosixPath" not in dom and "finished runs;" not in dom
     shot = screenshot(html, Path("/tmp/rep/report_shot.png") if Path("/tmp/rep").is_dir() else tmp_path / "s.png", height=2400)
