@@ -120,3 +120,19 @@ def test_cli_help_lists_the_report_command_with_examples(capsys):
     assert "report-html" not in text and "{run,plan,report}" in text and "python -m lmrec report " in text
     assert main(["plan", "10_gccf", "--set", "EPOCHS=abc"]) == 2
     assert "EPOCHS='abc' is a string" in capsys.readouterr().err
+
+
+def test_report_command_reruns_the_report_notebook_into_the_html(monkeypatch):
+    import lmrec.run.runner as runner
+    from lmrec.__main__ import main
+
+    seen = {}
+
+    def fake_run_plan(plan, force=False, keep_going=True, kernel="lmrec"):
+        seen.update(plan=plan, force=force, kernel=kernel)
+        return []
+
+    monkeypatch.setattr(runner, "run_plan", fake_run_plan)
+    assert main(["report", "--params", "params/smoke"]) == 0
+    [run] = seen["plan"]
+    assert run.notebook == "90_report" and run.html and seen["force"] and seen["kernel"] == "lmrec"
