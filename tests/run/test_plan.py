@@ -142,8 +142,16 @@ def test_seeds_repeat_the_chosen_notebooks_once_per_seed(typed, notebooks):
     plan = build_plan([], params, notebooks=nbs)
     got = [(r.notebook, r.params.get("EPOCHS"), r.params["SEED"], r.label) for r in plan]
     assert got[:2] == [("00_a", None, 7, ""), ("10_b", None, 7, "")]
-    assert got[2:] == [("10_t", e, s, f"epochs={e}-seed={s}") for e in (3, 4) for s in (1, 2, 3)]
+    assert got[2:] == [("10_t", e, s, f"seed={s}-epochs={e}") for e in (3, 4) for s in (1, 2, 3)]
     assert len({r.key for r in plan}) == len(plan)
     assert [r.params["SEED"] for r in build_plan(["10_t"], params, {"SEED": 5}, notebooks=nbs)] == [5, 5]  # --set wins
     with pytest.raises(PlanError, match="seeds.SEEDS: expected a list of ints"):
         build_plan([], {"seeds": {"SEEDS": "1,2", "notebooks": ["10_t"]}}, notebooks=nbs)
+
+
+def test_a_grid_entry_can_carry_its_own_seeds(typed):
+    params = {"grid": {"10_t": [{"EPOCHS": 3}, {"EPOCHS": 4, "SEEDS": [1, 2]}]}, "seeds": {"SEEDS": [7], "notebooks": []}}
+    plan = build_plan([], params, notebooks=typed)
+    assert [(r.params["EPOCHS"], r.params.get("SEED")) for r in plan] == [(3, None), (4, 1), (4, 2)]
+    with pytest.raises(PlanError, match="SEEDS must be a non-empty list of ints"):
+        build_plan([], {"grid": {"10_t": [{"SEEDS": 3}]}}, notebooks=typed)

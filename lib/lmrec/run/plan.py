@@ -4,7 +4,8 @@ Parameter sets are YAML files (or folders of them, merged in file-name order) wi
 ``globals`` (values for every notebook that declares the name), ``notebooks`` (per-notebook values) and
 ``grid`` (per notebook: a mapping of lists -> one run per combination, or a list of mappings -> one run
 each), and ``seeds`` (``SEEDS``: a list of seeds, ``notebooks``: names/globs whose runs repeat once per seed;
-the report shows the mean and a 95 % interval over them). Names a notebook does not declare in its
+the report shows the mean and a 95 % interval over them; a grid entry may carry its own ``SEEDS`` list).
+Names a notebook does not declare in its
 ``parameters`` cell are rejected (papermill only warns); each value must have the type of the parameter's
 default (an int where the default is ``24``, a list where it is ``[5, 10, 20]``), checked before any
 kernel starts, as are rules between parameters (a ``<format>:<folder>`` DATASET comes pre-split: SPLIT must
@@ -27,7 +28,7 @@ from ..utils import stable_hash
 
 RESERVED = ("RUN_DIR",)
 SECTIONS = ("globals", "notebooks", "grid", "always", "html", "seeds")
-MAX_LABEL = 80
+MAX_LABEL = 100
 
 
 class PlanError(ValueError):
@@ -254,6 +255,7 @@ def build_plan(patterns: list[str], params: dict, overrides: dict[str, Any] | No
         specific = (params.get("notebooks", {}) or {}).get(nb, {}) or {}
         _check_names(list(specific), decl, f"notebooks.{nb}")
         grid = _grid_runs((params.get("grid", {}) or {}).get(nb), nb)
+        entry_seeds = [_entry_seeds(combo.pop("SEEDS", None), nb) for combo in grid]
         for combo in grid:
             _check_names(list(combo), decl, f"grid.{nb}")
         nb_overrides = {k.split(".", 1)[1]: v for k, v in overrides.items() if k.startswith(nb + ".")}
@@ -262,9 +264,10 @@ def build_plan(patterns: list[str], params: dict, overrides: dict[str, Any] | No
         check_types({k: v for k, v in globals_.items() if k in decl}, typed, f"globals (for {nb})")
         check_types(specific, typed, f"notebooks.{nb}")
         check_types({**plain, **nb_overrides}, typed, f"--set for {nb}")
-        nb_seeds = seeds if nb in seeded and "SEED" in decl and "SEED" not in plain and "SEED" not in nb_overrides else [None]
-        for combo in grid:
+        free = "SEED" in decl and "SEED" not in plain and "SEED" not in nb_overrides  # --set SEED=... wins
+        for combo, own_seeds in zip(grid, entry_seeds):
             check_types(combo, typed, f"grid.{nb}")
+            nb_seeds = (own_seeds if own_seeds is not None else seeds if nb in seeded else [None]) if free else [None]
             for seed in nb_seeds:
                 values = {k: v for k, v in globals_.items() if k in decl}
                 values.update(specific)
@@ -275,7 +278,7 @@ def build_plan(patterns: list[str], params: dict, overrides: dict[str, Any] | No
                 values.update(nb_overrides)
                 check_rules({**{k: v for k, v in typed.items() if k in ("DATASET", "SPLIT")}, **values},
                             f"{nb}")
-                varied = list(dict.fromkeys([*combo, *plain, *nb_overrides] + (["SEED"] if seed is not None else [])))
+                varied = list(dict.fromkeys((["SEED"] if seed is not None else []) + [*combo, *plain, *nb_overrides]))
                 label = _label({k: values[k] for k in varied if k in values})
                 defaults = {k: v for k, v in decl.items() if k not in RESERVED}
                 runs.append(PlannedRun(nb, notebooks[nb], values, label, nb in always, nb in html, defaults, reads))
@@ -307,6 +310,15 @@ def _seeds(spec: Any, notebooks: dict[str, Path]) -> tuple[list[int], set[str]]:
     if not isinstance(patterns, list):
         raise PlanError(f"seeds.notebooks: expected a list of notebook names or globs, got {patterns!r}")
     return values, set(select(notebooks, [str(p) for p in patterns])) if patterns and values else set()
+
+
+def _entry_seeds(value: Any, notebook: str) -> list[int] | None:
+    """A grid entry's own ``SEEDS`` list (it repeats only that entry once per seed)."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise PlanError(f"grid.{notebook}: SEEDS must be a non-empty list of ints, got {value!r}")
+    return value
 
 
 def _label(values: dict[str, Any]) -> str:
