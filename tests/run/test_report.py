@@ -227,3 +227,10 @@ def test_the_datasets_table_has_one_row_per_dataset_and_split(tmp_path):
     rt = one(build_tables(collect_runs(tmp_path)), "datasets")
     assert rt.mean["n_users"].to_dict() == {"ml100k · rlmrec split · ratings >= 4": 942.0,
                                            "ml100k · loo_time split": 943.0}
+
+
+def test_readme_block_names_fact_tables_without_a_dataset_suffix(tmp_path):
+    put(tmp_path, "00_data", "a", "ml100k / rlmrec", {"n_users": 942.0}, table="datasets", caption="statistics")
+    write_tables(build_tables(collect_runs(tmp_path)), tmp_path / "tables")
+    block = readme_block(tmp_path / "tables")
+    assert block.startswith("### datasets\n") and "| ml100k · rlmrec split · ratings >= 4 |" in block and "942" in block

@@ -462,7 +462,7 @@ def readme_block(folder: Path | None = None) -> str:
             if not cols:
                 cols = [c for c in part.columns if c not in ("row", "dataset", "users", "seeds", "protocol", "folders")
                         and not c.endswith(("_ci95", "_mark")) and part[c].notna().any()]
-            rt = ResultTable(csv.stem, str(dataset or ""), None if pd.isna(users) else int(users),
+            rt = ResultTable(csv.stem, "" if pd.isna(dataset) else str(dataset), None if pd.isna(users) else int(users),
                              part.set_index("row")[cols].rename_axis(csv.stem),
                              part.set_index("row")[[f"{c}_ci95" for c in cols]].set_axis(cols, axis=1),
                              part.set_index("row")["seeds"],
