@@ -164,7 +164,12 @@ def test_validation_curves_from_the_recorded_history(tmp_path):
     cf = put(tmp_path, "14_dccf", "b", "DCCF", {"recall@20": 0.2})
     (cf / "history.json").write_text(json.dumps([{"epoch": 3, "valid_recall@20": 0.1, "valid_ndcg@20": 0.05},
                                                  {"epoch": 6, "valid_recall@20": 0.2}]))
+    put(tmp_path, "51_cllm4rec_finetune", "c", None, {"valid_recall@20": 0.2}, table=None, seed=7,
+        history=[{"epoch": 0, "valid_recall@20": 0.2}])  # a run that fills no table still has its curve
+    put(tmp_path, "05_most_popular", "d", "MostPop", {"recall@20": 0.2})  # no history: no curve
     curves = validation_curves(collect_runs(tmp_path))
+    assert curves[("ml100k · rlmrec split · ratings >= 4", "51_cllm4rec_finetune")][0]["label"] == "51_cllm4rec_finetune (seed 7)"
+    assert len(curves) == 3
     sas = curves[("ml100k · rlmrec split · ratings >= 4", "06_sasrec")][0]
     assert (sas["x"], sas["y"], sas["metric"]) == ([1, 2], [0.05, 0.08], "valid_ndcg@10")
     dccf = curves[("ml100k · rlmrec split · ratings >= 4", "14_dccf")][0]

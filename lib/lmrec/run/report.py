@@ -515,8 +515,9 @@ def validation_curves(runs: pd.DataFrame) -> dict[tuple[str, str], list[dict[str
         points = [(h.get("epoch", i), h[metric]) for i, h in enumerate(entries) if isinstance(h.get(metric), (int, float))]
         if "stage" in entries[0]:  # several training stages: number the evaluations in order
             points = [(i + 1, y) for i, (_, y) in enumerate(points)]
-        label = (rec.get("row") or rec["notebook"]) + (BY_HAND if rec.get("origin") == "manual" else "")
-        if rec.get("seed") is not None:
+        row = rec.get("row")
+        label = (row if isinstance(row, str) and row else rec["notebook"]) + (BY_HAND if rec.get("origin") == "manual" else "")
+        if rec.get("seed") is not None and not pd.isna(rec["seed"]):
             label += f" (seed {rec['seed']})"
         out.setdefault((rec.get("dataset") or "", rec["notebook"]), []).append(
             {"label": label, "x": [p[0] for p in points], "y": [p[1] for p in points], "metric": metric,
