@@ -124,6 +124,7 @@ def test_llm_rows_are_marked_against_their_base_row_in_the_table(tmp_path):
     rt = one(build_tables(collect_runs(tmp_path)), "rlmrec")
     assert rt.marks.loc["LightGCN+Con", "recall@20"] == "▲" and rt.marks.loc["LightGCN", "recall@20"] == ""
     assert rt.base == {"LightGCN+Con": "LightGCN"}
+    assert "▲/▼: beyond noise against the base row (LightGCN+Con vs LightGCN)" in table_markdown(rt)
 
 
 def test_captions_state_each_protocol_once_and_keep_their_own_slashes(tmp_path):
@@ -142,6 +143,7 @@ def test_every_value_links_to_its_run_folder_and_provenance_names_commit_date_ma
     runs = collect_runs(tmp_path)
     rt = one(build_tables(runs), "rlmrec")
     shown = cells(rt, link=lambda f: f"../runs/{Path(f).name}")
+    assert "▲/▼" not in table_markdown(rt)  # one seed: no marker, no note
     assert shown.loc["LightGCN", "recall@20"] == "[0.3000](../runs/a)" and shown.loc["LightGCN", "runs"] == "[1](../runs/a)"
     prov = provenance(runs).iloc[0]
     assert prov["commit"] == "0123456789-dirty" and prov["finished_at"] == "2026-12-01T10:00:00"

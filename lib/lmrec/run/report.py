@@ -401,7 +401,7 @@ def table_markdown(rt: ResultTable, columns: list[str] | None = None, link: Any 
     frame = cells(rt, columns, digits, link)
     body = frame.to_markdown(disable_numparse=True, colalign=("left",) + ("right",) * len(frame.columns))
     notes = [rt.caption()]
-    if rt.base:
+    if rt.base and (rt.n_seeds > 1).any():  # a marker needs seeds to compare
         notes.append("▲/▼: beyond noise against the base row (" + "; ".join(
             f"{r} vs {b}" for r, b in rt.base.items()) + "), paired 95 % interval over shared seeds")
     if (rt.n_seeds > 1).any():
