@@ -4,6 +4,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.lmrec-installed
 PARAMS ?= params/default
+# JupyterLab refuses to start as root (containers) unless told so
+LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: help setup main test lint smoke lab bench readme-results clean-outputs
 
@@ -35,7 +37,7 @@ smoke: setup  ## every notebook with tiny parameters (what the notebook tests ru
 	LMREC_OUTPUTS=outputs/smoke $(PY) -m lmrec run --params params/smoke
 
 lab: setup  ## JupyterLab on the notebooks with the project kernel
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(LAB_FLAGS)
 
 bench: setup  ## benchmarks in bench/ (results are recorded in bench/results/)
 	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

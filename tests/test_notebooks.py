@@ -65,3 +65,15 @@ def test_smoke_plan_ends_in_html_report_and_tables(smoke_outcomes):
     assert "recall@40" in cllm4rec[0] and any(line.startswith("LightGCN,") for line in cllm4rec), \
         "the LightGCN run under CLLM4Rec's protocol must land in the cllm4rec table"
     assert "build_tables(runs)" not in text, "the report HTML must leave out code cells"
+
+
+TRAINED = {"06_sasrec", "10_gccf", "11_lightgcn", "12_sgl", "13_simgcl", "14_dccf", "15_autocf", "21_llmrec_train",
+           "31_recformer_finetune", "40_learn_pretrain", "41_learn_finetune", "51_cllm4rec_finetune"}
+
+
+@pytest.mark.slow
+def test_every_trained_model_has_a_validation_curve_in_the_report(smoke_outcomes):
+    from lmrec.run.report import collect_runs, validation_curves
+
+    drawn = {notebook for _, notebook in validation_curves(collect_runs())}
+    assert TRAINED <= drawn, f"no recorded validation history for {sorted(TRAINED - drawn)}"

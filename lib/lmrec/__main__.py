@@ -1,4 +1,13 @@
-"""Command line: ``python -m lmrec run|plan|report-html``."""
+"""The lmrec command line: run the notebooks, check a plan, rebuild the report.
+
+examples:
+  python -m lmrec plan --params params/smoke            what would run (parameters checked, no kernel started)
+  python -m lmrec run --params params/default           the main job (finished runs are skipped)
+  python -m lmrec run 10_gccf --set EPOCHS=50 --force   one notebook, one parameter overridden, re-run
+  python -m lmrec run 1* --set DATASET=rlmrec:../shared/data/rlmrec_yelp --set SPLIT=given
+  python -m lmrec report                                rebuild outputs/tables and outputs/report/index.html
+                                                        from the runs already in outputs/runs
+"""
 
 from __future__ import annotations
 
@@ -8,6 +17,8 @@ import sys
 import yaml
 
 from .paths import params_dir
+
+REPORT_NOTEBOOK = "90_report"
 
 
 def _parse_set(items: list[str]) -> dict:
@@ -20,27 +31,43 @@ def _parse_set(items: list[str]) -> dict:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lmrec", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_ in (("run", "execute notebooks with papermill"), ("plan", "print the runs a command would make")):
-        p = sub.add_parser(name, help=help_)
-        p.add_argument("notebooks", nargs="*", help="names, number prefixes (10) or globs (1*); default: all")
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lmrec", description=__doc__.split("\n\n")[0],
+                                     epilog="examples:" + __doc__.split("examples:", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,plan,report}")
+    commands = (("run", "execute notebooks with papermill, one run folder each"),
+                ("plan", "print the runs a `run` would make, after checking every parameter"),
+                ("report", "rebuild the tables and the HTML report from the existing runs (no training)"))
+    for name, help_ in commands:
+        p = sub.add_parser(name, help=help_, description=help_)
+        if name != "report":
+            p.add_argument("notebooks", nargs="*", help="names, number prefixes (10) or globs (1*); default: all")
         p.add_argument("--params", "-p", action="append", default=[],
                        help="YAML file or folder, repeatable, merged in order (default: params/default)")
-        p.add_argument("--set", "-s", action="append", default=[], metavar="[NB.]NAME=VALUE",
-                       help="override one parameter (YAML literal)")
+        if name != "report":
+            p.add_argument("--set", "-s", action="append", default=[], metavar="[NB.]NAME=VALUE",
+                           help="override one parameter (YAML literal)")
+        if name != "plan":
+            p.add_argument("--kernel", default="lmrec", help="Jupyter kernel name (default: lmrec)")
         if name == "run":
             p.add_argument("--force", action="store_true", help="re-run finished runs")
             p.add_argument("--stop-on-failure", action="store_true", help="stop at the first failed run")
-            p.add_argument("--kernel", default="lmrec", help="Jupyter kernel name (default: lmrec)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
 
     from .run.plan import PlanError, build_plan, load_params
 
     try:
         params = load_params(args.params or [params_dir() / "default"])
-        plan = build_plan(args.notebooks, params, _parse_set(args.set))
+        if args.command == "report":
+            params = {**params, "html": [*(params.get("html") or []), REPORT_NOTEBOOK]}
+            plan = build_plan([REPORT_NOTEBOOK], params)
+        else:
+            plan = build_plan(args.notebooks, params, _parse_set(args.set))
     except PlanError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -50,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from .run.runner import run_plan
 
-    outcomes = run_plan(plan, force=args.force, keep_going=not args.stop_on_failure, kernel=args.kernel)
+    force = args.command == "report" or args.force
+    outcomes = run_plan(plan, force=force, keep_going=not getattr(args, "stop_on_failure", False),
+                        kernel=args.kernel)
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 

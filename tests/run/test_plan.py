@@ -94,3 +94,64 @@ def test_editing_a_default_changes_the_run_key_and_nothing_else_does(tmp_path):
     assert build_plan([], {}, notebooks={"00_a": path})[0].key == key           # comments do not count
     make_notebook(tmp_path, "00_a", 'A = 2  # first\nRUN_DIR = ""  # runner')
     assert build_plan([], {}, notebooks={"00_a": path})[0].key != key           # a new default re-runs
+
+
+@pytest.fixture
+def typed(tmp_path):
+    make_notebook(tmp_path, "10_t", 'DATASET = "ml100k"  # name\nSPLIT = "rlmrec"  # split\nEPOCHS = 24  # epochs\n'
+                  'LR = 0.005  # lr\nKS = [5, 10]  # cut-offs\nFLAG = True  # flag\nSEED = 2023  # seed\nRUN_DIR = ""  # runner')
+    return {p.stem: p for p in sorted(tmp_path.glob("*.ipynb"))}
+
+
+def test_values_of_the_wrong_type_are_refused_at_plan_time_naming_the_parameter(typed):
+    with pytest.raises(PlanError, match=r"--set for 10_t: EPOCHS='abc' is a string, but the parameters cell says "
+                                        r"EPOCHS = 24 \(an int\); give an int"):
+        build_plan([], {}, overrides={"EPOCHS": "abc"}, notebooks=typed)
+    with pytest.raises(PlanError, match=r"grid.10_t: KS=5 is an int.*a list"):
+        build_plan([], {"grid": {"10_t": {"KS": [5]}}}, notebooks=typed)      # a list of scalars is a grid axis
+    with pytest.raises(PlanError, match=r"notebooks.10_t: FLAG=1 is an int.*a bool"):
+        build_plan([], {"notebooks": {"10_t": {"FLAG": 1}}}, notebooks=typed)
+    with pytest.raises(PlanError, match=r"LR='1e-3' is a string"):            # YAML reads 1e-3 as a string
+        build_plan([], {}, overrides={"LR": "1e-3"}, notebooks=typed)
+    plan = build_plan([], {"grid": {"10_t": {"KS": [[10, 20]]}}}, overrides={"LR": 1, "EPOCHS": 3}, notebooks=typed)
+    assert plan[0].params == {"KS": [10, 20], "LR": 1, "EPOCHS": 3}            # an int is a fine float
+
+
+def test_a_format_folder_dataset_needs_the_given_split_at_plan_time(typed):
+    with pytest.raises(PlanError, match=r"DATASET='rlmrec:data/yelp'.*pre-split; set SPLIT='given' \(got SPLIT='rlmrec'\)"):
+        build_plan([], {}, overrides={"DATASET": "rlmrec:data/yelp"}, notebooks=typed)  # SPLIT from the cell's default
+    with pytest.raises(PlanError, match="SPLIT='given' needs a '<format>:<folder>' DATASET"):
+        build_plan([], {}, overrides={"SPLIT": "given"}, notebooks=typed)
+    assert build_plan([], {}, overrides={"DATASET": "rlmrec:data/yelp", "SPLIT": "given"}, notebooks=typed)
+
+
+def test_run_folders_are_named_from_the_final_values_and_never_cut_mid_value(typed):
+    plan = build_plan([], {"grid": {"10_t": {"SPLIT": ["given"]}}},
+                      overrides={"DATASET": "rlmrec:../shared/data/rlmrec_yelp"}, notebooks=typed)
+    assert plan[0].label == "split=given-dataset=rlmrec-rlmrec_yelp"
+    too_long = build_plan([], {"grid": {"10_t": [{"KS": list(range(1, 40)), "EPOCHS": 3}]}}, notebooks=typed)[0]
+    assert too_long.label == "epochs=3"  # a part that does not fit is left out whole; the run key tells runs apart
+    fits = build_plan([], {"grid": {"10_t": [{"EPOCHS": 3, "KS": list(range(1, 40))}]}}, notebooks=typed)[0]
+    assert fits.label == "epochs=3"
+
+
+def test_seeds_repeat_the_chosen_notebooks_once_per_seed(typed, notebooks):
+    nbs = {**notebooks, **typed}
+    params = {"globals": {"SEED": 7}, "seeds": {"SEEDS": [1, 2, 3], "notebooks": ["10_t"]},
+              "grid": {"10_t": {"EPOCHS": [3, 4]}}}
+    plan = build_plan([], params, notebooks=nbs)
+    got = [(r.notebook, r.params.get("EPOCHS"), r.params["SEED"], r.label) for r in plan]
+    assert got[:2] == [("00_a", None, 7, ""), ("10_b", None, 7, "")]
+    assert got[2:] == [("10_t", e, s, f"seed={s}-epochs={e}") for e in (3, 4) for s in (1, 2, 3)]
+    assert len({r.key for r in plan}) == len(plan)
+    assert [r.params["SEED"] for r in build_plan(["10_t"], params, {"SEED": 5}, notebooks=nbs)] == [5, 5]  # --set wins
+    with pytest.raises(PlanError, match="seeds.SEEDS: expected a list of ints"):
+        build_plan([], {"seeds": {"SEEDS": "1,2", "notebooks": ["10_t"]}}, notebooks=nbs)
+
+
+def test_a_grid_entry_can_carry_its_own_seeds(typed):
+    params = {"grid": {"10_t": [{"EPOCHS": 3}, {"EPOCHS": 4, "SEEDS": [1, 2]}]}, "seeds": {"SEEDS": [7], "notebooks": []}}
+    plan = build_plan([], params, notebooks=typed)
+    assert [(r.params["EPOCHS"], r.params.get("SEED")) for r in plan] == [(3, None), (4, 1), (4, 2)]
+    with pytest.raises(PlanError, match="SEEDS must be a non-empty list of ints"):
+        build_plan([], {"grid": {"10_t": [{"SEEDS": 3}]}}, notebooks=typed)

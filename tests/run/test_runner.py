@@ -79,3 +79,60 @@ def test_a_run_is_stale_once_a_notebook_it_reads_has_a_newer_run(tmp_path, monke
     nbformat.write(nb, down)
     with pytest.raises(PlanError, match="99_missing"):
         build_plan([], {}, notebooks=notebooks)
+
+
+@pytest.mark.slow
+def test_kernel_messages_stay_off_the_terminal_and_progress_bars_have_widgets(tmp_path, monkeypatch, capfd):
+    monkeypatch.setenv("LMREC_OUTPUTS", str(tmp_path / "outputs"))
+    nbdir = tmp_path / "nb"
+    nbdir.mkdir()
+    body = ("import warnings\nwarnings.simplefilter('always')\nfrom tqdm.auto import tqdm\n"
+            "total = sum(tqdm(range(3)))\n" + FINISH.format(name="00_bar"))
+    make_notebook(nbdir, "00_bar", 'A = 1  # a\nRUN_DIR = ""  # runner', body)
+    plan = build_plan([], {}, notebooks={p.stem: p for p in nbdir.glob("*.ipynb")})
+    [outcome] = run_plan(plan, echo=lambda s: None)
+    assert outcome.status == "done", outcome.error
+    terminal = "".join(capfd.readouterr())
+    assert "without encryption" not in terminal and "KeyboardInterrupt" not in terminal
+    assert "without encryption" in (outcome.folder / "kernel.txt").read_text()  # kept, in the run folder
+    executed = (outcome.folder / "executed.ipynb").read_text()
+    assert "TqdmWarning" not in executed and "IProgress not found" not in executed
+
+
+def test_make_lab_starts_jupyterlab_as_root_only_with_allow_root():
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    dry = subprocess.run(["make", "-n", "-o", ".venv/.lmrec-installed", "lab"], cwd=root, capture_output=True,
+                         text=True, check=True).stdout
+    lab = [line for line in dry.splitlines() if "jupyter lab" in line]
+    assert lab and ("--allow-root" in lab[0]) == (os.getuid() == 0)
+
+
+def test_cli_help_lists_the_report_command_with_examples(capsys):
+    from lmrec.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert "report-html" not in text and "{run,plan,report}" in text and "python -m lmrec report " in text
+    assert main(["plan", "10_gccf", "--set", "EPOCHS=abc"]) == 2
+    assert "EPOCHS='abc' is a string" in capsys.readouterr().err
+
+
+def test_report_command_reruns_the_report_notebook_into_the_html(monkeypatch):
+    import lmrec.run.runner as runner
+    from lmrec.__main__ import main
+
+    seen = {}
+
+    def fake_run_plan(plan, force=False, keep_going=True, kernel="lmrec"):
+        seen.update(plan=plan, force=force, kernel=kernel)
+        return []
+
+    monkeypatch.setattr(runner, "run_plan", fake_run_plan)
+    assert main(["report", "--params", "params/smoke"]) == 0
+    [run] = seen["plan"]
+    assert run.notebook == "90_report" and run.html and seen["force"] and seen["kernel"] == "lmrec"

@@ -4,7 +4,8 @@
   sorted by length so a batch holds similar lengths, greedy unless ``temperature > 0``).
 - :class:`OpenAIChat`: the official ``openai`` client against any OpenAI-compatible endpoint, a bounded
   number of requests in flight (threads), retries with exponential backoff on 429 / 5xx / timeouts /
-  connection errors, JSON mode when asked (dropped automatically if the server rejects it).
+  connection errors and on a 200 reply whose body is cut off or malformed, JSON mode when asked (dropped
+  automatically if the server rejects it); an error names the endpoint URL.
 
 :func:`run_chat` puts the persistent response cache (:mod:`lmrec.llm.cache`) in front of any backend and
 keeps the stage statistics (:class:`StageStats`).
@@ -271,6 +272,10 @@ def _ct2_generator(model: str, quantization: str) -> Any:
 RETRYABLE_STATUS = (408, 409, 425, 429, 500, 502, 503, 504)
 
 
+class MalformedReply(RuntimeError):
+    """An HTTP 200 reply that holds no completion (cut off, empty ``choices``)."""
+
+
 class OpenAIChat:
     """Chat completions through the official ``openai`` client, ``concurrency`` requests in flight.
 
@@ -294,6 +299,7 @@ class OpenAIChat:
         self.price_in, self.price_out = price_in, price_out
         # the client's own retries are off: this class retries, so it can count and back off visibly
         self.client = openai_client(base_url, api_key, base_url_env, api_key_env, timeout, 0)
+        self.endpoint = str(self.client.base_url)
         self.json_supported = True
         self.retries = 0
         self._lock = threading.Lock()
@@ -302,11 +308,14 @@ class OpenAIChat:
         return {"backend": self.kind, "model": self.model}
 
     def _retryable(self, err: Exception) -> bool:
+        import json
+
         import openai
 
         if isinstance(err, (openai.APITimeoutError, openai.APIConnectionError, openai.RateLimitError,
-                            openai.InternalServerError)):
-            return True
+                            openai.InternalServerError, openai.APIResponseValidationError, json.JSONDecodeError,
+                            MalformedReply)):
+            return True  # a 200 whose body is cut off or not a completion is retried like a 429/5xx
         return isinstance(err, openai.APIStatusError) and err.status_code in RETRYABLE_STATUS
 
     def _call(self, req: ChatRequest, gen: GenParams) -> ChatResult:
@@ -325,6 +334,8 @@ class OpenAIChat:
                 kwargs.pop("response_format", None)
             try:
                 resp = self.client.chat.completions.create(**kwargs)
+                if isinstance(resp, str) or not getattr(resp, "choices", None) or resp.choices[0].message is None:
+                    raise MalformedReply(f"HTTP 200 without a completion: {str(resp)[:200]!r}")
                 choice = resp.choices[0]
                 usage = resp.usage
                 return ChatResult(text=choice.message.content or "", finish_reason=choice.finish_reason,
@@ -334,10 +345,11 @@ class OpenAIChat:
                 if "response_format" in kwargs and "response_format" in str(err):
                     self.json_supported = False  # server has no JSON mode: ask in the prompt only
                     continue
-                return ChatResult(error=f"BadRequestError: {err}")
+                return ChatResult(error=f"BadRequestError from {self.endpoint}: {err}")
             except Exception as err:
                 if not self._retryable(err) or attempt >= self.max_retries:
-                    return ChatResult(error=f"{type(err).__name__}: {err}")
+                    tries = f" after {attempt + 1} tries" if attempt else ""
+                    return ChatResult(error=f"{type(err).__name__} from {self.endpoint}{tries}: {err}")
                 delay = min(self.max_backoff_s, self.backoff_s * 2 ** attempt) * (0.5 + random.random() / 2)
                 attempt += 1
                 with self._lock:

@@ -168,3 +168,25 @@ def generate_json(backend: ChatBackend, requests: Sequence[ChatRequest], require
     failures = [{"id": requests[i].id, "raw": last_raw[i], "problem": problems[i]}
                 for i, v in enumerate(values) if v is None]
     return StructuredResult(values=values, failures=failures, stats=stats, repaired=repaired)
+
+
+class LLMStageFailed(RuntimeError):
+    """Too many requests of an LLM stage failed: the stage ends failed and publishes nothing."""
+
+
+def check_failure_rate(stage: str, failures: Sequence[dict[str, Any]], total: int, max_rate: float) -> float:
+    """The share of failed requests of a stage; raises :class:`LLMStageFailed` above ``max_rate``.
+
+    The message counts the failures, quotes the first failed call's error (which names the endpoint URL) and
+    says what a re-run does: answers that succeeded are cached, so only the failed calls are made again."""
+    rate = len(failures) / max(1, total)
+    if rate <= max_rate:
+        return rate
+    problems = [str(f.get("problem") or f.get("error") or "") for f in failures]
+    calls = [p for p in problems if p.startswith("call failed") or " from http" in p]
+    example = (calls or problems or [""])[0]
+    raise LLMStageFailed(
+        f"{stage}: {len(failures)} of {total} requests failed ({rate:.0%}), more than MAX_FAILURE_RATE={max_rate}; "
+        f"{len(calls)} of them were failed calls; first: {example[:400]}. Nothing was published for the next "
+        "notebooks. Fix the endpoint or model (or raise MAX_FAILURE_RATE) and re-run: answers that succeeded are "
+        "cached, so only the failed calls are made again.")

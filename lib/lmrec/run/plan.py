@@ -3,13 +3,20 @@
 Parameter sets are YAML files (or folders of them, merged in file-name order) with three sections:
 ``globals`` (values for every notebook that declares the name), ``notebooks`` (per-notebook values) and
 ``grid`` (per notebook: a mapping of lists -> one run per combination, or a list of mappings -> one run
-each). Names a notebook does not declare in its ``parameters`` cell are rejected (papermill only warns).
+each), and ``seeds`` (``SEEDS``: a list of seeds, ``notebooks``: names/globs whose runs repeat once per seed;
+the report shows the mean and a 95 % interval over them; a grid entry may carry its own ``SEEDS`` list).
+Names a notebook does not declare in its
+``parameters`` cell are rejected (papermill only warns); each value must have the type of the parameter's
+default (an int where the default is ``24``, a list where it is ``[5, 10, 20]``), checked before any
+kernel starts, as are rules between parameters (a ``<format>:<folder>`` DATASET comes pre-split: SPLIT must
+be ``given``).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import itertools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +27,8 @@ from ..paths import notebooks_dir
 from ..utils import stable_hash
 
 RESERVED = ("RUN_DIR",)
-SECTIONS = ("globals", "notebooks", "grid", "always", "html")
+SECTIONS = ("globals", "notebooks", "grid", "always", "html", "seeds")
+MAX_LABEL = 100
 
 
 class PlanError(ValueError):
@@ -114,6 +122,56 @@ def notebook_parameters(path: Path) -> dict[str, Any]:
     return {name: info.get("default") for name, info in declared.items()}
 
 
+def literal_defaults(path: Path) -> dict[str, Any]:
+    """The ``parameters`` cell's defaults as Python values (names whose default is not a literal are left out)."""
+    import ast
+
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    out: dict[str, Any] = {}
+    for node in ast.parse(cells[0].source).body if cells else []:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                out[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+    return out
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "a bool", int: "an int", float: "a float", str: "a string", list: "a list", dict: "a mapping",
+            tuple: "a list", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def check_types(values: dict[str, Any], defaults: dict[str, Any], where: str) -> None:
+    """Each value has its default's type (an int is a fine float; None as a default accepts anything)."""
+    for name, value in values.items():
+        if name not in defaults or defaults[name] is None:
+            continue
+        want = defaults[name]
+        ok = (isinstance(value, bool) if isinstance(want, bool) else
+              isinstance(value, int) and not isinstance(value, bool) if isinstance(want, int) else
+              isinstance(value, (int, float)) and not isinstance(value, bool) if isinstance(want, float) else
+              isinstance(value, (list, tuple)) if isinstance(want, (list, tuple)) else
+              isinstance(value, type(want)))
+        if not ok:
+            raise PlanError(f"{where}: {name}={value!r} is {_type_name(value)}, but the parameters cell says "
+                            f"{name} = {want!r} ({_type_name(want)}); give {_type_name(want)}")
+
+
+def check_rules(values: dict[str, Any], where: str) -> None:
+    """Rules between parameters that the notebooks would otherwise only find out in their kernel."""
+    dataset, split = values.get("DATASET"), values.get("SPLIT")
+    if isinstance(dataset, str) and ":" in dataset and split is not None and split != "given":
+        raise PlanError(f"{where}: DATASET={dataset!r} is a '<format>:<folder>' dataset that comes pre-split; "
+                        f"set SPLIT='given' (got SPLIT={split!r})")
+    if dataset == "ml100k" and split == "given":
+        raise PlanError(f"{where}: SPLIT='given' needs a '<format>:<folder>' DATASET; ml100k is split by "
+                        "rlmrec | user_80_10_10 | loo_time")
+
+
 def notebook_reads(path: Path) -> tuple[str, ...]:
     """The upstream notebooks a notebook declares in its metadata (``{"lmrec": {"reads": [...]}}``): a
     finished run of it is stale once one of them has a newer finished run."""
@@ -186,8 +244,10 @@ def build_plan(patterns: list[str], params: dict, overrides: dict[str, Any] | No
     runs: list[PlannedRun] = []
     always = set(params.get("always", []) or [])
     html = set(params.get("html", []) or [])
+    seeds, seeded = _seeds(params.get("seeds"), notebooks)
     for nb in chosen:
         decl = declared[nb]
+        typed = _literal_defaults_or_empty(notebooks[nb])
         reads = notebook_reads(notebooks[nb])
         unknown_reads = [r for r in reads if r not in notebooks]
         if unknown_reads:
@@ -195,31 +255,93 @@ def build_plan(patterns: list[str], params: dict, overrides: dict[str, Any] | No
         specific = (params.get("notebooks", {}) or {}).get(nb, {}) or {}
         _check_names(list(specific), decl, f"notebooks.{nb}")
         grid = _grid_runs((params.get("grid", {}) or {}).get(nb), nb)
+        entry_seeds = [_entry_seeds(combo.pop("SEEDS", None), nb) for combo in grid]
         for combo in grid:
             _check_names(list(combo), decl, f"grid.{nb}")
         nb_overrides = {k.split(".", 1)[1]: v for k, v in overrides.items() if k.startswith(nb + ".")}
         plain = {k: v for k, v in overrides.items() if "." not in k and k in decl}
         _check_names(list(nb_overrides), decl, f"--set for {nb}")
-        for combo in grid:
-            values = {k: v for k, v in globals_.items() if k in decl}
-            values.update(specific)
-            values.update(combo)
-            values.update(plain)
-            values.update(nb_overrides)
-            label = "-".join(f"{k.lower()}={_label_value(v)}" for k, v in combo.items()) if combo else ""
-            defaults = {k: v for k, v in decl.items() if k not in RESERVED}
-            runs.append(PlannedRun(nb, notebooks[nb], values, _slug(label), nb in always, nb in html, defaults,
-                                   reads))
+        check_types({k: v for k, v in globals_.items() if k in decl}, typed, f"globals (for {nb})")
+        check_types(specific, typed, f"notebooks.{nb}")
+        check_types({**plain, **nb_overrides}, typed, f"--set for {nb}")
+        free = "SEED" in decl and "SEED" not in plain and "SEED" not in nb_overrides  # --set SEED=... wins
+        for combo, own_seeds in zip(grid, entry_seeds):
+            check_types(combo, typed, f"grid.{nb}")
+            nb_seeds = (own_seeds if own_seeds is not None else seeds if nb in seeded else [None]) if free else [None]
+            for seed in nb_seeds:
+                values = {k: v for k, v in globals_.items() if k in decl}
+                values.update(specific)
+                values.update(combo)
+                if seed is not None:
+                    values["SEED"] = seed
+                values.update(plain)
+                values.update(nb_overrides)
+                check_rules({**{k: v for k, v in typed.items() if k in ("DATASET", "SPLIT")}, **values},
+                            f"{nb}")
+                varied = list(dict.fromkeys((["SEED"] if seed is not None else []) + [*combo, *plain, *nb_overrides]))
+                label = _label({k: values[k] for k in varied if k in values})
+                defaults = {k: v for k, v in decl.items() if k not in RESERVED}
+                runs.append(PlannedRun(nb, notebooks[nb], values, label, nb in always, nb in html, defaults, reads))
     unused = [k for k in overrides if "." not in k and not any(k in declared[n] for n in chosen)]
     if unused:
         raise PlanError(f"--set: {unused} declared by none of the selected notebooks")
     return runs
 
 
+def _literal_defaults_or_empty(path: Path) -> dict[str, Any]:
+    try:
+        return literal_defaults(path)
+    except (SyntaxError, OSError):
+        return {}
+
+
+def _seeds(spec: Any, notebooks: dict[str, Path]) -> tuple[list[int], set[str]]:
+    """The ``seeds`` section: ``{SEEDS: [..], notebooks: [names or globs]}`` -> (seeds, notebook names)."""
+    if not spec:
+        return [], set()
+    if not isinstance(spec, dict) or set(spec) - {"SEEDS", "notebooks"}:
+        raise PlanError(f"seeds: expected a mapping with SEEDS (a list of ints) and notebooks (names or globs), got {spec!r}")
+    values = spec.get("SEEDS") or []
+    if not isinstance(values, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise PlanError(f"seeds.SEEDS: expected a list of ints, got {values!r}")
+    if len(set(values)) != len(values):
+        raise PlanError(f"seeds.SEEDS: {values} repeats a seed")
+    patterns = spec.get("notebooks") or []
+    if not isinstance(patterns, list):
+        raise PlanError(f"seeds.notebooks: expected a list of notebook names or globs, got {patterns!r}")
+    return values, set(select(notebooks, [str(p) for p in patterns])) if patterns and values else set()
+
+
+def _entry_seeds(value: Any, notebook: str) -> list[int] | None:
+    """A grid entry's own ``SEEDS`` list (it repeats only that entry once per seed)."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise PlanError(f"grid.{notebook}: SEEDS must be a non-empty list of ints, got {value!r}")
+    return value
+
+
+def _label(values: dict[str, Any]) -> str:
+    """``name=value-...`` from the final values that vary; whole parts only, at most :data:`MAX_LABEL` characters
+    (the run key tells runs apart)."""
+    parts = [f"{k.lower()}={_slug(_label_value(v))}" for k, v in values.items()]
+    label = ""
+    for part in parts:
+        candidate = f"{label}-{part}" if label else part
+        if len(candidate) <= MAX_LABEL:
+            label = candidate
+    return label
+
+
 def _label_value(value: Any) -> str:
-    return "+".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    if isinstance(value, (list, tuple)):
+        return "+".join(map(str, value))
+    text = str(value)
+    if re.match(r"^\w+:(?!//)", text) and ("/" in text or "\\" in text):  # '<format>:<folder>': format, folder name
+        fmt, folder = text.split(":", 1)
+        text = f"{fmt}-{Path(folder.rstrip('/')).name}"
+    return text
 
 
 def _slug(text: str) -> str:
-    keep = "".join(c if c.isalnum() or c in "=-_.+" else "_" for c in text)
-    return keep[:80]
+    return "".join(c if c.isalnum() or c in "-_.+" else "_" for c in text)

@@ -1,8 +1,9 @@
 """The runner: executes a plan of notebooks with papermill, one run folder each.
 
 A run folder ``outputs/runs/<notebook>/<label>-<hash>`` holds ``params.json`` (written first),
-``executed.ipynb`` (kept even when a cell fails), ``log.txt`` (cell stdout/stderr), and the
-``metrics.json`` / ``env.json`` the notebook writes through :meth:`lmrec.run.Run.finish`.
+``executed.ipynb`` (kept even when a cell fails), ``log.txt`` (cell stdout/stderr), ``kernel.txt`` (the
+kernel process's own messages, kept off the terminal), and the ``metrics.json`` / ``env.json`` the notebook
+writes through :meth:`lmrec.run.Run.finish`.
 A run whose folder already has ``metrics.json`` for the same parameters is skipped unless forced, or
 unless a notebook it reads (its ``lmrec.reads`` metadata) has finished a run since: then it is stale.
 """
@@ -10,9 +11,11 @@ unless a notebook it reads (its ``lmrec.reads`` metadata) has finished a run sin
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 from tqdm.auto import tqdm
 
@@ -72,6 +75,20 @@ def newest_upstream(run: PlannedRun) -> float:
     return max(times, default=0.0)
 
 
+def kernel_manager(output: IO[str]) -> type:
+    """A kernel manager class whose kernel process writes its own stdout/stderr (start-up warnings such as
+    "Kernel is running over TCP without encryption", "KeyboardInterrupt caught in kernel" at shut-down) to
+    ``output`` instead of the runner's terminal."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class RunKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            kw["stdout"], kw["stderr"] = output, output
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return RunKernelManager
+
+
 def execute(run: PlannedRun, kernel: str = KERNEL) -> RunOutcome:
     """Run one notebook with papermill into its run folder."""
     import papermill as pm
@@ -82,11 +99,13 @@ def execute(run: PlannedRun, kernel: str = KERNEL) -> RunOutcome:
     write_json(folder / "params.json", {"notebook": run.notebook, "params": run.params, "key": run.key})
     params = {**run.params, "RUN_DIR": str(folder)}
     t0 = time.perf_counter()
-    with open(folder / "log.txt", "w") as log, kernel_environment():  # threads, OpenMP wait, malloc
+    with (open(folder / "log.txt", "w") as log, open(folder / "kernel.txt", "w") as kernel_out,
+          kernel_environment()):  # kernel_environment: threads, OpenMP wait, malloc
         try:
             pm.execute_notebook(str(run.path), str(folder / "executed.ipynb"), parameters=params,
                                 kernel_name=kernel, cwd=str(run.path.parent), progress_bar=False,
-                                stdout_file=log, stderr_file=log, report_mode=False)
+                                stdout_file=log, stderr_file=log, report_mode=False,
+                                kernel_manager_class=kernel_manager(kernel_out))
         except Exception as err:  # papermill has saved the executed notebook with the failing cell
             return RunOutcome(run, "failed", time.perf_counter() - t0, folder, _short_error(err))
     seconds = time.perf_counter() - t0
@@ -98,20 +117,74 @@ def execute(run: PlannedRun, kernel: str = KERNEL) -> RunOutcome:
 
 
 def export_html(executed: Path, target: Path) -> Path:
-    """The executed notebook as HTML without code cells (nbconvert ``--no-input``)."""
+    """The executed notebook as one HTML file without code cells (nbconvert ``--no-input``) that needs no
+    network: equations are converted to MathML (drawn by the browser itself), and the template's CDN scripts
+    (require.js, MathJax, mermaid) are left out."""
     import nbformat
     from nbconvert import HTMLExporter
 
     from ..utils import atomic_path
 
+    nb = nbformat.read(executed, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = markdown_math_to_mathml(cell.source)
     exporter = HTMLExporter()
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
-    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+    body, _ = exporter.from_notebook_node(nb)
+    body = strip_remote_scripts(body)
     with atomic_path(target) as tmp:
         tmp.write_text(body)
     return target
+
+
+_MATH = re.compile(r"(?<![\\$])\$\$(.+?)\$\$|(?<![\\$])\$(?!\s)([^$\n]+?)(?<![\s\\])\$", re.S)
+_REMOTE_SCRIPT = re.compile(r"<script[^>]*\ssrc=[\"']https?://[^>]*>\s*</script>|<link[^>]*href=[\"']https?://[^>]*>", re.I)
+_INLINE_LOADER = re.compile(r"<script[^>]*>(?:(?!</script>).)*?(?:cdn\.jsdelivr|cdnjs|unpkg\.com|mathjax|mermaid)"
+                            r"(?:(?!</script>).)*</script>", re.I | re.S)
+
+
+def markdown_math_to_mathml(source: str) -> str:
+    """``$...$`` and ``$$...$$`` in Markdown as MathML. A line of an equation that starts with ``+ `` or ``- ``
+    is joined to the line before first, so Markdown cannot read it as a list item. An equation the converter
+    does not understand is kept as TeX in a code span."""
+    from latex2mathml.converter import convert
+
+    source = _join_math_continuations(source)
+
+    def to_mathml(m: re.Match) -> str:
+        tex, display = (m.group(1), "block") if m.group(1) is not None else (m.group(2), "inline")
+        try:
+            return convert(" ".join(tex.split()), display=display)
+        except Exception:
+            return f"`{tex.strip()}`"
+
+    parts = re.split(r"(```.*?```|`[^`\n]*`)", source, flags=re.S)  # leave code alone
+    return "".join(p if i % 2 else _MATH.sub(to_mathml, p) for i, p in enumerate(parts))
+
+
+def _join_math_continuations(source: str) -> str:
+    out: list[str] = []
+    mode = ""  # "", "$" or "$$": the kind of equation open at the end of the last line
+    for line in source.split("\n"):
+        if mode and out and re.match(r"\s*[-+*] ", line):
+            out[-1] = f"{out[-1]} {line.strip()}"
+        else:
+            out.append(line)
+        for token in re.findall(r"(?<!\\)\$\$|(?<!\\)\$", re.sub(r"`[^`]*`", "", line)):
+            if not mode:
+                mode = token
+            elif token == mode:
+                mode = ""
+    return "\n".join(out)
+
+
+def strip_remote_scripts(html: str) -> str:
+    """The HTML without ``<script src=https://...>``, ``<link href=https://...>`` and inline loaders of
+    MathJax / mermaid / require.js from a CDN."""
+    return _INLINE_LOADER.sub("", _REMOTE_SCRIPT.sub("", html))
 
 
 def run_plan(plan: list[PlannedRun], force: bool = False, keep_going: bool = True, kernel: str = KERNEL,
