@@ -122,12 +122,15 @@ def test_evaluate_encoder_uses_split_history():
 
     res = evaluate_encoder(last_item_plus_one, table, ds, "test", max_len=4)
     # user 0: last 3 -> predicts 4 = target; user 1: last 2 -> predicts 3, which is history (masked), so
-    # every unmasked item scores 0 and the target ranks first under the evaluator's optimistic ties
-    assert res.metrics["mrr"] == pytest.approx(1.0)
+    # its two unmasked items both score 0 and the target ranks second under the evaluator's pessimistic ties
+    assert res.metrics["mrr"] == pytest.approx((1.0 + 1 / 2) / 2)
     res = evaluate_encoder(last_item_plus_one, table, ds, "valid", max_len=4)
     # user 0: last 2 -> predicts 3 = target; user 1: last 3 -> predicts 4, which is history -> target ranks first
     assert res.metrics["hit@10"] == pytest.approx(1.0)
-    assert evaluate_encoder(lambda i, m: -last_item_plus_one(i, m), table, ds, "valid", max_len=4).metrics["mrr"] == pytest.approx(0.75)
+    # negated: user 0's target (item 3) scores below item 4 -> rank 2; user 1's three unmasked items tie at 0 and
+    # the target goes last among them -> rank 3
+    negated = evaluate_encoder(lambda i, m: -last_item_plus_one(i, m), table, ds, "valid", max_len=4)
+    assert negated.metrics["mrr"] == pytest.approx((1 / 2 + 1 / 3) / 2)
 
 
 def test_restrict_to_items_keeps_targets_and_reindexes():
