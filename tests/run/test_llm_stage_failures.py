@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 
 from lmrec.llm.cache import KVCache
 from lmrec.llm.chat import ChatRequest, GenParams, OpenAIChat, run_chat
 from lmrec.llm.structured import LLMStageFailed, check_failure_rate, generate_json
+
+from ..llm.openai_server import JSONHandler
 
 
 def completion(text: str) -> bytes:
@@ -30,7 +32,7 @@ class FakeServer:
         self.truncate_first, self.down, self.calls, self.lock = 0, set(), [], threading.Lock()
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JSONHandler):
             def do_POST(self):  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 prompt = body["messages"][-1]["content"]
@@ -41,16 +43,6 @@ class FakeServer:
                     return self._send(503, b'{"error": {"message": "overloaded"}}')
                 data = completion(json.dumps({"summarization": f"about {prompt}", "reasoning": "r"}))
                 self._send(200, data[: len(data) // 2] if n <= fake.truncate_first else data)
-
-            def _send(self, status: int, data: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"

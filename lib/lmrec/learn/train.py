@@ -13,7 +13,6 @@ an epoch draws ``samples_per_user`` cuts per user. Cuts are built on the device 
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -71,7 +70,6 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
     best_epoch: int = 0
     best_metric: float = float("-inf")
-    best_state: dict | None = None
     seconds: float = 0.0
     steps: int = 0
     epochs_run: int = 0
@@ -155,8 +153,8 @@ def train(model: LearnModel, dataset: InteractionDataset, config: TrainConfig, m
     """Train ``model`` for one stage through the engine (:func:`lmrec.train.fit`: validation, selection on
     ``select_metric``, patience, time budget, checkpoints in ``checkpoint_dir`` and resume).
 
-    Returns the history (loss per epoch, validation metrics per evaluation), the best epoch and its
-    state dict (the model is left holding the best state).
+    Returns the history (loss per epoch, validation metrics per evaluation) and the best epoch; the model
+    is left holding the best state.
     """
     device = torch.device(device)
     accelerator = accelerator or make_accelerator(device, config.mixed_precision)
@@ -218,7 +216,6 @@ def train(model: LearnModel, dataset: InteractionDataset, config: TrainConfig, m
     result.history, result.best_epoch, result.best_metric = out.history, out.best_epoch, out.best_metric
     result.seconds, result.status, result.epochs_run = out.train_seconds, out.status, out.epochs_run
     result.steps = out.epochs_run * per_epoch
-    result.best_state = copy.deepcopy(model.state_dict())
     return result
 
 

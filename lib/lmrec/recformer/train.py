@@ -212,9 +212,8 @@ def pretrain(model: Recformer, tokenizer, items: TokenizedItems, sequences: Sequ
     identity = {"method": "recformer-pretrain", "n_sequences": len(seqs), "n_items": items.n_items, "total": total,
                 "processes": n_procs, "train": tcfg.to_dict(), "epochs": epochs, "max_steps": max_steps, "seed": seed}
     state = TrainingState({"model": model, "optimizer": opt, "scheduler": sched, "steps": steps}, {"pairs": rng}, best=())
-    result = fit(train_epoch, None, loop, state, checkpoint_dir, identity,
+    fit(train_epoch, None, loop, state, checkpoint_dir, identity,
                  checkpoint_name=checkpoint_name(accelerator, "checkpoint-pretrain"), agree=stop_agreement(accelerator))
-    steps.status = result.status
     return steps.rows
 
 
@@ -223,7 +222,6 @@ class _StepLog:
 
     def __init__(self) -> None:
         self.rows: list[dict] = []
-        self.status = "completed"
 
     def state_dict(self) -> dict:
         return {"rows": [dict(r) for r in self.rows]}
