@@ -42,3 +42,34 @@ def test_pretrain_then_finetune_learns_planted_transitions():
     assert test["mrr"] > 0.8 and test["hit@10"] > 0.95
     assert ft.best_epoch in (10, 20) and len(ft.history) == 20
     assert ft.history[-1]["loss"] < ft.history[0]["loss"]
+
+
+def test_an_interrupted_stage_resumes_to_the_uninterrupted_numbers(tmp_path):
+    import pytest
+
+    from lmrec.utils import use_deterministic_kernels
+
+    use_deterministic_kernels(True)
+    ds = planted_dataset(n_users=40)
+    cfg = TrainConfig(stage="pretrain", epochs=6, batch_size=16, lr=3e-3, samples_per_user=2, eval_every=2,
+                      patience=0, seed=0)
+
+    def run(ckpt=None, stop_at=None):
+        torch.manual_seed(0)
+        content = F.normalize(torch.randn(ds.n_items, 16), dim=-1)
+        model = LearnModel(content, TowerConfig(input_dim=16, hidden_dim=16, n_layers=1, n_heads=2, output_dim=16,
+                                                dropout=0.1, max_len=6))
+
+        def interrupt(row):
+            if row["epoch"] == stop_at:
+                raise KeyboardInterrupt
+
+        res = train(model, ds, cfg, max_len=6, on_eval=interrupt, checkpoint_dir=ckpt)
+        return res, torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    ref, ref_weights = run()
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, stop_at=5)  # after the checkpoint of epoch 4
+    res, weights = run(tmp_path)
+    assert [h["loss"] for h in res.history] == [h["loss"] for h in ref.history]
+    assert torch.equal(weights, ref_weights) and res.best_epoch == ref.best_epoch
