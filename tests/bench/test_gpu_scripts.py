@@ -65,7 +65,7 @@ def check_cf(path: Path) -> None:
     assert cf["complete"] is True and cf["smoke"] is True and cf["env"]["device"] == "cpu"
     assert set(cf["backbones"]) == BACKBONES
     for name, r in cf["backbones"].items():
-        assert r["status"] in ("converged", "capped", "completed"), (name, r.get("error"), r.get("traceback"))
+        assert r["status"] in ("converged", "capped", "epoch_limit"), (name, r.get("error"), r.get("traceback"))
         assert 1 <= r["best_epoch"] <= r["epochs_run"] <= r["spec"]["max_epochs"]
         assert r["seconds_per_epoch"] > 0 and r["wall_s"] >= r["train_seconds"] > 0
         assert 0 < r["wall_to_best_s"] <= r["train_seconds"] + 1e-9

@@ -94,8 +94,11 @@ def test_a_run_capped_by_its_time_budget_is_its_own_row_and_says_so(tmp_path):
     capped = put(tmp_path, "13_simgcl", "b", "SimGCL", {"recall@20": 0.21}, at="2026-12-01T10:05:00")
     record = json.loads((capped / "metrics.json").read_text())
     (capped / "metrics.json").write_text(json.dumps({**record, "status": "capped"}))
+    ceiling = put(tmp_path, "12_sgl", "c", "SGL", {"recall@20": 0.25}, at="2026-12-01T10:10:00")
+    record = json.loads((ceiling / "metrics.json").read_text())
+    (ceiling / "metrics.json").write_text(json.dumps({**record, "status": "epoch_limit"}))
     rt = one(build_tables(collect_runs(tmp_path)), "rlmrec")
-    assert list(rt.mean.index) == ["LightGCN", "SimGCL (capped: not converged)"]
+    assert list(rt.mean.index) == ["LightGCN", "SGL (capped: not converged)", "SimGCL (capped: not converged)"]
 
 
 def test_seeds_give_the_mean_and_a_95_percent_t_interval_and_other_parameters_are_not_averaged(tmp_path):

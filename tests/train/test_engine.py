@@ -51,6 +51,12 @@ def test_keeps_the_best_state_by_the_named_metric_and_stops_on_patience():
     assert out.best_epoch == 1 and s.model.weight.item() == 1.0
 
 
+def test_running_out_of_epochs_with_patience_left_is_not_converged():
+    s = Scripted({e: 0.1 * e for e in range(1, 5)})  # still improving at the last epoch
+    out = fit(s.train_epoch, s.validate, FitConfig(epochs=4, patience=2, progress=False), s.state())
+    assert out.status == "epoch_limit" and out.epochs_run == 4
+
+
 def test_patience_zero_never_stops_and_an_unknown_metric_is_named():
     s = Scripted({e: 1.0 / e for e in range(1, 6)})
     out = fit(s.train_epoch, s.validate, FitConfig(epochs=5, patience=0, progress=False), s.state())

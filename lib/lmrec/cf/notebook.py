@@ -89,7 +89,8 @@ class CFRun:
         return f"profiles: {source}" if source else coverage_text(*coverage())
 
     def caption(self) -> str:
-        capped = " (capped by TIME_LIMIT_S: not converged)" if self.result.status == "capped" else ""
+        capped = {"capped": " (capped by TIME_LIMIT_S: not converged)",
+                  "epoch_limit": " (capped by EPOCHS: not converged)"}.get(self.result.status, "")
         cov = self.profile_coverage()
         return (f"{self.spec.row} on {self.dataset.name} ({self.spec.split} split); best epoch "
                 f"{self.result.best_epoch} of {self.result.epochs_run}{capped} by valid Recall@20; "

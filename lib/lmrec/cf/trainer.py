@@ -55,7 +55,7 @@ class TrainResult:
     seconds_per_epoch: float
     train_seconds: float
     config: dict = field(default_factory=dict)
-    status: str = "completed"   # converged (patience) | completed (every epoch) | capped (time budget)
+    status: str = "completed"   # lmrec.train.STATUSES: converged | epoch_limit | completed | capped
     resumed_from: int = 0       # epoch of the checkpoint this run continued from (0: fresh)
 
     def summary(self) -> dict[str, float | str]:

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from ..paths import notebooks_dir, runs_dir, tables_dir
+from ..train.engine import NOT_CONVERGED
 from ..utils import atomic_path
 
 METRIC_ORDER = ("recall", "ndcg", "precision", "hit", "mrr")
@@ -48,7 +49,7 @@ BASE_ROWS = {
 # llm_stages metrics with these prefixes describe a sub-stage: they become rows of their own
 SUBSTAGE_PREFIXES = ("pairs_", "profiles_", "attributes_")
 BY_HAND = " (by hand)"
-CAPPED = " (capped: not converged)"  # a run whose training its time budget stopped (re-running it resumes)
+CAPPED = " (capped: not converged)"  # a run whose training a time or epoch budget stopped
 NOT_EVALUATIONS = ("datasets", "llm_stages")  # tables of facts, not of metrics on test users: captions kept whole
 TABLE_ORDER = ("datasets", "rlmrec", "llmrec", "sequential", "cllm4rec", "llm_stages")  # others after, by name
 _USERS = re.compile(r"\b(test|valid): (\d+) users; ")
@@ -265,7 +266,7 @@ def build_tables(runs: pd.DataFrame, metrics: dict[str, list[str]] | None = None
     if named.empty:
         return []
     named = _split_substages(named.sort_values("finished_at", kind="stable"))
-    named["label"] = [r + (BY_HAND if o == "manual" else "") + (CAPPED if st == "capped" else "")
+    named["label"] = [r + (BY_HAND if o == "manual" else "") + (CAPPED if st in NOT_CONVERGED else "")
                       for r, o, st in zip(named["row"], named["origin"], named["status"])]
     named.loc[named["table"] == "datasets", "label"] = [
         d or r for d, r in zip(named.loc[named["table"] == "datasets", "dataset"],

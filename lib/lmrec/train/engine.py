@@ -7,7 +7,8 @@ what makes up its training state (model, optimizers, schedulers, its own random 
 
 - validates every ``eval_every`` epochs and at the last epoch, keeps the best state by
   ``select_metric``, stops after ``patience`` validations without improvement (``converged``);
-- stops once this call's training time passes ``time_limit_s`` (``capped``: not converged, and said so);
+- stops once this call's training time passes ``time_limit_s`` (``capped``: not converged, and said so;
+  a run with patience that reaches its last epoch without converging ends ``epoch_limit``, also capped);
   a re-run continues for up to as long again;
 - writes an atomic checkpoint at every validation and when capped (all states, every random generator,
   the history and the best state); a re-run that finds the checkpoint continues from it, so a run that was
@@ -36,7 +37,10 @@ from tqdm.auto import tqdm
 from ..utils import atomic_path, stable_hash
 
 CHECKPOINT_NAME = "checkpoint.pt"
-STATUSES = ("converged", "completed", "capped")  # patience ran out | every epoch ran | time budget hit
+# converged: patience ran out | epoch_limit: the EPOCHS ceiling stopped a run that had patience (not
+# converged) | completed: a fixed schedule (no patience) ran every epoch | capped: the time budget stopped it
+STATUSES = ("converged", "epoch_limit", "completed", "capped")
+NOT_CONVERGED = ("epoch_limit", "capped")  # reported as capped, never as converged
 
 
 @dataclass
@@ -103,7 +107,7 @@ class FitResult:
     best_metric: float
     epochs_run: int
     train_seconds: float     # training + validation time, summed over resumed runs
-    status: str              # converged | completed | capped
+    status: str              # one of STATUSES
     resumed_from: int = 0    # the epoch of the checkpoint this run continued from (0: a fresh start)
     call_seconds: float = 0.0  # training + validation time of this call alone (what the budget bounds)
     select_metric: str = ""
@@ -293,6 +297,8 @@ def fit(train_epoch: Callable[[int], Mapping[str, float]], validate: Callable[[i
             status = "capped"
             break
     bar.close()
+    if status == "completed" and config.patience:  # the epoch ceiling, not patience, ended it
+        status = "epoch_limit"
     if best_state is not None:
         for name, st in best_state.items():
             _load_into(state.objects[name], st)
