@@ -10,6 +10,7 @@ import pytest
 
 from lmrec.paths import report_dir, tables_dir
 from lmrec.run.plan import build_plan, find_notebooks, load_params, notebook_parameters
+from lmrec.run.report import CAPPED
 from lmrec.run.runner import run_plan
 
 from .conftest import REPO_ROOT
@@ -62,7 +63,7 @@ def test_smoke_plan_ends_in_html_report_and_tables(smoke_outcomes):
     assert "MostPop" in text and "ml100k" in text
     assert (tables_dir() / "datasets.csv").exists()
     cllm4rec = (tables_dir() / "cllm4rec.csv").read_text().splitlines()
-    assert "recall@40" in cllm4rec[0] and any(line.startswith("LightGCN,") for line in cllm4rec), \
+    assert "recall@40" in cllm4rec[0] and any(line.startswith(("LightGCN,", f"LightGCN{CAPPED},")) for line in cllm4rec), \
         "the LightGCN run under CLLM4Rec's protocol must land in the cllm4rec table"
     assert "build_tables(runs)" not in text, "the report HTML must leave out code cells"
 
