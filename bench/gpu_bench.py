@@ -14,7 +14,7 @@
 - ``eval``: full-ranking evaluation (:func:`lmrec.eval.evaluate`) of 11,000 users x 9,332 items (the data of
   ``bench/eval_speed.py``), median milliseconds per full pass at several user-batch sizes.
 - ``llm``: the local chat backend (:class:`lmrec.llm.chat.LocalChat`) writing item profiles
-  (:func:`lmrec.llm.profiles.profile_items`, no cache) at batch 1/8/64: profiles/s and completion tokens/s.
+  (:func:`lmrec.rlmrec.profiles.profile_items`, no cache) at batch 1/8/64: profiles/s and completion tokens/s.
   The SmolLM2 GGUF (98 MB) cannot travel to the GPU machine (64 MiB per call), so there the model is SmolLM2-135M's
   architecture and tokenizer with seeded random weights (``weights`` in the JSON says which): the decode cost per
   token is the same, the profile texts are not.
@@ -300,7 +300,7 @@ def llm_dataset(ml100k: str | None, smoke: bool):
 
 def run_llm(args: argparse.Namespace) -> dict[str, Any]:
     from lmrec.llm.chat import LocalChat
-    from lmrec.llm.profiles import ProfileConfig, profile_items
+    from lmrec.rlmrec.profiles import ProfileConfig, profile_items
 
     device = resolve_device(args.device)
     tmp = Path(tempfile.mkdtemp(prefix="gpu-llm-"))

@@ -38,7 +38,7 @@ def bench_local(n_items: int, n_users: int, configs: list[dict], max_new_tokens:
                 max_repairs: int = 1) -> list[dict]:
     from lmrec.data import load_dataset
     from lmrec.llm.chat import LocalChat
-    from lmrec.llm.profiles import ProfileConfig, profile_items, profile_users
+    from lmrec.rlmrec.profiles import ProfileConfig, profile_items, profile_users
 
     ds = load_dataset("ml100k", "rlmrec", 2023, min_rating=4)
     backends = {}

@@ -14,9 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-import yaml
-
 from .paths import params_dir
+from .run.plan import parse_yaml
 
 REPORT_NOTEBOOK = "90_report"
 
@@ -27,7 +26,7 @@ def _parse_set(items: list[str]) -> dict:
         if "=" not in item:
             raise SystemExit(f"--set {item!r}: expected NAME=VALUE or NOTEBOOK.NAME=VALUE")
         key, value = item.split("=", 1)
-        out[key] = yaml.safe_load(value)
+        out[key] = parse_yaml(value)
     return out
 
 

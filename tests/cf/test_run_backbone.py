@@ -12,10 +12,10 @@ from .cf_planted import planted_dataset, planted_profiles
 def test_run_backbone_reports_rlmrec_columns_and_rows(monkeypatch):
     ds = planted_dataset()
     up, ip = planted_profiles(ds)
-    monkeypatch.setattr("lmrec.cf.notebook.load_profile_embeddings", lambda source, dataset: (up, ip))
+    monkeypatch.setattr("lmrec.cf.notebook.target_embeddings", lambda source, dataset: (up, ip))
     user_ok = torch.ones(ds.n_users, dtype=torch.bool)
     user_ok[:10] = False  # ten failed user profiles
-    monkeypatch.setattr("lmrec.cf.notebook.load_profile_masks",
+    monkeypatch.setattr("lmrec.cf.notebook.target_masks",
                         lambda source, dataset: (user_ok, torch.ones(ds.n_items, dtype=torch.bool)))
     spec = CFSpec("gccf", alignment="gen", dim=8, layers=1,
                   train=TrainConfig(epochs=2, batch_size=128, eval_every=1, patience=1, progress=False))
@@ -49,3 +49,15 @@ def test_cllm4rec_protocol_changes_cutoffs_and_recall_denominator():
     assert other.metrics()["recall@20"] >= plain.metrics()["recall@20"] - 1e-9
     with pytest.raises(ValueError, match="must include 20"):
         CFSpec("lightgcn", ks=(10, 50))
+
+
+def test_split_seed_fixes_the_split_while_seed_varies_training(monkeypatch):
+    """Seeds over training share one split (the LLM profiles belong to it); -1 draws the split with SEED."""
+    calls = []
+    monkeypatch.setattr("lmrec.cf.notebook.load_dataset", lambda *a, **kw: calls.append(kw["seed"]))
+    from lmrec.cf.notebook import load_cf_data
+
+    for seed in (2023, 2024, 2025):
+        load_cf_data(CFSpec("lightgcn", seed=seed, split_seed=2023))
+    load_cf_data(CFSpec("lightgcn", seed=7))
+    assert calls == [2023, 2023, 2023, 7]

@@ -67,9 +67,8 @@ def test_auto_engine_is_ctranslate2_only_for_smollm2_on_cpu():
 
 @pytest.mark.slow
 def test_smollm2_int8_writes_item_profiles():
-    from lmrec.llm.profiles import ProfileConfig, profile_items
-
-    from .test_profiles import _dataset
+    from lmrec.rlmrec.profiles import ProfileConfig, profile_items
+    from tests.rlmrec.test_profiles import _dataset
 
     backend = LocalChat("smollm2-135m-instruct", engine="ctranslate2", batch_size=2)
     run = profile_items(backend, _dataset(), ProfileConfig(n_items=2, max_new_tokens=16), cache=None, progress=False)

@@ -7,9 +7,8 @@ import torch
 
 from lmrec.llm.chat import LocalChat, response_cache
 from lmrec.llm.hf import load_causal_lm, smollm2_folder
-from lmrec.llm.profiles import ProfileConfig, profile_items
-
-from .test_profiles import _dataset
+from lmrec.rlmrec.profiles import ProfileConfig, profile_items
+from tests.rlmrec.test_profiles import _dataset
 
 pytestmark = pytest.mark.slow
 

@@ -52,8 +52,8 @@ def test_same_seed_alignment_training_gives_identical_weights(two_threads, monke
     import lmrec.cf.notebook as cf_notebook
 
     ds = planted_dataset(n_users=300, n_items=200, per_user=30)
-    monkeypatch.setattr(cf_notebook, "load_profile_embeddings", lambda source, dataset: planted_profiles(dataset))
-    monkeypatch.setattr(cf_notebook, "load_profile_masks", lambda source, dataset: (
+    monkeypatch.setattr(cf_notebook, "target_embeddings", lambda source, dataset: planted_profiles(dataset))
+    monkeypatch.setattr(cf_notebook, "target_masks", lambda source, dataset: (
         torch.ones(dataset.n_users, dtype=torch.bool), torch.ones(dataset.n_items, dtype=torch.bool)))
     use_deterministic_kernels(True)
     spec = CFSpec("lightgcn", "con", dim=32, layers=2, kd_weight=1.0,

@@ -155,3 +155,12 @@ def test_a_grid_entry_can_carry_its_own_seeds(typed):
     assert [(r.params["EPOCHS"], r.params.get("SEED")) for r in plan] == [(3, None), (4, 1), (4, 2)]
     with pytest.raises(PlanError, match="SEEDS must be a non-empty list of ints"):
         build_plan([], {"grid": {"10_t": [{"SEEDS": 3}]}}, notebooks=typed)
+
+
+def test_exponent_floats_are_floats_in_files_and_in_set(tmp_path):
+    """PyYAML reads `1e-3` as a string (YAML 1.1); a learning rate written so must reach the plan as a float."""
+    from lmrec.__main__ import _parse_set
+
+    (tmp_path / "lr.yaml").write_text("globals: {LR: 1e-3, NAME: 1e}\n")
+    assert load_params([tmp_path]) == {"globals": {"LR": 0.001, "NAME": "1e"}}
+    assert _parse_set(["LR=5e-4", "10_b.KS=[1e1, 2]"]) == {"LR": 0.0005, "10_b.KS": [10.0, 2]}

@@ -34,8 +34,8 @@ def main(out: str, checkpoint_dir: str, delay: float = 0.0) -> None:
     up, ip = planted_profiles(ds)
     import lmrec.cf.notebook as nb
 
-    nb.load_profile_embeddings = lambda source, dataset: (up, ip)
-    nb.load_profile_masks = lambda source, dataset: (torch.ones(dataset.n_users, dtype=torch.bool),
+    nb.target_embeddings = lambda source, dataset: (up, ip)
+    nb.target_masks = lambda source, dataset: (torch.ones(dataset.n_users, dtype=torch.bool),
                                                      torch.ones(dataset.n_items, dtype=torch.bool))
     spec = CFSpec("lightgcn", alignment="gen", dim=8, layers=2, seed=0,
                   train=TrainConfig(epochs=16, batch_size=64, lr=0.02, eval_every=2, patience=20, progress=False))

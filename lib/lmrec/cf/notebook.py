@@ -13,11 +13,11 @@ import torch
 from ..data import load_dataset
 from ..eval import Protocol
 from ..paths import repo_path
+from ..rlmrec.embeddings import coverage_text, target_embeddings, target_masks
 from .alignment import ALIGNMENTS
 from .backbone import BackboneConfig
 from .graph import Graph
 from .model import CFModel
-from .profiles import coverage_text, load_profile_embeddings, load_profile_masks
 from .registry import build_alignment, build_backbone
 from .trainer import TrainConfig, TrainResult, fit
 
@@ -49,7 +49,8 @@ class CFSpec:
     ks: tuple[int, ...] = (5, 10, 20)
     recall_denominator: str = "n_relevant"   # n_relevant (|T|, RLMRec) | min_k (min(K,|T|), CLLM4Rec)
     table: str = "rlmrec"                    # the report table the run's row goes to
-    seed: int = 2023
+    seed: int = 2023                         # initialisation, sampling, dropout, noise
+    split_seed: int = -1                     # the random split's seed (-1: ``seed``)
 
     def __post_init__(self) -> None:
         if 20 not in self.ks:
@@ -99,7 +100,8 @@ class CFRun:
 
 def load_cf_data(spec: CFSpec):
     """The dataset of a spec (``ml100k`` or ``<format>:<folder>``, a relative folder from the repo root)."""
-    return load_dataset(spec.dataset, spec.split, seed=spec.seed, min_rating=spec.min_rating)
+    split_seed = spec.seed if spec.split_seed < 0 else spec.split_seed
+    return load_dataset(spec.dataset, spec.split, seed=split_seed, min_rating=spec.min_rating)
 
 
 def build_model(spec: CFSpec, dataset, device: torch.device | str = "cpu") -> CFModel:
@@ -113,8 +115,8 @@ def build_model(spec: CFSpec, dataset, device: torch.device | str = "cpu") -> CF
         source = spec.profile_source
         if source not in ("generated", "item_text"):
             source = str(repo_path(source))
-        user_prof, item_prof = load_profile_embeddings(source, dataset)
-        user_mask, item_mask = load_profile_masks(source, dataset)  # failed profiles: out of the alignment loss
+        user_prof, item_prof = target_embeddings(source, dataset)
+        user_mask, item_mask = target_masks(source, dataset)  # failed profiles: out of the alignment loss
     alignment = build_alignment(spec.alignment, backbone, user_prof, item_prof, spec.kd_weight, spec.kd_temperature,
                                 spec.mask_ratio, spec.recon_weight, spec.re_temperature, user_mask, item_mask)
     return CFModel(backbone, alignment, spec.reg_weight).to(device)

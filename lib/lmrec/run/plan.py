@@ -67,6 +67,19 @@ def deep_merge(base: dict, extra: dict) -> dict:
     return out
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML with YAML 1.2 floats: ``1e-3`` is a float (PyYAML's 1.1 rules read it as the string '1e-3')."""
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float",
+                              re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"), list("-+0123456789."))
+
+
+def parse_yaml(text: str) -> Any:
+    """A YAML document or a ``--set`` value, with ``1e-3`` read as a float."""
+    return yaml.load(text, Loader=_Loader)
+
+
 def load_params(sources: list[str | Path]) -> dict:
     """Merge YAML parameter files/folders in the order given (a folder: its ``*.yaml`` in name order)."""
     merged: dict = {}
@@ -80,7 +93,7 @@ def load_params(sources: list[str | Path]) -> dict:
             raise PlanError(f"parameter file or folder {source} does not exist")
         for file in files:
             try:
-                data = yaml.safe_load(file.read_text()) or {}
+                data = parse_yaml(file.read_text()) or {}
             except yaml.YAMLError as err:
                 raise PlanError(f"{file}: not valid YAML: {err}") from err
             if not isinstance(data, dict):

@@ -5,7 +5,7 @@ checksum; archive.org publishes one per file in the item's ``rlmrec_data_files.x
 :func:`download_rlmrec_data` fetches and checks before unpacking (or pass ``md5=`` / ``sha256=`` yourself).
 Offline, point ``url`` (and ``files_xml_url``) at local copies (``file://`` URLs work).
 
-Command line: ``python -m lmrec.cf.rlmrec_data [DEST]`` (default ``outputs/data/rlmrec``); afterwards
+Command line: ``python -m lmrec.rlmrec.data [DEST]`` (default ``outputs/data/rlmrec``); afterwards
 ``DATASET = "rlmrec:<DEST>/yelp"``, ``SPLIT = "given"``, ``PROFILE_SOURCE = "<DEST>/yelp"``.
 """
 
@@ -67,7 +67,7 @@ def find_dataset_folder(root: Path, name: str) -> Path:
         if all((cand / f).exists() for f in REQUIRED):
             return cand
     raise FileNotFoundError(f"{root}: no RLMRec {name!r} folder with {', '.join(REQUIRED)}; download it with "
-                            f"`python -m lmrec.cf.rlmrec_data {root}` (needs archive.org) or unpack RLMRec's data.zip there")
+                            f"`python -m lmrec.rlmrec.data {root}` (needs archive.org) or unpack RLMRec's data.zip there")
 
 
 def download_rlmrec_data(dest: str | Path | None = None, url: str = DATA_URL, md5: str | None = None,

@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 
 from ..data.dataset import InteractionDataset
+from ..llm.cache import KVCache
+from ..llm.chat import ChatBackend, ChatRequest, GenParams, StageStats
+from ..llm.embed import EmbedConfig, embed_texts
+from ..llm.structured import generate_json
 from ..paths import cache_dir
 from ..utils import atomic_path, stable_hash, write_json
-from .cache import KVCache
-from .chat import ChatBackend, ChatRequest, GenParams, StageStats
-from .embed import EmbedConfig, embed_texts
 from .prompts import FAMILIES, load_template
-from .structured import generate_json
 
 REQUIRED = ("summarization", "reasoning")
 FALLBACK_REASONING = "fallback: no generated profile (failed or not requested)"  # marks a stand-in in the .pkl
@@ -57,8 +57,8 @@ class ProfileConfig:
     max_new_tokens: int = 32
     max_repairs: int = 1
     fallback: str = "raw_text"        # what a failed profile holds in the .pkl: raw_text | none
-    n_items: int = 0                  # profile only the first n items / users (0 = all; for smoke runs)
-    n_users: int = 0
+    n_items: int = 0                  # profile only the n items / users with the most training interactions
+    n_users: int = 0                  # (0 = all); the others keep their raw text and stay out of the alignment
 
     def __post_init__(self) -> None:
         if self.family not in FAMILY_SPEC:
@@ -184,15 +184,24 @@ def _profile(backend: ChatBackend, reqs: list[ChatRequest], ids: list[int], cfg:
     return ProfileRun(profiles, res.failures, res.stats, res.repaired, reqs)
 
 
+def most_interacted(ds: InteractionDataset, axis: str, n: int) -> list[int]:
+    """The ``n`` users (``axis='user'``) or items with the most training interactions, ties by id, in id order
+    (all of them when ``n`` is 0): a budget-sized subset spends the LLM calls where the graph has most signal."""
+    degree = np.asarray(ds.train.sum(axis=1 if axis == "user" else 0)).ravel()
+    if not n or n >= degree.size:
+        return list(range(degree.size))
+    return sorted(np.argsort(-degree, kind="stable")[:n].tolist())
+
+
 def profile_items(backend: ChatBackend, ds: InteractionDataset, cfg: ProfileConfig,
                   cache: KVCache | None = None, progress: bool = True) -> ProfileRun:
-    items = list(range(cfg.n_items or ds.n_items))[: ds.n_items]
+    items = most_interacted(ds, "item", cfg.n_items)
     return _profile(backend, item_requests(ds, items, cfg), items, cfg, cache, progress, "item profiles")
 
 
 def profile_users(backend: ChatBackend, ds: InteractionDataset, item_profiles: dict[int, dict[str, str]],
                   cfg: ProfileConfig, cache: KVCache | None = None, progress: bool = True) -> ProfileRun:
-    users = list(range(cfg.n_users or ds.n_users))[: ds.n_users]
+    users = most_interacted(ds, "user", cfg.n_users)
     return _profile(backend, user_requests(ds, users, item_profiles, cfg), users, cfg, cache, progress,
                     "user profiles")
 

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from lmrec.cf.profiles import load_profile_embeddings, user_mean_of_items
 from lmrec.data.formats.rlmrec import write_rlmrec
-
-from .cf_planted import planted_dataset
+from lmrec.rlmrec.embeddings import target_embeddings, user_mean_of_items
+from tests.cf.cf_planted import planted_dataset
 
 
 def test_user_mean_of_items_hand_computed():
@@ -22,7 +21,7 @@ def test_rlmrec_folder_source_reads_usr_itm_emb(tmp_path):
     ds = planted_dataset()
     emb = {"user": np.random.rand(ds.n_users, 6).astype(np.float32), "item": np.random.rand(ds.n_items, 6).astype(np.float32)}
     write_rlmrec(ds, tmp_path, embeddings=emb)
-    user, item = load_profile_embeddings(str(tmp_path), ds)
+    user, item = target_embeddings(str(tmp_path), ds)
     np.testing.assert_allclose(user.numpy(), emb["user"])
     np.testing.assert_allclose(item.numpy(), emb["item"])
 
@@ -34,15 +33,15 @@ def test_mismatched_or_missing_sources_are_clear_errors(tmp_path):
     with open(tmp_path / "itm_emb_np.pkl", "wb") as fh:
         pickle.dump(np.zeros((ds.n_items, 4), dtype=np.float32), fh)
     with pytest.raises(Exception, match="usr_emb_np.pkl"):
-        load_profile_embeddings(str(tmp_path), ds)
+        target_embeddings(str(tmp_path), ds)
     with pytest.raises(FileNotFoundError, match="item_text"):
-        load_profile_embeddings(str(tmp_path / "nope"), ds)
+        target_embeddings(str(tmp_path / "nope"), ds)
 
 
 def test_failed_profiles_are_read_as_masks_from_the_profile_files(tmp_path):
     """A fallback stand-in (what notebook 01 stores for a failed profile) is not a generated profile."""
-    from lmrec.cf.profiles import coverage_text, load_profile_masks
-    from lmrec.llm.profiles import FALLBACK_REASONING
+    from lmrec.rlmrec.embeddings import coverage_text, target_masks
+    from lmrec.rlmrec.profiles import FALLBACK_REASONING
 
     ds = planted_dataset()
     failed_users, failed_items = {1, 4}, {0}
@@ -53,13 +52,13 @@ def test_failed_profiles_are_read_as_masks_from_the_profile_files(tmp_path):
     for name, obj in (("usr_prf.pkl", users), ("itm_prf.pkl", items)):
         with open(tmp_path / name, "wb") as fh:
             pickle.dump(obj, fh)
-    um, im = load_profile_masks(str(tmp_path), ds)
+    um, im = target_masks(str(tmp_path), ds)
     assert [u for u in range(ds.n_users) if not um[u]] == [1, 4]
     assert [i for i in range(ds.n_items) if not im[i]] == [0]
     # no profile files (e.g. embeddings only) or the item-text stand-in: nothing to mask
-    um, im = load_profile_masks(str(tmp_path / "empty"), ds)
+    um, im = target_masks(str(tmp_path / "empty"), ds)
     assert bool(um.all()) and bool(im.all())
-    um, im = load_profile_masks("item_text", ds)
+    um, im = target_masks("item_text", ds)
     assert bool(um.all()) and bool(im.all())
     text = coverage_text(78, 942, 1682, 1682)
     assert "78 of 942 users (8%)" in text and "masked out" in text
@@ -68,10 +67,10 @@ def test_failed_profiles_are_read_as_masks_from_the_profile_files(tmp_path):
 
 def test_generated_source_masks_the_profiles_notebook_01_could_not_make(monkeypatch):
     """Notebook 01 -> 02 -> the CF notebooks: a failed user profile (stored as its fallback) is masked."""
-    from lmrec.cf.profiles import load_profile_masks
     from lmrec.llm.chat import StageStats
     from lmrec.llm.embed import EmbedConfig
-    from lmrec.llm.profiles import (
+    from lmrec.rlmrec.embeddings import target_masks
+    from lmrec.rlmrec.profiles import (
         ProfileConfig,
         ProfileRun,
         dataset_key,
@@ -82,7 +81,7 @@ def test_generated_source_masks_the_profiles_notebook_01_could_not_make(monkeypa
     )
 
     ds = planted_dataset()
-    monkeypatch.setattr("lmrec.llm.profiles.embed_texts",
+    monkeypatch.setattr("lmrec.rlmrec.profiles.embed_texts",
                         lambda texts, cfg, **kw: np.random.default_rng(0).normal(size=(len(texts), 4)))
     cfg = ProfileConfig()
     users = ProfileRun({u: {"profile": f"user {u}", "reasoning": "r"} for u in range(ds.n_users) if u % 4},
@@ -92,5 +91,5 @@ def test_generated_source_masks_the_profiles_notebook_01_could_not_make(monkeypa
     write_profiles(folder, fallback_profiles(ds, items, "item", ds.n_items, cfg),
                    fallback_profiles(ds, users, "user", ds.n_users, cfg), [], {})
     embed_profiles(folder, EmbedConfig(), ds.n_users, ds.n_items, progress=False)
-    um, im = load_profile_masks("generated", ds)
+    um, im = target_masks("generated", ds)
     assert um.tolist() == [bool(u % 4) for u in range(ds.n_users)] and bool(im.all())

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from lmrec.cf.rlmrec_data import ChecksumError, archive_md5, download_rlmrec_data, find_dataset_folder
+from lmrec.rlmrec.data import ChecksumError, archive_md5, download_rlmrec_data, find_dataset_folder
 
 FILES_XML = """<?xml version="1.0" encoding="UTF-8"?>
 <files>
@@ -54,5 +54,5 @@ def test_checksum_mismatch_is_an_error_and_removes_the_file(tmp_path):
 
 
 def test_missing_folder_names_the_fix(tmp_path):
-    with pytest.raises(FileNotFoundError, match="python -m lmrec.cf.rlmrec_data"):
+    with pytest.raises(FileNotFoundError, match="python -m lmrec.rlmrec.data"):
         find_dataset_folder(tmp_path, "yelp")

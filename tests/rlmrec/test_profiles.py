@@ -11,7 +11,7 @@ import pytest
 from lmrec.data.dataset import InteractionDataset
 from lmrec.llm.chat import ChatResult
 from lmrec.llm.embed import EmbedConfig
-from lmrec.llm.profiles import (
+from lmrec.rlmrec.profiles import (
     ProfileConfig,
     dataset_key,
     embed_profiles,
@@ -26,7 +26,7 @@ from lmrec.llm.profiles import (
     user_requests,
     write_profiles,
 )
-from lmrec.llm.prompts import FAMILIES, load_template
+from lmrec.rlmrec.prompts import FAMILIES, load_template
 
 
 def _dataset() -> InteractionDataset:
@@ -141,3 +141,14 @@ def test_load_profile_embeddings_errors_name_the_fix(tmp_path):
     with pytest.raises(ValueError, match="2 users"):
         load_profile_embeddings(ds, folder=tmp_path)
     assert load_profile_embeddings(folder=tmp_path)[0].shape == (2, 4)
+
+
+def test_a_profile_budget_goes_to_the_most_interacted_items_and_users():
+    ds = _dataset()  # training degree: items 0:2, 1:2, 2:1, 3:1, 4:0, 5:0; users 0:2, 1:3, 2:1
+    backend = EchoBackend(fail_ids=set())
+    items = profile_items(backend, ds, ProfileConfig(max_repairs=0, n_items=3), progress=False)
+    assert set(items.profiles) == {0, 1, 2}  # the two most popular, then the lower id of the tie 2/3
+    users = profile_users(backend, ds, items.profiles, ProfileConfig(max_repairs=0, n_users=1), progress=False)
+    assert set(users.profiles) == {1}
+    everyone = profile_users(backend, ds, items.profiles, ProfileConfig(max_repairs=0), progress=False)
+    assert set(everyone.profiles) == {0, 1, 2}

@@ -3,9 +3,9 @@
 ``PROFILE_SOURCE``:
 
 * ``"generated"`` — the embeddings of the LLM user/item profiles made by notebook ``02_embeddings``
-  (read through :func:`lmrec.llm.load_profile_embeddings`);
+  (read through :func:`lmrec.rlmrec.profiles.load_profile_embeddings`);
 * a folder path — RLMRec's own ``usr_emb_np.pkl`` / ``itm_emb_np.pkl`` (from its data.zip, see
-  :mod:`lmrec.cf.rlmrec_data`), read by :func:`lmrec.data.formats.rlmrec.read_rlmrec_embeddings`;
+  :mod:`lmrec.rlmrec.data`), read by :func:`lmrec.data.formats.rlmrec.read_rlmrec_embeddings`;
 * ``"item_text"`` — a profile-free stand-in: MiniLM embeddings of each item's own text
   (title/year/genres on ML-100K) and, for users, the mean over their training items (no LLM involved;
   useful when no profiles were generated, and labelled as such in the tables).
@@ -22,14 +22,14 @@ import torch
 PROFILE_SOURCES = ("generated", "item_text", "<folder with usr_emb_np.pkl/itm_emb_np.pkl>")
 
 
-def load_profile_masks(source: str, dataset) -> tuple[torch.Tensor, torch.Tensor]:
+def target_masks(source: str, dataset) -> tuple[torch.Tensor, torch.Tensor]:
     """``(user [n_users], item [n_items])`` bool: which nodes carry a GENERATED profile under ``source``.
 
     ``generated`` and a folder: read from its ``usr_prf.pkl`` / ``itm_prf.pkl`` (a failed profile is stored
-    as a fallback stand-in text, see :func:`lmrec.llm.profiles.fallback_profiles`; a folder without those
+    as a fallback stand-in text, see :func:`lmrec.rlmrec.profiles.fallback_profiles`; a folder without those
     files counts as fully profiled); ``item_text``: no LLM profiles at all, every node counts as covered by
     its stand-in (the tables label that source)."""
-    from ..llm.profiles import dataset_key, profile_masks, rlmrec_data_folder
+    from .profiles import dataset_key, profile_masks, rlmrec_data_folder
 
     if source == "item_text":
         user, item = np.ones(dataset.n_users, dtype=bool), np.ones(dataset.n_items, dtype=bool)
@@ -55,18 +55,13 @@ def user_mean_of_items(train: sp.spmatrix, item_emb: np.ndarray) -> np.ndarray:
     return np.asarray(train @ item_emb) / np.maximum(deg, 1.0)[:, None]
 
 
-def load_profile_embeddings(source: str, dataset, embed_model: str = "all-minilm-l6-v2",
+def target_embeddings(source: str, dataset, embed_model: str = "all-minilm-l6-v2",
                             **generated_kwargs) -> tuple[torch.Tensor, torch.Tensor]:
     """``(user [n_users, d], item [n_items, d])`` float32 profile embeddings for ``dataset`` (see module doc)."""
     if source == "generated":
-        from .. import llm
+        from .profiles import load_profile_embeddings
 
-        loader = getattr(llm, "load_profile_embeddings", None)
-        if loader is None:
-            raise FileNotFoundError("PROFILE_SOURCE='generated' needs lmrec.llm.load_profile_embeddings and the "
-                                    "profiles of notebook 02_embeddings; run 02 first, or use "
-                                    "PROFILE_SOURCE='item_text' or a folder with RLMRec's usr_emb_np.pkl/itm_emb_np.pkl")
-        out = loader(dataset, **generated_kwargs)
+        out = load_profile_embeddings(dataset, **generated_kwargs)
         user, item = (out["user"], out["item"]) if isinstance(out, dict) else out
     elif source == "item_text":
         from ..llm import EmbedConfig, embed_texts
