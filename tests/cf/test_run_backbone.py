@@ -61,3 +61,23 @@ def test_split_seed_fixes_the_split_while_seed_varies_training(monkeypatch):
         load_cf_data(CFSpec("lightgcn", seed=seed, split_seed=2023))
     load_cf_data(CFSpec("lightgcn", seed=7))
     assert calls == [2023, 2023, 2023, 7]
+
+
+@pytest.mark.parametrize("name,backbone", [("10_gccf", "gccf"), ("11_lightgcn", "lightgcn"), ("12_sgl", "sgl"),
+                                           ("13_simgcl", "simgcl"), ("14_dccf", "dccf"), ("15_autocf", "autocf")])
+def test_each_cf_notebook_parameter_reaches_its_spec(name, backbone):
+    """Every name of the parameters cell lands in the spec (shared fields, TrainConfig or the backbone's Params):
+    a notebook value that never reached the model would make its default a second, silent one."""
+    from lmrec.paths import notebooks_dir
+    from lmrec.run.plan import literal_defaults
+
+    params = {k: v for k, v in literal_defaults(notebooks_dir() / f"{name}.ipynb").items() if k != "RUN_DIR"}
+    changed = {k: (v + 1 if isinstance(v, int) and not isinstance(v, bool) and k not in ("KS",) else v)
+               for k, v in params.items()}
+    spec = CFSpec.from_params(backbone, changed)
+    assert spec.backbone == backbone and spec.seed == changed["SEED"] and spec.dim == changed["EMBED_DIM"]
+    assert spec.train.epochs == changed["EPOCHS"] and spec.train.patience == changed["PATIENCE"]
+    own = {k.lower() for k in params} - {"seed", "split_seed", "layers", "epochs", "patience"}
+    assert set(spec.extra) <= own and all(spec.extra[k] == changed[k.upper()] for k in spec.extra)
+    with pytest.raises(ValueError, match="KEEP_RATIO"):
+        CFSpec.from_params(backbone, {**params, "KEEP_RATIO": 0.5})

@@ -3,7 +3,7 @@ trains with the one trainer, evaluates and returns everything the notebook shows
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,19 @@ from .alignment import ALIGNMENTS
 from .backbone import BackboneConfig
 from .graph import Graph
 from .model import CFModel
-from .registry import build_alignment, build_backbone
+from .registry import backbone_class, build_alignment, build_backbone
 from .trainer import TrainConfig, TrainResult, fit
 
+# notebook parameter -> CFSpec field, and -> TrainConfig field; a backbone's own parameters are its Params fields
+SPEC_PARAMS = {"DATASET": "dataset", "SPLIT": "split", "MIN_RATING": "min_rating", "ALIGNMENT": "alignment",
+               "PROFILE_SOURCE": "profile_source", "EMBED_DIM": "dim", "LAYERS": "layers", "REG_WEIGHT": "reg_weight",
+               "KD_WEIGHT": "kd_weight", "KD_TEMPERATURE": "kd_temperature", "MASK_RATIO": "mask_ratio",
+               "RECON_WEIGHT": "recon_weight", "RE_TEMPERATURE": "re_temperature", "GRAPH_BACKEND": "graph_backend",
+               "KS": "ks", "RECALL_DENOMINATOR": "recall_denominator", "TABLE": "table", "SEED": "seed",
+               "SPLIT_SEED": "split_seed"}
+TRAIN_PARAMS = {"EPOCHS": "epochs", "BATCH_SIZE": "batch_size", "LR": "lr", "EVAL_EVERY": "eval_every",
+                "PATIENCE": "patience", "TIME_LIMIT_S": "time_limit_s"}
+RUN_PARAMS = ("DEVICE", "RUN_DIR")  # the run's own, not the model's
 DISPLAY = {"gccf": "GCCF", "lightgcn": "LightGCN", "sgl": "SGL", "simgcl": "SimGCL", "dccf": "DCCF", "autocf": "AutoCF"}
 ALIGN_SUFFIX = {"none": "", "con": "+Con", "gen": "+Gen"}
 
@@ -55,6 +65,26 @@ class CFSpec:
     def __post_init__(self) -> None:
         if 20 not in self.ks:
             raise ValueError(f"KS={list(self.ks)} must include 20: the model is chosen on validation Recall@20")
+
+    @classmethod
+    def from_params(cls, backbone: str, params: dict[str, Any]) -> CFSpec:
+        """The spec of notebooks 10-15 from their parameters cell (``run.params``): shared names map through
+        ``SPEC_PARAMS``/``TRAIN_PARAMS``, the backbone's own names are its ``Params`` fields in upper case
+        (``KEEP_RATE`` -> ``keep_rate``), so each default is written once, in the notebook. A name none of
+        these know is refused (it would otherwise be silently ignored)."""
+        own = {f.name for f in fields(backbone_class(backbone).Params)}
+        unknown = sorted(k for k in params if k not in SPEC_PARAMS and k not in TRAIN_PARAMS
+                         and k not in RUN_PARAMS and k.lower() not in own)
+        if unknown:
+            raise ValueError(f"parameters {unknown} mean nothing to the {backbone} notebook; known: "
+                             f"{sorted(SPEC_PARAMS) + sorted(TRAIN_PARAMS) + sorted(n.upper() for n in own)}")
+        spec = {SPEC_PARAMS[k]: v for k, v in params.items() if k in SPEC_PARAMS}
+        if "ks" in spec:
+            spec["ks"] = tuple(spec["ks"])
+        train = {TRAIN_PARAMS[k]: v for k, v in params.items() if k in TRAIN_PARAMS}
+        train["time_limit_s"] = train.get("time_limit_s") or None  # 0: no budget
+        extra = {k.lower(): v for k, v in params.items() if k.lower() in own}
+        return cls(backbone=backbone, extra=extra, train=TrainConfig(**train), **spec)
 
     @property
     def row(self) -> str:
