@@ -88,9 +88,14 @@ def test_checkpoint_hand_over_restores_weights_and_checks_the_layout(tmp_path, m
     model, _, _ = pipeline.load_backbone("minilm", cfg, num_layers=1)
     with torch.no_grad():
         model.embeddings.item_position_embeddings.weight.fill_(0.5)
-    path = pipeline.save_pretrained(model, "minilm", pipeline.pretrained_path("ml100k", "loo_time", 1, "minilm"))
+    params = {"DATASET": "ml100k", "SPLIT": "loo_time", "SEED": 1, "BACKBONE": "minilm", "MAX_STEPS": 40}
+    path = pipeline.save_pretrained(model, "minilm", pipeline.pretrained_path(params))
+    # a pretraining run with another schedule is another checkpoint, whatever the run folder
+    assert pipeline.pretrained_path({**params, "MAX_STEPS": 80}) != path
+    assert pipeline.pretrained_path({**params, "DEVICE": "cuda"}) == path  # where it ran is not what it is
+    pipeline.set_current_pretrained("ml100k", "loo_time", 1, "minilm", path)
     loaded, _, info = pipeline.load_for_finetuning("auto", "minilm", cfg, "ml100k", "loo_time", 1, num_layers=1)
-    assert info["pretrained"] == str(path)
+    assert info["pretrained"] == str(path.resolve())
     assert torch.equal(loaded.embeddings.item_position_embeddings.weight, torch.full_like(loaded.embeddings.item_position_embeddings.weight, 0.5))
     with pytest.raises(ValueError, match="MAX_ITEM_EMBEDDINGS"):
         pipeline.load_for_finetuning("auto", "minilm", RecformerConfig(max_item_embeddings=9, max_token_num=32),

@@ -10,7 +10,7 @@ import torch
 
 from ..data import InteractionDataset, load_dataset
 from ..eval import EvalResult
-from ..paths import cache_dir
+from ..paths import cache_dir, stage_dir
 from ..utils import atomic_path
 from .backbone import load_backbone
 from .config import RecformerConfig
@@ -45,10 +45,37 @@ def _subset(dataset: InteractionDataset, attrs: list[Attributes], users) -> tupl
     return sub, [attrs[keep[raw]] for raw in sub.item_ids], stats
 
 
-def pretrained_path(dataset: str, split: str, seed: int, backbone: str) -> Path:
-    """Where notebook 30 leaves its pretrained encoder for notebook 31."""
+RUN_ONLY = ("DEVICE", "EVAL_BATCH_SIZE", "MASK_HISTORY")  # notebook-30 parameters that do not change the encoder
+
+
+def pretrained_path(params: dict) -> Path:
+    """Where notebook 30 leaves an encoder: a folder keyed by every parameter of the pretraining run (data,
+    layout, schedule, seed), so two runs that differ in any of them never share a checkpoint."""
+    return stage_dir("recformer", "pretrained", {k: v for k, v in params.items() if k not in RUN_ONLY}) / "encoder.pt"
+
+
+def _current_pointer(dataset: str, split: str, seed: int, backbone: str) -> Path:
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{dataset}-{split}-s{seed}-{backbone}").strip("_")
-    return cache_dir("recformer", "pretrained") / f"{slug}.pt"
+    return cache_dir("recformer", "pretrained") / f"CURRENT-{slug}"
+
+
+def set_current_pretrained(dataset: str, split: str, seed: int, backbone: str, path: Path) -> Path:
+    """Point ``PRETRAINED='auto'`` of notebook 31 for this data/seed/backbone at ``path`` (the latest notebook-30
+    checkpoint); notebook 30 calls it after saving."""
+    pointer = _current_pointer(dataset, split, seed, backbone)
+    with atomic_path(pointer) as tmp:
+        tmp.write_text(str(Path(path).resolve()) + "\n")
+    return pointer
+
+
+def find_pretrained(dataset: str, split: str, seed: int, backbone: str) -> Path:
+    """The checkpoint of the latest notebook-30 run for this DATASET/SPLIT/SEED/BACKBONE."""
+    pointer = _current_pointer(dataset, split, seed, backbone)
+    if not pointer.exists():
+        raise FileNotFoundError(f"{pointer}: no pretrained Recformer checkpoint for DATASET={dataset!r}, SPLIT={split!r}, "
+                                f"SEED={seed}, BACKBONE={backbone!r}; run notebook 30_recformer_pretrain with them "
+                                "first, give PRETRAINED a .pt path, or set PRETRAINED='none'")
+    return Path(pointer.read_text().strip())
 
 
 def save_pretrained(model: Recformer, backbone: str, path: Path, extra: dict | None = None) -> Path:
@@ -60,16 +87,16 @@ def save_pretrained(model: Recformer, backbone: str, path: Path, extra: dict | N
 
 def load_for_finetuning(pretrained: str, backbone: str, config: RecformerConfig, dataset: str, split: str,
                         seed: int, num_layers: int = 0) -> tuple[Recformer, object, dict]:
-    """The encoder notebook 31 starts from: ``pretrained='auto'`` reads notebook 30's checkpoint for the same
-    dataset/split/seed/backbone, a path reads that file, ``'none'`` starts from the backbone itself."""
+    """The encoder notebook 31 starts from: ``pretrained='auto'`` reads the latest notebook-30 checkpoint for the
+    same dataset/split/seed/backbone, a path reads that file, ``'none'`` starts from the backbone itself."""
     model, tokenizer, info = load_backbone(backbone, config, num_layers)
     if pretrained == "none":
         info["pretrained"] = "none (backbone weights only)"
         return model, tokenizer, info
-    path = pretrained_path(dataset, split, seed, backbone) if pretrained == "auto" else Path(pretrained)
+    path = find_pretrained(dataset, split, seed, backbone) if pretrained == "auto" else Path(pretrained)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no pretrained Recformer checkpoint; run notebook 30_recformer_pretrain with "
-                                f"the same DATASET/SPLIT/SEED/BACKBONE first, or set PRETRAINED='none'")
+        raise FileNotFoundError(f"{path}: no pretrained Recformer checkpoint there; run notebook 30_recformer_pretrain "
+                                "again, give PRETRAINED another .pt path, or set PRETRAINED='none'")
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     if ckpt["backbone"] != backbone or ckpt["config"]["max_item_embeddings"] != config.max_item_embeddings:
         raise ValueError(f"{path}: pretrained with BACKBONE={ckpt['backbone']!r}, MAX_ITEM_EMBEDDINGS="
