@@ -22,7 +22,7 @@ import torch
 
 from lmrec.cf import BackboneConfig, Batch, CFModel, Graph, NoAlignment, build_backbone
 from lmrec.cf.sampling import NegativeSampler
-from lmrec.cf.trainer import evaluate_model
+from lmrec.cf.trainer import evaluate_cf
 from lmrec.data import load_dataset
 from lmrec.eval import Protocol
 from lmrec.run.context import machine_summary
@@ -78,8 +78,8 @@ def bounded_run(name: str, dataset, budget_s: float, batch_size: int, lr: float,
     steps_per_epoch = -(-users.numel() // batch_size)
     t0 = time.process_time()
     protocol = Protocol(ks=(20,))
-    valid = evaluate_model(model, dataset, "valid", protocol, graph.device)
-    test = evaluate_model(model, dataset, "test", protocol, graph.device)
+    valid = evaluate_cf(model, dataset, "valid", protocol, graph.device)
+    test = evaluate_cf(model, dataset, "test", protocol, graph.device)
     eval_cpu = time.process_time() - t0
     sec_step = sorted(step_times)[len(step_times) // 2]
     return {"name": name, "steps": steps, "epochs": steps / steps_per_epoch, "sec_per_step": sec_step,

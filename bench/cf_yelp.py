@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from lmrec.cf import TrainConfig
+from lmrec.cf import CFTrainConfig
 from lmrec.cf.backbone import Batch
 from lmrec.cf.notebook import CFSpec, build_model, run_backbone
 from lmrec.cf.registry import BACKBONES
@@ -56,7 +56,7 @@ def yelp_spec(backbone: str, alignment: str = "none") -> CFSpec:
     extra = {k.lower(): v for k, v in p.items() if k not in common}  # the notebooks' extra names, lower-cased
     return CFSpec(backbone=backbone, alignment=alignment, split="given", dim=p.get("EMBED_DIM", 32),
                   layers=p["LAYERS"], extra=extra, reg_weight=p["REG_WEIGHT"],
-                  train=TrainConfig(epochs=p.get("EPOCHS", 3000), batch_size=p.get("BATCH_SIZE", 4096), lr=p.get("LR", 1e-3),
+                  train=CFTrainConfig(epochs=p.get("EPOCHS", 3000), batch_size=p.get("BATCH_SIZE", 4096), lr=p.get("LR", 1e-3),
                                     eval_every=p.get("EVAL_EVERY", 3), patience=p.get("PATIENCE", 5)))
 
 
@@ -117,7 +117,7 @@ def reference_spec(lib, spec: CFSpec):
     else:  # before the parameter dataclasses: no edge_drop / con_negatives
         extra = {k: v for k, v in spec.extra.items() if k not in ("edge_drop", "con_negatives")}
     fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name not in ("extra", "train")}
-    return lib.cf.notebook.CFSpec(**fields, extra=extra, train=lib.cf.trainer.TrainConfig(batch_size=spec.train.batch_size))
+    return lib.cf.notebook.CFSpec(**fields, extra=extra, train=lib.cf.trainer.CFTrainConfig(batch_size=spec.train.batch_size))
 
 
 def compare(rev: str, ds, names: list[str], threads: list[int], n_batches: int, reps: int) -> None:
@@ -166,7 +166,7 @@ def notebook_spec(name: str, alignment: str = "none") -> CFSpec:
                   extra=backbone_class(name).Params.from_params(p, name).as_dict(), reg_weight=p["REG_WEIGHT"],
                   kd_weight=p["KD_WEIGHT"], kd_temperature=p["KD_TEMPERATURE"], mask_ratio=p["MASK_RATIO"],
                   recon_weight=p["RECON_WEIGHT"], re_temperature=p["RE_TEMPERATURE"], seed=p["SEED"],
-                  train=TrainConfig(epochs=p["EPOCHS"], batch_size=p["BATCH_SIZE"], lr=p["LR"], eval_every=p["EVAL_EVERY"],
+                  train=CFTrainConfig(epochs=p["EPOCHS"], batch_size=p["BATCH_SIZE"], lr=p["LR"], eval_every=p["EVAL_EVERY"],
                                     patience=p["PATIENCE"], progress=False))
 
 
@@ -182,7 +182,7 @@ def same_numbers(rev: str, names: list[str], alignment: str) -> None:
         spec = notebook_spec(name, alignment)
         ds = ds if ds is not None else load_cf_data(spec)
         old_spec = reference_spec(lib, spec)
-        old_spec.train = lib.cf.trainer.TrainConfig(**{k: getattr(spec.train, k) for k in (
+        old_spec.train = lib.cf.trainer.CFTrainConfig(**{k: getattr(spec.train, k) for k in (
             "epochs", "batch_size", "lr", "eval_every", "patience")}, progress=False)
         rows = {}
         for who in ("old", "new"):

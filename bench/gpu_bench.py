@@ -151,7 +151,7 @@ def cf_record(run, wall_s: float, eval_s: float, cap_s: float) -> dict[str, Any]
 def run_cf(args: argparse.Namespace) -> dict[str, Any]:
     from cf_yelp import yelp_spec
 
-    from lmrec.cf.trainer import evaluate_model
+    from lmrec.cf.trainer import evaluate_cf
     from lmrec.data import load_dataset
 
     device = resolve_device(args.device)
@@ -172,7 +172,7 @@ def run_cf(args: argparse.Namespace) -> dict[str, Any]:
             spec.train.epochs, spec.train.eval_every, spec.train.patience, spec.train.batch_size = 4, 1, 2, 256
             spec.extra = {**spec.extra, **({"seed_num": 10} if name == "autocf" else {}),
                           **({"n_intents": 8} if name == "dccf" else {})}
-        cap = max(1.0, share / overhead)  # TrainConfig.time_limit_s counts training time only
+        cap = max(1.0, share / overhead)  # CFTrainConfig.time_limit_s counts training time only
         spec.train.time_limit_s = cap
         t0 = time.perf_counter()
         try:
@@ -182,7 +182,7 @@ def run_cf(args: argparse.Namespace) -> dict[str, Any]:
             sync(device)
             wall = time.perf_counter() - t0
             t1 = time.perf_counter()
-            evaluate_model(run.model, ds, "valid", run.protocol, device, spec.train.eval_batch_size)
+            evaluate_cf(run.model, ds, "valid", run.protocol, device, spec.train.eval_batch_size)
             sync(device)
             rec = cf_record(run, wall, time.perf_counter() - t1, cap)
             overhead = min(3.0, max(1.05, wall / max(run.result.train_seconds, 1e-3)))

@@ -19,7 +19,7 @@ import os
 import time
 from pathlib import Path
 
-from lmrec.learn import ContentConfig, LearnModel, TowerConfig, TrainConfig, evaluate_model, train
+from lmrec.learn import ContentConfig, LearnModel, LearnTrainConfig, TowerConfig, evaluate_towers, train
 from lmrec.learn.pipeline import content_vectors, prepare_data
 from lmrec.run.context import environment
 from lmrec.seqrec import LeaveOneOut
@@ -64,10 +64,10 @@ def main() -> None:
                                             n_heads=2, output_dim=args.output_dim, max_len=args.max_len)).to(device)
     stages = {}
     for stage, epochs, lr in (("pretrain", args.pretrain_epochs, 1e-3), ("finetune", args.finetune_epochs, 5e-4)):
-        cfg = TrainConfig(stage=stage, epochs=epochs, batch_size=args.batch_size, lr=lr, samples_per_user=2,
+        cfg = LearnTrainConfig(stage=stage, epochs=epochs, batch_size=args.batch_size, lr=lr, samples_per_user=2,
                           warmup_epochs=1 if stage == "pretrain" else 0, eval_every=2, patience=3, seed=args.seed)
         res = train(model, dataset, cfg, args.max_len, device, loo=loo)
-        test = evaluate_model(model, dataset, "test", loo, args.max_len)
+        test = evaluate_towers(model, dataset, "test", loo, args.max_len)
         stages[stage] = {"best_epoch": res.best_epoch, "valid_ndcg@10": res.best_metric, "steps": res.steps,
                          "seconds": round(res.seconds, 1), "test": sequential_metrics(test), "caption": test.caption()}
         print(stage, stages[stage], flush=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from lmrec.cf import BackboneConfig, CFModel, Graph, NoAlignment, TrainConfig, fit
+from lmrec.cf import BackboneConfig, CFModel, CFTrainConfig, Graph, NoAlignment, fit
 from lmrec.data import load_dataset
 from lmrec.eval import Protocol
 from lmrec.llmrec.model import LLMRecBackbone, LLMRecConfig
@@ -59,7 +59,7 @@ def main() -> None:
                                            recon_weight=0.0))
     model = CFModel(backbone, NoAlignment(), reg_weight=1e-6).to(device)
     protocol = Protocol(ks=(10, 20, 50))
-    res = fit(model, ds, TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+    res = fit(model, ds, CFTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                      eval_every=args.eval_every, patience=args.patience, progress=True),
               protocol, device)
     test = {k: round(v, 5) for k, v in res.test.metrics.items() if k.split("@")[0] in ("recall", "ndcg", "precision")}

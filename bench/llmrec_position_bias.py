@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lmrec.cf import TrainConfig
+from lmrec.cf import CFTrainConfig
 from lmrec.cf.notebook import CFSpec, run_backbone
 from lmrec.data import load_dataset
 from lmrec.llm.chat import GenParams, response_cache
@@ -59,7 +59,7 @@ def main() -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     ds = load_dataset("ml100k", "rlmrec", seed=args.seed, min_rating=4)
     base = run_backbone(CFSpec(backbone="lightgcn", dim=64, layers=2, seed=args.seed, ks=(10, 20, 50),
-                               train=TrainConfig(epochs=args.base_epochs, batch_size=2048, lr=5e-3, eval_every=3,
+                               train=CFTrainConfig(epochs=args.base_epochs, batch_size=2048, lr=5e-3, eval_every=3,
                                                  patience=3, progress=False)), dataset=ds)
     users = np.sort(np.random.default_rng(args.seed).choice(ds.n_users, args.users, replace=False))
     cands = base_candidates(base.model.scorer(), ds.train, args.k, users)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lmrec.cf import BackboneConfig, CFModel, Graph, NoAlignment, TrainConfig, fit
+from lmrec.cf import BackboneConfig, CFModel, CFTrainConfig, Graph, NoAlignment, fit
 from lmrec.data import load_dataset
 from lmrec.eval import Protocol
 from lmrec.llmrec.model import PRUNE_MODES, LLMRecBackbone, LLMRecConfig, prune_settings
@@ -34,7 +34,7 @@ def run_one(ds, mode: str, seed: int, epochs: int) -> dict[str, float]:
     backbone = LLMRecBackbone(Graph(ds.train), BackboneConfig(dim=64, layers=2), cfg)
     model = CFModel(backbone, NoAlignment(), reg_weight=1e-6)
     t0, c0 = time.perf_counter(), time.process_time()
-    res = fit(model, ds, TrainConfig(epochs=epochs, batch_size=2048, lr=5e-3, eval_every=2, patience=5,
+    res = fit(model, ds, CFTrainConfig(epochs=epochs, batch_size=2048, lr=5e-3, eval_every=2, patience=5,
                                      progress=False), Protocol(ks=(20,)), "cpu")
     return {"valid": res.valid.metrics["recall@20"], "test": res.test.metrics["recall@20"],
             "best": res.best_epoch, "run": res.epochs_run, "wall": time.perf_counter() - t0,

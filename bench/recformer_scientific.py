@@ -25,7 +25,7 @@ from pathlib import Path
 
 from lmrec.recformer import (
     RecformerConfig,
-    TrainConfig,
+    RecformerTrainConfig,
     finetune,
     load_backbone,
     pretrain,
@@ -70,7 +70,7 @@ def main() -> None:
     print(dataset.describe(), subset, flush=True)
     config = RecformerConfig(max_attr_num=3, max_attr_length=args.max_attr_length, max_item_embeddings=51,
                              max_token_num=args.max_token_num, attention_window=64)
-    tcfg = TrainConfig(batch_size=args.batch_size, eval_batch_size=128, max_steps_per_epoch=args.steps)
+    tcfg = RecformerTrainConfig(batch_size=args.batch_size, eval_batch_size=128, max_steps_per_epoch=args.steps)
     acc = make_accelerator("cpu")
     with timed("model"):
         model, tok, info = load_backbone("minilm", config)

@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from lmrec.cf import BackboneConfig, Batch, CFModel, Graph, NoAlignment, TrainConfig, build_alignment, fit
+from lmrec.cf import BackboneConfig, Batch, CFModel, CFTrainConfig, Graph, NoAlignment, build_alignment, fit
 from lmrec.cf.autocf import (
     AutoCF,
     GraphTransformerLayer,
@@ -228,7 +228,7 @@ def test_autocf_learns_planted_communities():
     ds = planted_dataset()
     bb = AutoCF(Graph(ds.train), BackboneConfig(dim=16, layers=2, extra={"seed_num": 5, "fix_steps": 2}))
     model = CFModel(bb, NoAlignment(), reg_weight=1e-6)
-    res = fit(model, ds, TrainConfig(epochs=30, batch_size=64, lr=0.01, eval_every=5, patience=10, progress=False,
+    res = fit(model, ds, CFTrainConfig(epochs=30, batch_size=64, lr=0.01, eval_every=5, patience=10, progress=False,
                                      select_metric="recall@5"), Protocol(ks=(5,), mask_valid_at_test=True))
     # random: 5/22 ~ 0.23 of the test items in the top 5; own community first: ~5/7 ~ 0.71
     assert res.test.metrics["recall@5"] > 0.45

@@ -3,7 +3,6 @@ one default per name (the notebook's parameters cell and the dataclass agree), e
 
 import ast
 import dataclasses
-import re
 
 import pytest
 
@@ -52,7 +51,7 @@ def _spec_cell(nb: str) -> str:
     import nbformat
 
     cells = nbformat.read(REPO_ROOT / f"notebooks/{nb}.ipynb", as_version=4).cells
-    return next(c.source for c in cells if c.cell_type == "code" and "CFSpec(" in c.source)
+    return next(c.source for c in cells if c.cell_type == "code" and "CFSpec.from_params" in c.source)
 
 
 @pytest.mark.parametrize("name", sorted(NOTEBOOKS))
@@ -67,4 +66,11 @@ def test_one_default_per_name_and_every_name_reaches_the_backbone(name):
         assert upper in declared, f"{nb}: the parameters cell lacks {upper}"
         value = ast.literal_eval(declared[upper]) if isinstance(declared[upper], str) else declared[upper]
         assert value == f.default, f"{nb}: {upper} = {value!r} in the notebook but {f.default!r} in {name}'s params"
-        assert re.search(rf'"{f.name}":\s*{upper}\b', spec), f"{nb}: extra does not pass {f.name!r}: {upper}"
+    assert f'CFSpec.from_params("{name}", run.params)' in spec, f"{nb}: the spec is not built from its parameters"
+    from lmrec.cf.notebook import CFSpec
+    from lmrec.run.plan import literal_defaults
+
+    params = {k: v for k, v in literal_defaults(REPO_ROOT / f"notebooks/{nb}.ipynb").items() if k != "RUN_DIR"}
+    extra = CFSpec.from_params(name, params).extra
+    missing = [f.name for f in dataclasses.fields(backbone_class(name).Params) if f.name not in extra]
+    assert not missing, f"{nb}: extra does not pass {missing}"

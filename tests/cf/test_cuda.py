@@ -9,7 +9,7 @@ import copy
 import pytest
 import torch
 
-from lmrec.cf import BackboneConfig, Graph, TrainConfig, build_backbone
+from lmrec.cf import BackboneConfig, CFTrainConfig, Graph, build_backbone
 from lmrec.cf.notebook import CFSpec, run_backbone
 from lmrec.cf.registry import BACKBONES
 
@@ -39,7 +39,7 @@ def test_clean_pass_on_device_equals_the_cpu_pass(name, device):
 @pytest.mark.parametrize("name", sorted(BACKBONES))
 def test_every_backbone_trains_on_the_device(name, device):
     torch.manual_seed(0)
-    spec = CFSpec(name, dim=8, layers=2, train=TrainConfig(epochs=2, batch_size=64, eval_every=1, patience=2,
+    spec = CFSpec(name, dim=8, layers=2, train=CFTrainConfig(epochs=2, batch_size=64, eval_every=1, patience=2,
                                                           progress=False))
     run = run_backbone(spec, device=device, dataset=planted_dataset())
     assert {p.device.type for p in run.model.parameters()} == {torch.device(device).type}
@@ -53,7 +53,7 @@ def test_every_backbone_trains_on_the_device(name, device):
 def test_lightgcn_learns_the_planted_groups_on_the_device(device):
     torch.manual_seed(0)
     spec = CFSpec("lightgcn", dim=16, layers=2, extra={"keep_rate": 1.0},
-                  train=TrainConfig(epochs=20, batch_size=128, lr=0.05, eval_every=5, patience=10, progress=False))
+                  train=CFTrainConfig(epochs=20, batch_size=128, lr=0.05, eval_every=5, patience=10, progress=False))
     run = run_backbone(spec, device=device, dataset=planted_dataset())
     # one held-out item among 24 unseen: chance Recall@10 ~ 0.42; the group's 9 unseen items fit the top 10
     assert run.result.test.metrics["recall@10"] > 0.8, run.result.test.metrics

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from lmrec.cf import BackboneConfig, Batch, CFModel, Graph, NoAlignment, TrainConfig, build_alignment, fit
+from lmrec.cf import BackboneConfig, Batch, CFModel, CFTrainConfig, Graph, NoAlignment, build_alignment, fit
 from lmrec.cf.dccf import (
     DCCF,
     DCCFViews,
@@ -200,7 +200,7 @@ def test_dccf_learns_planted_communities():
     assert isinstance(ds.interactions, pd.DataFrame)
     bb = DCCF(Graph(ds.train), BackboneConfig(dim=16, layers=2, extra={"n_intents": 8}))
     model = CFModel(bb, NoAlignment(), reg_weight=1e-4)
-    res = fit(model, ds, TrainConfig(epochs=30, batch_size=64, lr=0.01, eval_every=5, patience=10, progress=False,
+    res = fit(model, ds, CFTrainConfig(epochs=30, batch_size=64, lr=0.01, eval_every=5, patience=10, progress=False,
                                      select_metric="recall@5"), Protocol(ks=(5,), mask_valid_at_test=True))
     # a random ranking of the 22 candidates puts 5/22 ~ 0.23 of the test items in the top 5; ranking the
     # own community (7 candidates, both test items among them) first gives ~5/7 ~ 0.71

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lmrec.cf import TrainConfig
+from lmrec.cf import CFTrainConfig
 from lmrec.cf.notebook import CFSpec, run_backbone
 
 from .cf_planted import planted_dataset, planted_profiles
@@ -18,7 +18,7 @@ def test_run_backbone_reports_rlmrec_columns_and_rows(monkeypatch):
     monkeypatch.setattr("lmrec.cf.notebook.target_masks",
                         lambda source, dataset: (user_ok, torch.ones(ds.n_items, dtype=torch.bool)))
     spec = CFSpec("gccf", alignment="gen", dim=8, layers=1,
-                  train=TrainConfig(epochs=2, batch_size=128, eval_every=1, patience=1, progress=False))
+                  train=CFTrainConfig(epochs=2, batch_size=128, eval_every=1, patience=1, progress=False))
     run = run_backbone(spec, dataset=ds)
     assert spec.row == "GCCF+Gen" and CFSpec("simgcl", alignment="con").row == "SimGCL+Con"
     m = run.metrics()
@@ -39,7 +39,7 @@ def test_unknown_names_fail_with_the_choices():
 
 def test_cllm4rec_protocol_changes_cutoffs_and_recall_denominator():
     ds = planted_dataset()
-    train = TrainConfig(epochs=1, batch_size=128, eval_every=1, patience=1, progress=False)
+    train = CFTrainConfig(epochs=1, batch_size=128, eval_every=1, patience=1, progress=False)
     plain = run_backbone(CFSpec("lightgcn", dim=8, layers=1, train=train), dataset=ds)
     spec = CFSpec("lightgcn", dim=8, layers=1, ks=(20, 40), recall_denominator="min_k", table="cllm4rec", train=train)
     other = run_backbone(spec, dataset=ds)
@@ -66,7 +66,7 @@ def test_split_seed_fixes_the_split_while_seed_varies_training(monkeypatch):
 @pytest.mark.parametrize("name,backbone", [("10_gccf", "gccf"), ("11_lightgcn", "lightgcn"), ("12_sgl", "sgl"),
                                            ("13_simgcl", "simgcl"), ("14_dccf", "dccf"), ("15_autocf", "autocf")])
 def test_each_cf_notebook_parameter_reaches_its_spec(name, backbone):
-    """Every name of the parameters cell lands in the spec (shared fields, TrainConfig or the backbone's Params):
+    """Every name of the parameters cell lands in the spec (shared fields, CFTrainConfig or the backbone's Params):
     a notebook value that never reached the model would make its default a second, silent one."""
     from lmrec.paths import notebooks_dir
     from lmrec.run.plan import literal_defaults

@@ -16,7 +16,7 @@ SCRIPT = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     import torch, torch.nn.functional as F
     from test_end_to_end import planted_dataset
-    from lmrec.learn import LearnModel, TowerConfig, TrainConfig, train, evaluate_model
+    from lmrec.learn import LearnModel, TowerConfig, LearnTrainConfig, train, evaluate_towers
     from lmrec.train import make_accelerator
     torch.set_num_threads(1)
     ds = planted_dataset()
@@ -24,7 +24,7 @@ SCRIPT = textwrap.dedent("""
     content = F.normalize(torch.randn(ds.n_items, 16), dim=-1)
     model = LearnModel(content, TowerConfig(input_dim=16, hidden_dim=32, n_layers=1, n_heads=2, output_dim=32,
                                             dropout=0.0, max_len=6))
-    cfg = TrainConfig(stage="pretrain", epochs=6, batch_size=32, lr=3e-3, samples_per_user=2, eval_every=6,
+    cfg = LearnTrainConfig(stage="pretrain", epochs=6, batch_size=32, lr=3e-3, samples_per_user=2, eval_every=6,
                       patience=0, seed=0)
     acc = make_accelerator("cpu", cfg.mixed_precision)
     res = train(model, ds, cfg, max_len=6, accelerator=acc)

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from lmrec.data import InteractionDataset, make_interactions
-from lmrec.learn import LearnModel, TowerConfig, TrainConfig, evaluate_model, train
+from lmrec.learn import LearnModel, LearnTrainConfig, TowerConfig, evaluate_towers, train
 
 
 def planted_dataset(n_items=40, n_users=120, length=8, seed=0) -> InteractionDataset:
@@ -30,13 +30,13 @@ def test_pretrain_then_finetune_learns_planted_transitions():
     content = F.normalize(torch.randn(ds.n_items, 16), dim=-1)  # random, distinct "LLM" vectors
     model = LearnModel(content, TowerConfig(input_dim=16, hidden_dim=32, n_layers=1, n_heads=2, output_dim=32,
                                             dropout=0.0, max_len=6))
-    before = evaluate_model(model, ds, "valid", max_len=6).metrics["mrr"]
-    pre = train(model, ds, TrainConfig(stage="pretrain", epochs=40, batch_size=32, lr=3e-3, samples_per_user=2,
+    before = evaluate_towers(model, ds, "valid", max_len=6).metrics["mrr"]
+    pre = train(model, ds, LearnTrainConfig(stage="pretrain", epochs=40, batch_size=32, lr=3e-3, samples_per_user=2,
                                        eval_every=10, patience=0, seed=0), max_len=6)
-    after_pre = evaluate_model(model, ds, "valid", max_len=6).metrics["mrr"]
-    ft = train(model, ds, TrainConfig(stage="finetune", epochs=20, batch_size=32, lr=2e-3, samples_per_user=2,
+    after_pre = evaluate_towers(model, ds, "valid", max_len=6).metrics["mrr"]
+    ft = train(model, ds, LearnTrainConfig(stage="finetune", epochs=20, batch_size=32, lr=2e-3, samples_per_user=2,
                                       eval_every=10, patience=0, seed=0), max_len=6)
-    test = evaluate_model(model, ds, "test", max_len=6).metrics
+    test = evaluate_towers(model, ds, "test", max_len=6).metrics
     assert before < 0.3
     assert after_pre > 0.6 and pre.best_metric > 0.3
     assert test["mrr"] > 0.8 and test["hit@10"] > 0.95
@@ -51,7 +51,7 @@ def test_an_interrupted_stage_resumes_to_the_uninterrupted_numbers(tmp_path):
 
     use_deterministic_kernels(True)
     ds = planted_dataset(n_users=40)
-    cfg = TrainConfig(stage="pretrain", epochs=6, batch_size=16, lr=3e-3, samples_per_user=2, eval_every=2,
+    cfg = LearnTrainConfig(stage="pretrain", epochs=6, batch_size=16, lr=3e-3, samples_per_user=2, eval_every=2,
                       patience=0, seed=0)
 
     def run(ckpt=None, stop_at=None):

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from lmrec.cf import BackboneConfig, Batch, CFModel, Graph, NoAlignment, TrainConfig, fit
+from lmrec.cf import BackboneConfig, Batch, CFModel, CFTrainConfig, Graph, NoAlignment, fit
 from lmrec.data import InteractionDataset, make_interactions
 from lmrec.eval import Protocol
 from lmrec.llmrec.model import LLMRecBackbone, LLMRecConfig, pruned_bpr, scaled_cosine_error
@@ -150,7 +150,7 @@ def test_learns_a_planted_signal_through_the_cf_trainer():
     ds = planted_dataset()
     b = LLMRecBackbone(Graph(ds.train), BackboneConfig(dim=16, layers=2), LLMRecConfig(drop_rate=0.1))
     res = fit(CFModel(b, NoAlignment(), reg_weight=1e-6), ds,
-              TrainConfig(epochs=40, batch_size=64, lr=0.02, eval_every=5, patience=10, progress=False,
+              CFTrainConfig(epochs=40, batch_size=64, lr=0.02, eval_every=5, patience=10, progress=False,
                           select_metric="recall@5"),
               Protocol(ks=(5,)))
     # chance: ~5 / 24 unseen items hold the one target at random -> recall@5 about 0.2; in-community ~0.55
@@ -173,7 +173,7 @@ def test_augmented_pairs_carry_signal_the_plain_model_lacks():
         b = LLMRecBackbone(Graph(ds.train), BackboneConfig(dim=16, layers=2),
                            LLMRecConfig(drop_rate=0.0, aug_sample_rate=1.0), aug_pairs=aug)
         res = fit(CFModel(b, NoAlignment(), reg_weight=1e-6), ds,
-                  TrainConfig(epochs=20, batch_size=64, lr=0.02, eval_every=20, patience=5, progress=False,
+                  CFTrainConfig(epochs=20, batch_size=64, lr=0.02, eval_every=20, patience=5, progress=False,
                               select_metric="recall@1"),
                   Protocol(ks=(1,)))
         scores[name] = res.test.metrics["recall@1"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lmrec.recformer import RecformerConfig, TrainConfig, finetune, pretrain, tokenize_items
+from lmrec.recformer import RecformerConfig, RecformerTrainConfig, finetune, pretrain, tokenize_items
 from lmrec.recformer.items import item_attributes
 from lmrec.recformer.train import encode_items, evaluate_recformer, finetune_samples, pretrain_pairs
 from lmrec.seqrec import SEQ_PROTOCOL, LeaveOneOut
@@ -43,7 +43,7 @@ def _setup(tokenizer, seed=0):
 def test_pretraining_reduces_its_losses_on_planted_sequences(tokenizer):
     dataset, model, items, loo = _setup(tokenizer)
     torch.manual_seed(0)
-    hist = pretrain(model, tokenizer, items, loo.train, TrainConfig(learning_rate=3e-3, batch_size=16, warmup_steps=0),
+    hist = pretrain(model, tokenizer, items, loo.train, RecformerTrainConfig(learning_rate=3e-3, batch_size=16, warmup_steps=0),
                     make_accelerator("cpu"), epochs=12, seed=0, progress=False)
     first, last = hist[:4], hist[-4:]
     for key in ("cl", "mlm_a"):
@@ -56,7 +56,7 @@ def test_two_stage_finetuning_learns_the_successor_rule(tokenizer):
     torch.manual_seed(0)
     before = evaluate_recformer(model, tokenizer, items, dataset, "valid", loo.history("valid"), SEQ_PROTOCOL)
     res = finetune(model, tokenizer, items, dataset, loo.train, loo.history("valid"), SEQ_PROTOCOL,
-                   TrainConfig(learning_rate=3e-3, batch_size=16, warmup_steps=0), make_accelerator("cpu"),
+                   RecformerTrainConfig(learning_rate=3e-3, batch_size=16, warmup_steps=0), make_accelerator("cpu"),
                    stage1_epochs=25, stage2_epochs=3, progress=False, seed=0)
     after = evaluate_recformer(model, tokenizer, items, dataset, "valid", loo.history("valid"), SEQ_PROTOCOL,
                                item_table=res.item_table)
@@ -105,7 +105,7 @@ def test_finetuning_killed_in_stage_two_resumes_to_the_uninterrupted_numbers(tok
         torch.manual_seed(0)
         _interrupt_call(monkeypatch, rt, "evaluate_recformer", evaluate, fail_on_call)
         res = finetune(model, tokenizer, items, dataset, loo.train, loo.history("valid"), SEQ_PROTOCOL,
-                       TrainConfig(learning_rate=3e-3, batch_size=16, warmup_steps=0), make_accelerator("cpu"),
+                       RecformerTrainConfig(learning_rate=3e-3, batch_size=16, warmup_steps=0), make_accelerator("cpu"),
                        stage1_epochs=3, stage2_epochs=3, progress=False, seed=0, checkpoint_dir=ckpt)
         return res, [h["loss"] for h in res.history], torch.cat([p.detach().flatten() for p in model.parameters()])
 
@@ -128,7 +128,7 @@ def test_pretraining_interrupted_resumes_to_the_uninterrupted_steps(tokenizer, t
         dataset, model, items, loo = _setup(tokenizer)
         torch.manual_seed(0)
         _interrupt_call(monkeypatch, rt, "pretrain_pairs", pairs, fail_on_call)
-        hist = pretrain(model, tokenizer, items, loo.train, TrainConfig(learning_rate=3e-3, batch_size=16, warmup_steps=0),
+        hist = pretrain(model, tokenizer, items, loo.train, RecformerTrainConfig(learning_rate=3e-3, batch_size=16, warmup_steps=0),
                         make_accelerator("cpu"), epochs=3, seed=0, progress=False, checkpoint_dir=ckpt)
         return hist, torch.cat([p.detach().flatten() for p in model.parameters()])
 

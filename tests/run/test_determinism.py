@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lmrec.cf import TrainConfig
+from lmrec.cf import CFTrainConfig
 from lmrec.cf.notebook import CFSpec, build_model
 from lmrec.cf.trainer import fit
 from lmrec.eval import Protocol
@@ -57,7 +57,7 @@ def test_same_seed_alignment_training_gives_identical_weights(two_threads, monke
         torch.ones(dataset.n_users, dtype=torch.bool), torch.ones(dataset.n_items, dtype=torch.bool)))
     use_deterministic_kernels(True)
     spec = CFSpec("lightgcn", "con", dim=32, layers=2, kd_weight=1.0,
-                  train=TrainConfig(epochs=1, batch_size=2048, eval_every=1, progress=False))
+                  train=CFTrainConfig(epochs=1, batch_size=2048, eval_every=1, progress=False))
 
     def weights() -> list[torch.Tensor]:
         torch.manual_seed(0)

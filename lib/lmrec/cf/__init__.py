@@ -16,8 +16,8 @@ from .graph import Graph
 from .losses import bpr_loss, info_nce, info_nce_nodes, l2_reg
 from .model import CFModel
 from .registry import BACKBONES, build_alignment, build_backbone
-from .trainer import TrainConfig, TrainResult, fit
+from .trainer import CFTrainConfig, CFTrainResult, fit
 
 __all__ = ["Alignment", "Backbone", "BackboneConfig", "BackboneParams", "Batch", "TrainOutput", "Graph", "bpr_loss",
-           "info_nce", "info_nce_nodes", "l2_reg", "CFModel", "BACKBONES", "build_alignment", "build_backbone", "TrainConfig", "TrainResult",
+           "info_nce", "info_nce_nodes", "l2_reg", "CFModel", "BACKBONES", "build_alignment", "build_backbone", "CFTrainConfig", "CFTrainResult",
            "fit", "ContrastiveAlignment", "GenerativeAlignment", "NoAlignment"]

@@ -19,9 +19,9 @@ from .backbone import BackboneConfig
 from .graph import Graph
 from .model import CFModel
 from .registry import backbone_class, build_alignment, build_backbone
-from .trainer import TrainConfig, TrainResult, fit
+from .trainer import CFTrainConfig, CFTrainResult, fit
 
-# notebook parameter -> CFSpec field, and -> TrainConfig field; a backbone's own parameters are its Params fields
+# notebook parameter -> CFSpec field, and -> CFTrainConfig field; a backbone's own parameters are its Params fields
 SPEC_PARAMS = {"DATASET": "dataset", "SPLIT": "split", "MIN_RATING": "min_rating", "ALIGNMENT": "alignment",
                "PROFILE_SOURCE": "profile_source", "EMBED_DIM": "dim", "LAYERS": "layers", "REG_WEIGHT": "reg_weight",
                "KD_WEIGHT": "kd_weight", "KD_TEMPERATURE": "kd_temperature", "MASK_RATIO": "mask_ratio",
@@ -55,7 +55,7 @@ class CFSpec:
     recon_weight: float | None = None
     re_temperature: float | None = None
     graph_backend: str = "torch"
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: CFTrainConfig = field(default_factory=CFTrainConfig)
     ks: tuple[int, ...] = (5, 10, 20)
     recall_denominator: str = "n_relevant"   # n_relevant (|T|, RLMRec) | min_k (min(K,|T|), CLLM4Rec)
     table: str = "rlmrec"                    # the report table the run's row goes to
@@ -84,7 +84,7 @@ class CFSpec:
         train = {TRAIN_PARAMS[k]: v for k, v in params.items() if k in TRAIN_PARAMS}
         train["time_limit_s"] = train.get("time_limit_s") or None  # 0: no budget
         extra = {k.lower(): v for k, v in params.items() if k.lower() in own}
-        return cls(backbone=backbone, extra=extra, train=TrainConfig(**train), **spec)
+        return cls(backbone=backbone, extra=extra, train=CFTrainConfig(**train), **spec)
 
     @property
     def row(self) -> str:
@@ -97,7 +97,7 @@ class CFRun:
     spec: CFSpec
     dataset: Any
     model: CFModel
-    result: TrainResult
+    result: CFTrainResult
     protocol: Protocol
 
     def metrics(self) -> dict[str, float]:

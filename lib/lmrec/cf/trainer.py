@@ -25,7 +25,7 @@ from .sampling import NegativeSampler
 
 
 @dataclass
-class TrainConfig:
+class CFTrainConfig:
     """Optimisation and model-selection settings (RLMRec defaults: Adam 1e-3, batch 4096, eval every 3
     epochs, patience 5 evaluations)."""
 
@@ -42,11 +42,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_every", "patience"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+                raise ValueError(f"CFTrainConfig.{name} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass
-class TrainResult:
+class CFTrainResult:
     history: list[dict[str, float]]
     best_epoch: int
     valid: EvalResult
@@ -89,14 +89,14 @@ def train_epoch(model: CFModel, optimizer: torch.optim.Optimizer, sampler: Negat
     return {k: float(v) / n_batches for k, v in sums.items()}
 
 
-def evaluate_model(model: CFModel, dataset, split: str, protocol: Protocol, device: torch.device,
+def evaluate_cf(model: CFModel, dataset, split: str, protocol: Protocol, device: torch.device,
                    batch_size: int = 1024) -> EvalResult:
     model.eval()
     return evaluate_split(model.scorer(), dataset, split, protocol, device, batch_size)
 
 
-def fit(model: CFModel, dataset, config: TrainConfig, protocol: Protocol | None = None,
-        device: torch.device | str = "cpu", checkpoint_dir: str | Path | None = None) -> TrainResult:
+def fit(model: CFModel, dataset, config: CFTrainConfig, protocol: Protocol | None = None,
+        device: torch.device | str = "cpu", checkpoint_dir: str | Path | None = None) -> CFTrainResult:
     """Train ``model`` on ``dataset.train`` through the engine (:func:`lmrec.train.fit`: validation every
     ``eval_every`` epochs, patience, time budget, checkpoints in ``checkpoint_dir`` and resume), restore the
     best state and evaluate the test split once. ``model`` must already be on ``device``."""
@@ -111,7 +111,7 @@ def fit(model: CFModel, dataset, config: TrainConfig, protocol: Protocol | None 
         return train_epoch(model, optimizer, sampler, users, items, config.batch_size, epoch - 1)
 
     def validate(epoch: int) -> dict[str, float]:
-        res = evaluate_model(model, dataset, "valid", protocol, device, config.eval_batch_size)
+        res = evaluate_cf(model, dataset, "valid", protocol, device, config.eval_batch_size)
         return {k: v for k, v in res.metrics.items() if k.startswith(("recall", "ndcg"))}
 
     loop = FitConfig(epochs=config.epochs, eval_every=config.eval_every, patience=config.patience,
@@ -121,8 +121,8 @@ def fit(model: CFModel, dataset, config: TrainConfig, protocol: Protocol | None 
                 "n_items": graph.n_items, "n_train": int(users.numel()), "config": asdict(config) | {"progress": None}}
     out = run_fit(train_one, validate, loop, TrainingState({"model": model, "optimizer": optimizer}),
                   checkpoint_dir, identity)
-    valid = evaluate_model(model, dataset, "valid", protocol, device, config.eval_batch_size)
-    test = evaluate_model(model, dataset, "test", protocol, device, config.eval_batch_size)
-    return TrainResult(history=out.history, best_epoch=out.best_epoch, valid=valid, test=test, epochs_run=out.epochs_run,
+    valid = evaluate_cf(model, dataset, "valid", protocol, device, config.eval_batch_size)
+    test = evaluate_cf(model, dataset, "test", protocol, device, config.eval_batch_size)
+    return CFTrainResult(history=out.history, best_epoch=out.best_epoch, valid=valid, test=test, epochs_run=out.epochs_run,
                        seconds_per_epoch=out.seconds_per_epoch, train_seconds=out.train_seconds, config=asdict(config),
                        status=out.status, resumed_from=out.resumed_from)

@@ -11,7 +11,7 @@
 from .checkpoint import load_pretrained, pretrained_path, save_pretrained
 from .content import ContentConfig, item_content_embeddings, llm_item_embeddings, mean_pool
 from .model import LearnModel, PreferenceAlignment, TowerConfig
-from .train import TrainConfig, TrainResult, evaluate_model, train
+from .train import LearnTrainConfig, LearnTrainResult, evaluate_towers, train
 
 __all__ = ["load_pretrained", "pretrained_path", "save_pretrained", "ContentConfig", "item_content_embeddings", "llm_item_embeddings", "mean_pool", "LearnModel",
-           "PreferenceAlignment", "TowerConfig", "TrainConfig", "TrainResult", "evaluate_model", "train"]
+           "PreferenceAlignment", "TowerConfig", "LearnTrainConfig", "LearnTrainResult", "evaluate_towers", "train"]

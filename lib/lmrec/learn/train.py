@@ -34,7 +34,7 @@ STAGES = ("pretrain", "finetune")
 
 
 @dataclass
-class TrainConfig:
+class LearnTrainConfig:
     """One training stage. ``stage``: ``pretrain`` (in-batch softmax, duplicate targets masked) or
     ``finetune`` (full softmax over the catalogue, history items excluded from the negatives when
     ``mask_history``, as in the released code)."""
@@ -60,13 +60,13 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
-            raise ValueError(f"TrainConfig.stage={self.stage!r}; choose one of {STAGES}")
+            raise ValueError(f"LearnTrainConfig.stage={self.stage!r}; choose one of {STAGES}")
         if self.cut_from not in ("auto", "second_half", "any"):
-            raise ValueError(f"TrainConfig.cut_from={self.cut_from!r}; use auto | second_half | any")
+            raise ValueError(f"LearnTrainConfig.cut_from={self.cut_from!r}; use auto | second_half | any")
 
 
 @dataclass
-class TrainResult:
+class LearnTrainResult:
     history: list[dict] = field(default_factory=list)
     best_epoch: int = 0
     best_metric: float = float("-inf")
@@ -133,7 +133,7 @@ def pretrain_loss(model: LearnModel, ids: torch.Tensor, mask: torch.Tensor, targ
 
 
 @torch.no_grad()
-def evaluate_model(model: LearnModel, dataset: InteractionDataset, split: str, loo: LeaveOneOut | None = None,
+def evaluate_towers(model: LearnModel, dataset: InteractionDataset, split: str, loo: LeaveOneOut | None = None,
                    max_len: int = 40, batch_size: int = 256) -> EvalResult:
     """Full-ranking metrics of the towers on ``split`` (history = train for valid, train + valid for test)."""
     was_training = model.training
@@ -146,10 +146,10 @@ def evaluate_model(model: LearnModel, dataset: InteractionDataset, split: str, l
     return result
 
 
-def train(model: LearnModel, dataset: InteractionDataset, config: TrainConfig, max_len: int = 40,
+def train(model: LearnModel, dataset: InteractionDataset, config: LearnTrainConfig, max_len: int = 40,
           device: torch.device | str = "cpu", accelerator=None, loo: LeaveOneOut | None = None,
           on_eval: Callable[[dict], None] | None = None, progress: bool = False,
-          checkpoint_dir: str | Path | None = None) -> TrainResult:
+          checkpoint_dir: str | Path | None = None) -> LearnTrainResult:
     """Train ``model`` for one stage through the engine (:func:`lmrec.train.fit`: validation, selection on
     ``select_metric``, patience, time budget, checkpoints in ``checkpoint_dir`` and resume).
 
@@ -174,7 +174,7 @@ def train(model: LearnModel, dataset: InteractionDataset, config: TrainConfig, m
     wrapped, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     second_half = config.cut_from == "second_half" or (config.cut_from == "auto" and config.stage == "pretrain")
     gen = torch.Generator().manual_seed(config.seed)
-    result = TrainResult()
+    result = LearnTrainResult()
     log_q = target_log_frequency(loo.train, dataset.n_items).to(accelerator.device) if config.logq_correction else None
 
     def train_epoch(epoch: int) -> dict[str, float]:
@@ -201,7 +201,7 @@ def train(model: LearnModel, dataset: InteractionDataset, config: TrainConfig, m
         return {"loss": float(torch.stack(losses).mean()), "lr": scheduler.get_last_lr()[0]}
 
     def validate(epoch: int) -> dict[str, float]:
-        metrics = evaluate_model(accelerator.unwrap_model(wrapped), dataset, "valid", loo, max_len).metrics
+        metrics = evaluate_towers(accelerator.unwrap_model(wrapped), dataset, "valid", loo, max_len).metrics
         return {k: metrics[k] for k in (*VALID_KEYS, config.select_metric) if k in metrics}
 
     loop = FitConfig(epochs=config.epochs, eval_every=config.eval_every, patience=config.patience,
@@ -219,5 +219,5 @@ def train(model: LearnModel, dataset: InteractionDataset, config: TrainConfig, m
     return result
 
 
-def config_dict(config: TrainConfig) -> dict:
+def config_dict(config: LearnTrainConfig) -> dict:
     return asdict(config)

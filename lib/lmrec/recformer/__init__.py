@@ -14,7 +14,7 @@ from .model import Recformer, contrastive_loss, finetune_loss, mlm_loss
 from .tokenization import TokenizedItems, collate, encode_sequence, tokenize_items, whole_word_mask
 from .train import (
     FinetuneResult,
-    TrainConfig,
+    RecformerTrainConfig,
     encode_histories,
     encode_items,
     evaluate_recformer,
@@ -25,6 +25,6 @@ from .train import (
 __all__ = [
     "load_backbone", "RecformerConfig", "item_attributes", "text_subset", "Recformer", "contrastive_loss",
     "finetune_loss", "mlm_loss", "TokenizedItems", "collate", "encode_sequence", "tokenize_items",
-    "whole_word_mask", "FinetuneResult", "TrainConfig", "encode_histories", "encode_items",
+    "whole_word_mask", "FinetuneResult", "RecformerTrainConfig", "encode_histories", "encode_items",
     "evaluate_recformer", "finetune", "pretrain",
 ]

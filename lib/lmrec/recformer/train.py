@@ -35,7 +35,7 @@ from .tokenization import TokenizedItems, collate, encode_sequence, whole_word_m
 
 
 @dataclass
-class TrainConfig:
+class RecformerTrainConfig:
     """Optimisation settings (original defaults: lr 5e-5, batch 16, warmup 100, weight decay 0)."""
 
     learning_rate: float = 5e-5
@@ -122,7 +122,7 @@ def _gather_with_grad(z: torch.Tensor) -> torch.Tensor:
     return z
 
 
-def _optimizer(model: nn.Module, tcfg: TrainConfig, total_steps: int):
+def _optimizer(model: nn.Module, tcfg: RecformerTrainConfig, total_steps: int):
     from transformers import get_linear_schedule_with_warmup
 
     if tcfg.fix_word_embedding:
@@ -140,7 +140,7 @@ def _optimizer(model: nn.Module, tcfg: TrainConfig, total_steps: int):
     return opt, sched
 
 
-def _step(accelerator, loss, model, optimizer, scheduler, tcfg: TrainConfig) -> None:
+def _step(accelerator, loss, model, optimizer, scheduler, tcfg: RecformerTrainConfig) -> None:
     accelerator.backward(loss)
     if accelerator.sync_gradients and tcfg.max_grad_norm:
         accelerator.clip_grad_norm_(model.parameters(), tcfg.max_grad_norm)
@@ -161,7 +161,7 @@ def pretrain_pairs(sequences: Sequence[np.ndarray], rng: np.random.Generator) ->
     return hist, targets
 
 
-def pretrain(model: Recformer, tokenizer, items: TokenizedItems, sequences: Sequence[np.ndarray], tcfg: TrainConfig,
+def pretrain(model: Recformer, tokenizer, items: TokenizedItems, sequences: Sequence[np.ndarray], tcfg: RecformerTrainConfig,
              accelerator, epochs: int = 1, max_steps: int | None = None, seed: int = 2023,
              progress: bool = True, checkpoint_dir: str | Path | None = None,
              time_limit_s: float | None = None) -> list[dict]:
@@ -310,7 +310,7 @@ def finetune_samples(sequences: Sequence[np.ndarray], rng: np.random.Generator) 
 
 
 def finetune(model: Recformer, tokenizer, items: TokenizedItems, dataset, train_sequences: Sequence[np.ndarray],
-             valid_histories: Sequence[np.ndarray], protocol: Protocol, tcfg: TrainConfig, accelerator,
+             valid_histories: Sequence[np.ndarray], protocol: Protocol, tcfg: RecformerTrainConfig, accelerator,
              stage1_epochs: int = 16, stage2_epochs: int = 16, eval_every: int = 1, patience: tuple[int, int] = (5, 3),
              metric: str = "ndcg@10", mask_history: bool = False, seed: int = 2023, progress: bool = True,
              checkpoint_dir: str | Path | None = None, time_limit_s: float | None = None) -> FinetuneResult:
