@@ -1,0 +1,53 @@
+"""The reproduction table: references beside runs of the same row and metric on the same split, never another."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from lmrec.run.reproduction import (
+    Reference,
+    dataset_name,
+    load_references,
+    reproduction_markdown,
+    reproduction_table,
+)
+
+REF = Reference("RLMRec", "rlmrec", "rlmrec_yelp", "SimGCL", "recall@20", 0.125, "released-code", "somewhere")
+
+
+def _runs(*rows):
+    cols = ["table", "row", "params", "metrics", "status", "folder"]
+    return pd.DataFrame([dict(zip(cols, r)) for r in rows], columns=cols)
+
+
+def test_runs_on_the_reference_split_are_averaged_and_others_ignored():
+    runs = _runs(
+        ("rlmrec", "SimGCL", {"DATASET": "rlmrec:../shared/data/rlmrec_yelp", "SEED": 1}, {"recall@20": 0.12}, "converged", "a"),
+        ("rlmrec", "SimGCL", {"DATASET": "rlmrec:/abs/rlmrec_yelp/", "SEED": 2}, {"recall@20": 0.13}, "converged", "b"),
+        ("rlmrec", "SimGCL", {"DATASET": "ml100k"}, {"recall@20": 0.30}, "converged", "c"),       # another split
+        ("rlmrec", "SimGCL+Con", {"DATASET": "rlmrec:x/rlmrec_yelp"}, {"recall@20": 0.2}, "converged", "d"),  # another row
+    )
+    line = reproduction_table(runs, [REF]).iloc[0]
+    assert line["lmrec"] == pytest.approx(0.125) and line["seeds"] == 2 and line["ratio"] == pytest.approx(1.0)
+    assert line["folders"] == "a b" and not line["capped"]
+    assert "0.1250 (2 seeds)" in reproduction_markdown(reproduction_table(runs, [REF]))
+
+
+def test_a_missing_run_is_said_and_a_capped_one_labelled():
+    empty = reproduction_table(_runs(), [REF])
+    assert pd.isna(empty.iloc[0]["lmrec"]) and "no run yet" in reproduction_markdown(empty)
+    capped = _runs(("rlmrec", "SimGCL", {"DATASET": "rlmrec:y/rlmrec_yelp"}, {"recall@20": 0.1}, "capped", "a"))
+    assert "(capped: not converged)" in reproduction_markdown(reproduction_table(capped, [REF]))
+
+
+def test_dataset_names_and_the_shipped_references_are_valid(tmp_path):
+    assert dataset_name("rlmrec:../shared/data/rlmrec_yelp") == "rlmrec_yelp" and dataset_name("ml100k") == "ml100k"
+    assert {r.kind for r in load_references()} <= {"published", "released-code"}
+    bad = tmp_path / "refs.yaml"
+    bad.write_text("- {paper: X, table: t, dataset: d, row: r, metric: m, value: 0.1, kind: guessed, source: s}\n")
+    with pytest.raises(ValueError, match="kind 'guessed'"):
+        load_references(bad)
+    bad.write_text("- {paper: X, table: t, dataset: d, row: r, metric: m, kind: published, source: s}\n")
+    with pytest.raises(ValueError, match="lacks \\['value'\\]"):
+        load_references(bad)
