@@ -38,6 +38,23 @@ def stage_dir(method: str, stage: str, key: dict) -> Path:
     return outputs_root() / "cache" / method / f"{stage}-{stable_hash(key, 12)}"
 
 
+def write_pointer(pointer: Path, target: Path) -> Path:
+    """Point ``pointer`` (a small text file) at ``target``, atomically: how a notebook names its latest product
+    for the next notebook's ``auto``/``current`` choice, moved only after the product is complete."""
+    from .utils import atomic_path
+
+    with atomic_path(pointer) as tmp:
+        tmp.write_text(str(Path(target).resolve()) + "\n")
+    return pointer
+
+
+def read_pointer(pointer: Path, missing: str) -> Path:
+    """The product ``pointer`` names; ``FileNotFoundError`` saying ``missing`` (what to run) when there is none."""
+    if not pointer.exists():
+        raise FileNotFoundError(f"{pointer}: {missing}")
+    return Path(pointer.read_text().strip())
+
+
 def runs_dir() -> Path:
     return outputs_root() / "runs"
 

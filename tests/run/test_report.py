@@ -210,6 +210,12 @@ def test_readme_block_has_one_section_per_dataset_with_the_papers_columns(tmp_pa
                                                    "rlmrec · rlmrec:data/yelp · given split · 100 test users"]
     assert "recall@20" in sections[0] and "hit@20" not in sections[0] and "0.3000" in sections[0]
     assert sections[0].strip().endswith("*" + CAP.format(n=920) + "*")
+    from lmrec.run.reproduction import Reference, reproduction_table, write_reproduction
+
+    ref = Reference("RLMRec", "rlmrec", "yelp", "LightGCN", "recall@20", 0.2, "published", "a table")
+    write_reproduction(reproduction_table(collect_runs(tmp_path), [ref]), tmp_path / "tables")
+    repro = readme_block(tmp_path / "tables").split("### reproduction")[1]
+    assert "| RLMRec | yelp | LightGCN | recall@20 | 0.2000 | 0.1000 | 0.50 |" in repro  # the yelp run, not ml100k's
     readme = tmp_path / "README.md"
     readme.write_text("# x\n<!-- results:start -->\nold\n<!-- results:end -->\ntail\n")
     assert update_readme(readme, tmp_path / "tables") and "old" not in readme.read_text()

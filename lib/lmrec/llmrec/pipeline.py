@@ -14,7 +14,7 @@ import torch
 from ..cf import BackboneConfig, CFModel, Graph, NoAlignment
 from ..llm.chat import GenParams, LocalChat, make_backend, response_cache
 from ..llm.embed import EmbedConfig, embed_texts
-from ..paths import cache_dir, repo_path, stage_dir
+from ..paths import cache_dir, read_pointer, repo_path, stage_dir, write_pointer
 from ..utils import atomic_path, write_json
 from .augment import augment_attributes, augment_pairs, augment_profiles, base_candidates, pair_quality
 from .choice import LabelScoreChat
@@ -55,10 +55,7 @@ def _current_pointer(dataset: str, split: str, min_rating: float, seed: int) -> 
 def set_current_augmentation(dataset: str, split: str, min_rating: float, seed: int, folder: Path) -> Path:
     """Point the data's ``current`` augmentation (what notebook 21 reads by default) at ``folder``; notebook
     20 calls it only after a successful run."""
-    pointer = _current_pointer(dataset, split, min_rating, seed)
-    with atomic_path(pointer) as tmp:
-        tmp.write_text(str(Path(folder).resolve()) + "\n")
-    return pointer
+    return write_pointer(_current_pointer(dataset, split, min_rating, seed), folder)
 
 
 def find_augmentation(choice: str, dataset: str, split: str, min_rating: float, seed: int) -> Path:
@@ -66,12 +63,9 @@ def find_augmentation(choice: str, dataset: str, split: str, min_rating: float, 
     folder written by notebook 20."""
     if choice != "current":
         return repo_path(choice)
-    pointer = _current_pointer(dataset, split, min_rating, seed)
-    if not pointer.exists():
-        raise FileNotFoundError(f"{pointer}: no LLMRec augmentation for DATASET={dataset!r}, SPLIT={split!r}, "
-                                f"MIN_RATING={min_rating}, SEED={seed}; run notebooks/20_llmrec_augment first, or "
-                                "set AUGMENTATION to a folder it wrote")
-    return Path(pointer.read_text().strip())
+    return read_pointer(_current_pointer(dataset, split, min_rating, seed),
+                        f"no LLMRec augmentation for DATASET={dataset!r}, SPLIT={split!r}, MIN_RATING={min_rating}, "
+                        f"SEED={seed}; run notebooks/20_llmrec_augment first, or set AUGMENTATION to a folder it wrote")
 
 
 @dataclass

@@ -10,7 +10,7 @@ import torch
 
 from ..data import InteractionDataset, load_dataset
 from ..eval import EvalResult
-from ..paths import cache_dir, stage_dir
+from ..paths import cache_dir, read_pointer, stage_dir, write_pointer
 from ..utils import atomic_path
 from .backbone import load_backbone
 from .config import RecformerConfig
@@ -62,20 +62,15 @@ def _current_pointer(dataset: str, split: str, seed: int, backbone: str) -> Path
 def set_current_pretrained(dataset: str, split: str, seed: int, backbone: str, path: Path) -> Path:
     """Point ``PRETRAINED='auto'`` of notebook 31 for this data/seed/backbone at ``path`` (the latest notebook-30
     checkpoint); notebook 30 calls it after saving."""
-    pointer = _current_pointer(dataset, split, seed, backbone)
-    with atomic_path(pointer) as tmp:
-        tmp.write_text(str(Path(path).resolve()) + "\n")
-    return pointer
+    return write_pointer(_current_pointer(dataset, split, seed, backbone), path)
 
 
 def find_pretrained(dataset: str, split: str, seed: int, backbone: str) -> Path:
     """The checkpoint of the latest notebook-30 run for this DATASET/SPLIT/SEED/BACKBONE."""
-    pointer = _current_pointer(dataset, split, seed, backbone)
-    if not pointer.exists():
-        raise FileNotFoundError(f"{pointer}: no pretrained Recformer checkpoint for DATASET={dataset!r}, SPLIT={split!r}, "
-                                f"SEED={seed}, BACKBONE={backbone!r}; run notebook 30_recformer_pretrain with them "
-                                "first, give PRETRAINED a .pt path, or set PRETRAINED='none'")
-    return Path(pointer.read_text().strip())
+    return read_pointer(_current_pointer(dataset, split, seed, backbone),
+                        f"no pretrained Recformer checkpoint for DATASET={dataset!r}, SPLIT={split!r}, SEED={seed}, "
+                        f"BACKBONE={backbone!r}; run notebook 30_recformer_pretrain with them first, give PRETRAINED "
+                        "a .pt path, or set PRETRAINED='none'")
 
 
 def save_pretrained(model: Recformer, backbone: str, path: Path, extra: dict | None = None) -> Path:

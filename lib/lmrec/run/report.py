@@ -453,7 +453,7 @@ def write_tables(tables: list[ResultTable], folder: Path | None = None) -> list[
 
 def readme_block(folder: Path | None = None) -> str:
     """The README's results: per table and dataset, the :data:`README_COLUMNS` (``mean ± interval`` where
-    several seeds ran) with the evaluation protocol as caption."""
+    several seeds ran) with the evaluation protocol as caption, then the reproduction table."""
     folder = folder or tables_dir()
     blocks = []
     for csv in sorted(folder.glob("*.csv")):
@@ -472,6 +472,9 @@ def readme_block(folder: Path | None = None) -> str:
                              part.set_index("row")[[f"{c}_mark" for c in cols]].fillna("").set_axis(cols, axis=1),
                              dict(zip(part["row"], part["protocol"].fillna(""))))
             blocks.append(table_markdown(rt).strip())
+    repro = folder / "reproduction.md"  # lmrec.run.reproduction: reference numbers beside ours
+    if repro.exists():
+        blocks.append("### reproduction\n\n" + repro.read_text().strip())
     return "\n\n".join(blocks)
 
 

@@ -86,3 +86,18 @@ def reproduction_markdown(frame: pd.DataFrame, digits: int = 4) -> str:
         rows.append(f"| {r.paper} | {r.dataset} | {r.method} | {r.metric} | {r.reference:.{digits}f} | {lm} | {ratio} "
                     f"| {r.kind} | {r.source} |")
     return "\n".join([head, *rows])
+
+
+def write_reproduction(frame: pd.DataFrame, folder: Path | None = None) -> list[Path]:
+    """``reproduction.csv`` and ``reproduction.md`` under ``outputs/tables/`` (atomic writes)."""
+    from ..paths import tables_dir
+    from ..utils import atomic_path
+
+    folder = folder or tables_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in (("reproduction.csv", frame.to_csv(index=False)), ("reproduction.md", reproduction_markdown(frame))):
+        with atomic_path(folder / name) as tmp:
+            tmp.write_text(text + ("" if text.endswith("\n") else "\n"))
+        written.append(folder / name)
+    return written
