@@ -212,10 +212,10 @@ def test_readme_block_has_one_section_per_dataset_with_the_papers_columns(tmp_pa
     assert sections[0].strip().endswith("*" + CAP.format(n=920) + "*")
     from lmrec.run.reproduction import Reference, reproduction_table, write_reproduction
 
-    ref = Reference("RLMRec", "rlmrec", "yelp", "LightGCN", "recall@20", 0.2, "published", "a table")
+    ref = Reference("RLMRec", "rlmrec", ("rlmrec:yelp",), "LightGCN", "recall@20", 0.2, "published", "a table")
     write_reproduction(reproduction_table(collect_runs(tmp_path), [ref]), tmp_path / "tables")
     repro = readme_block(tmp_path / "tables").split("### reproduction")[1]
-    assert "| RLMRec | yelp | LightGCN | recall@20 | 0.2000 | 0.1000 | 0.50 |" in repro  # the yelp run, not ml100k's
+    assert "| RLMRec | rlmrec:yelp | LightGCN | recall@20 | 0.2000 | 0.1000 | 0.50 |" in repro  # the yelp run, not ml100k's
     readme = tmp_path / "README.md"
     readme.write_text("# x\n<!-- results:start -->\nold\n<!-- results:end -->\ntail\n")
     assert update_readme(readme, tmp_path / "tables") and "old" not in readme.read_text()

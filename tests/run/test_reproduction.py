@@ -13,7 +13,7 @@ from lmrec.run.reproduction import (
     reproduction_table,
 )
 
-REF = Reference("RLMRec", "rlmrec", "rlmrec_yelp", "SimGCL", "recall@20", 0.125, "released-code", "somewhere")
+REF = Reference("RLMRec", "rlmrec", ("rlmrec:rlmrec_yelp", "rlmrec:yelp"), "SimGCL", "recall@20", 0.125, "released-code", "somewhere")
 
 
 def _runs(*rows):
@@ -24,7 +24,8 @@ def _runs(*rows):
 def test_runs_on_the_reference_split_are_averaged_and_others_ignored():
     runs = _runs(
         ("rlmrec", "SimGCL", {"DATASET": "rlmrec:../shared/data/rlmrec_yelp", "SEED": 1}, {"recall@20": 0.12}, "converged", "a"),
-        ("rlmrec", "SimGCL", {"DATASET": "rlmrec:/abs/rlmrec_yelp/", "SEED": 2}, {"recall@20": 0.13}, "converged", "b"),
+        ("rlmrec", "SimGCL", {"DATASET": "rlmrec:outputs/data/rlmrec/yelp/", "SEED": 2}, {"recall@20": 0.13}, "converged", "b"),
+        ("rlmrec", "SimGCL", {"DATASET": "cllm4rec:data/yelp"}, {"recall@20": 0.5}, "converged", "e"),  # another format
         ("rlmrec", "SimGCL", {"DATASET": "ml100k"}, {"recall@20": 0.30}, "converged", "c"),       # another split
         ("rlmrec", "SimGCL+Con", {"DATASET": "rlmrec:x/rlmrec_yelp"}, {"recall@20": 0.2}, "converged", "d"),  # another row
     )
@@ -42,7 +43,7 @@ def test_a_missing_run_is_said_and_a_capped_one_labelled():
 
 
 def test_dataset_names_and_the_shipped_references_are_valid(tmp_path):
-    assert dataset_name("rlmrec:../shared/data/rlmrec_yelp") == "rlmrec_yelp" and dataset_name("ml100k") == "ml100k"
+    assert dataset_name("rlmrec:../shared/data/rlmrec_yelp") == "rlmrec:rlmrec_yelp" and dataset_name("ml100k") == "ml100k"
     assert {r.kind for r in load_references()} <= {"published", "released-code"}
     bad = tmp_path / "refs.yaml"
     bad.write_text("- {paper: X, table: t, dataset: d, row: r, metric: m, value: 0.1, kind: guessed, source: s}\n")

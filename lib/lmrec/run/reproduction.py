@@ -22,7 +22,7 @@ KINDS = ("published", "released-code")
 class Reference:
     paper: str
     table: str
-    dataset: str      # the split's folder name (DATASET '<format>:<folder>' of a run) or a built-in name (ml100k)
+    dataset: tuple[str, ...]  # '<format>:<folder name>' of the runs' DATASET (copies of one split), or ml100k
     row: str
     metric: str
     value: float
@@ -42,16 +42,19 @@ def load_references(path: Path = REFERENCES) -> list[Reference]:
             raise ValueError(f"{path}: entry {i} has kind {entry['kind']!r}; use one of {KINDS}")
         if not isinstance(entry["value"], (int, float)) or isinstance(entry["value"], bool):
             raise ValueError(f"{path}: entry {i} value {entry['value']!r} is not a number")
-        out.append(Reference(**{f: entry[f] for f in FIELDS}))
+        names = entry["dataset"] if isinstance(entry["dataset"], list) else [entry["dataset"]]
+        out.append(Reference(**{**{f: entry[f] for f in FIELDS}, "dataset": tuple(str(n) for n in names)}))
     return out
 
 
 def dataset_name(dataset: Any) -> str:
-    """``rlmrec:../shared/data/rlmrec_yelp`` -> ``rlmrec_yelp``; a built-in name stays as it is."""
+    """``rlmrec:../shared/data/rlmrec_yelp`` -> ``rlmrec:rlmrec_yelp`` (format and folder name, wherever the folder
+    lies); a built-in name (``ml100k``) stays as it is."""
     text = str(dataset or "")
-    if ":" in text:
-        text = text.split(":", 1)[1]
-    return Path(text.rstrip("/")).name or text
+    if ":" not in text:
+        return text
+    fmt, folder = text.split(":", 1)
+    return f"{fmt}:{Path(folder.rstrip('/')).name or folder}"
 
 
 def reproduction_table(runs: pd.DataFrame, references: list[Reference] | None = None) -> pd.DataFrame:
@@ -61,11 +64,11 @@ def reproduction_table(runs: pd.DataFrame, references: list[Reference] | None = 
     lines = []
     for ref in references:
         match = runs[(runs["table"] == ref.table) & (runs["row"] == ref.row)] if len(runs) else runs
-        match = match[[dataset_name(p.get("DATASET")) == ref.dataset for p in match["params"]]] if len(match) else match
+        match = match[[dataset_name(p.get("DATASET")) in ref.dataset for p in match["params"]]] if len(match) else match
         values = [m[ref.metric] for m in match["metrics"] if ref.metric in m] if len(match) else []
         mean = sum(values) / len(values) if values else None
         capped = bool(len(match)) and any(s in ("capped", "epoch_limit") for s in match["status"])
-        lines.append({"paper": ref.paper, "dataset": ref.dataset, "method": ref.row, "metric": ref.metric,
+        lines.append({"paper": ref.paper, "dataset": ref.dataset[0], "method": ref.row, "metric": ref.metric,
                       "reference": ref.value, "kind": ref.kind, "source": ref.source,
                       "lmrec": mean, "seeds": len(values), "capped": capped,
                       "ratio": mean / ref.value if mean is not None and ref.value else None,
