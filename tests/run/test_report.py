@@ -101,6 +101,21 @@ def test_a_run_capped_by_its_time_budget_is_its_own_row_and_says_so(tmp_path):
     assert list(rt.mean.index) == ["LightGCN", "SGL (capped: not converged)", "SimGCL (capped: not converged)"]
 
 
+def test_seeds_of_a_row_stay_one_row_when_some_were_capped_and_keep_their_base_marker(tmp_path):
+    for seed, (base, con, status) in zip((1, 2, 3), ((0.30, 0.40, "converged"), (0.31, 0.41, "epoch_limit"),
+                                                      (0.29, 0.42, "epoch_limit"))):
+        for row, value, st in (("LightGCN", base, "epoch_limit"), ("LightGCN+Con", con, status)):
+            run = put(tmp_path, "11_lightgcn", f"{row}-{seed}", row, {"recall@20": value},
+                      {"ALIGNMENT": "con" if "+" in row else "none"}, seed=seed)
+            record = json.loads((run / "metrics.json").read_text())
+            (run / "metrics.json").write_text(json.dumps({**record, "status": st}))
+    rt = one(build_tables(collect_runs(tmp_path)), "rlmrec")
+    assert list(rt.mean.index) == ["LightGCN (capped: not converged)",
+                                   "LightGCN+Con (capped: not converged in 2 of 3 seeds)"]
+    assert rt.n_seeds.tolist() == [3, 3]
+    assert rt.marks.loc["LightGCN+Con (capped: not converged in 2 of 3 seeds)", "recall@20"] == "▲"
+
+
 def test_seeds_give_the_mean_and_a_95_percent_t_interval_and_other_parameters_are_not_averaged(tmp_path):
     for seed, value in zip((1, 2, 3), (0.30, 0.32, 0.37)):
         put(tmp_path, "11_lightgcn", f"s{seed}", "LightGCN", {"recall@20": value}, {"EPOCHS": 24}, seed=seed,

@@ -223,6 +223,15 @@ def paired_mark(row: dict[int, float], base: dict[int, float]) -> str:
     return ""
 
 
+def capped_note(statuses: list[str]) -> str:
+    """The label note of a row whose training a time or epoch budget stopped: in every seed (`CAPPED`) or in
+    some (`` (capped: not converged in 2 of 3 seeds)``); seeds of one row stay one row either way."""
+    n = sum(st in NOT_CONVERGED for st in statuses)
+    if not n:
+        return ""
+    return CAPPED if n == len(statuses) else f" (capped: not converged in {n} of {len(statuses)} seeds)"
+
+
 def base_row(table: str, row: str) -> str | None:
     """The base row an LLM-enhanced row is compared with (``BASE_ROWS``), or None."""
     suffix = BY_HAND if row.endswith(BY_HAND) else ""
@@ -266,8 +275,7 @@ def build_tables(runs: pd.DataFrame, metrics: dict[str, list[str]] | None = None
     if named.empty:
         return []
     named = _split_substages(named.sort_values("finished_at", kind="stable"))
-    named["label"] = [r + (BY_HAND if o == "manual" else "") + (CAPPED if st in NOT_CONVERGED else "")
-                      for r, o, st in zip(named["row"], named["origin"], named["status"])]
+    named["label"] = [r + (BY_HAND if o == "manual" else "") for r, o in zip(named["row"], named["origin"])]
     named.loc[named["table"] == "datasets", "label"] = [
         d or r for d, r in zip(named.loc[named["table"] == "datasets", "dataset"],
                                named.loc[named["table"] == "datasets", "row"])]
@@ -303,12 +311,15 @@ def _one_table(table: str, dataset: str, users: int | None, group: pd.DataFrame,
         superseded[f"{label}\x00{protocol}"] = len(runs) - len(same)
     order.sort()
     labels_seen: dict[str, int] = {}
+    shown: dict[str, str] = {}  # row label without its capped note -> the name the table shows
     rows, means, cis, seeds, protocols, folders, sup, per_seed = [], [], [], [], {}, {}, {}, {}
     for _, _, key in order:
         label, protocol = key.split("\x00")
         labels_seen[label] = labels_seen.get(label, 0) + 1
-        name = label if labels_seen[label] == 1 else f"{label} [{labels_seen[label]}]"
+        plain = label if labels_seen[label] == 1 else f"{label} [{labels_seen[label]}]"
         runs = chosen[key]
+        name = plain + capped_note(list(runs["status"]))
+        shown[plain] = name
         metric_names = sorted({m for d in runs["metrics"] for m in d})
         mean, ci = {}, {}
         for m in metric_names:
@@ -329,8 +340,8 @@ def _one_table(table: str, dataset: str, users: int | None, group: pd.DataFrame,
     ci_frame = pd.DataFrame(cis, index=rows).reindex(columns=cols)
     marks = pd.DataFrame("", index=rows, columns=cols)
     bases = {}
-    for name in rows:
-        base = base_row(table, name)
+    for plain, name in shown.items():
+        base = shown.get(base_row(table, plain) or "")
         if base is None or base not in per_seed:
             continue
         bases[name] = base
