@@ -247,14 +247,16 @@ def write_profiles(folder: Path, items: dict[int, dict[str, str]], users: dict[i
 def read_profiles(folder: str | Path) -> tuple[dict[int, dict[str, str]], dict[int, dict[str, str]]]:
     """``(item_profiles, user_profiles)`` from an RLMRec-format folder."""
     folder = Path(folder)
-    out = []
-    for name in ("itm_prf.pkl", "usr_prf.pkl"):
-        path = folder / name
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: missing; run notebooks/01_profiles.ipynb or point at RLMRec's data folder")
-        with open(path, "rb") as fh:
-            out.append(pickle.load(fh))
-    return out[0], out[1]
+    missing = "run notebooks/01_profiles.ipynb or point at RLMRec's data folder"
+    return _read_pickle(folder / "itm_prf.pkl", missing), _read_pickle(folder / "usr_prf.pkl", missing)
+
+
+def _read_pickle(path: Path, missing: str) -> Any:
+    """The object pickled at ``path``; ``FileNotFoundError`` naming the file and ``missing`` (the fix)."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing; {missing}")
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
 
 
 def generated_mask(profiles: dict[int, dict[str, str]], n: int) -> np.ndarray:
@@ -335,10 +337,7 @@ def load_profile_embeddings(dataset: InteractionDataset | None = None, folder: s
     arrays = []
     for name in ("usr_emb_np.pkl", "itm_emb_np.pkl"):
         path = folder / name
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: missing; expected RLMRec's profile embedding files in {folder}")
-        with open(path, "rb") as fh:
-            arr = np.asarray(pickle.load(fh), dtype=np.float32)
+        arr = np.asarray(_read_pickle(path, f"expected RLMRec's profile embedding files in {folder}"), dtype=np.float32)
         if arr.ndim != 2:
             raise ValueError(f"{path}: expected a 2-D array (ids x dim), got shape {arr.shape}")
         arrays.append(arr)
