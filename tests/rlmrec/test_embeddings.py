@@ -90,6 +90,6 @@ def test_generated_source_masks_the_profiles_notebook_01_could_not_make(monkeypa
     folder = profiles_folder(ds, {"test": dataset_key(ds)}, cfg)
     write_profiles(folder, fallback_profiles(ds, items, "item", ds.n_items, cfg),
                    fallback_profiles(ds, users, "user", ds.n_users, cfg), [], {})
-    embed_profiles(folder, EmbedConfig(), ds.n_users, ds.n_items, progress=False)
+    embed_profiles(folder, EmbedConfig(), ds, progress=False)
     um, im = target_masks("generated", ds)
     assert um.tolist() == [bool(u % 4) for u in range(ds.n_users)] and bool(im.all())

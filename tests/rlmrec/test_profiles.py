@@ -11,8 +11,10 @@ import pytest
 from lmrec.data.dataset import InteractionDataset
 from lmrec.llm.chat import ChatResult
 from lmrec.llm.embed import EmbedConfig
+from lmrec.paths import write_pointer
 from lmrec.rlmrec.profiles import (
     ProfileConfig,
+    current_profiles,
     dataset_key,
     embed_profiles,
     fallback_profiles,
@@ -21,7 +23,9 @@ from lmrec.rlmrec.profiles import (
     profile_items,
     profile_users,
     profiles_folder,
+    profiles_pointer,
     read_profiles,
+    rlmrec_data_folder,
     training_history,
     user_requests,
     write_profiles,
@@ -109,7 +113,6 @@ def test_profiles_written_in_rlmrec_format_and_embeddings_load(tmp_path):
     users = profile_users(backend, ds, items.profiles, cfg, progress=False)
     assert set(users.profiles) == {0, 1} and users.stats.failures == 1
     folder = profiles_folder(ds, backend.cache_identity(), cfg)
-    assert dataset_key(ds) in str(folder)
     itm = fallback_profiles(ds, items, "item", ds.n_items, cfg)
     usr = fallback_profiles(ds, users, "user", ds.n_users, cfg)
     assert itm[3]["profile"].startswith("title: Train Delta") and "fallback" in itm[3]["reasoning"]
@@ -120,7 +123,7 @@ def test_profiles_written_in_rlmrec_format_and_embeddings_load(tmp_path):
     assert list(raw) == list(range(6)) and set(raw[0]) == {"profile", "reasoning"}
     assert (folder / "failures.jsonl").read_text().count("\n") == 2
     assert read_profiles(folder)[1][0]["profile"] == "fans of Train Alpha"
-    emb_folder = embed_profiles(folder, EmbedConfig(), ds.n_users, ds.n_items, progress=False)
+    emb_folder = embed_profiles(folder, EmbedConfig(), ds, progress=False)
     user_emb, item_emb = load_profile_embeddings(ds)
     assert user_emb.shape == (3, 384) and item_emb.shape == (6, 384) and item_emb.dtype == np.float32
     u2, i2 = load_profile_embeddings(folder=emb_folder)
@@ -128,6 +131,30 @@ def test_profiles_written_in_rlmrec_format_and_embeddings_load(tmp_path):
     # users 0 and 2 share their profile text's first item -> but different texts; identical texts, identical rows
     assert not np.allclose(item_emb[0], item_emb[1])
     assert set(p.name for p in emb_folder.iterdir()) >= {"usr_emb_np.pkl", "itm_emb_np.pkl", "usr_prf.pkl", "itm_prf.pkl"}
+
+
+def test_profile_products_are_keyed_by_every_upstream_value_and_pointed_at_per_dataset(monkeypatch):
+    """Two LLMs, two profile settings or two splits never share a profiles folder, and each dataset's current
+    profiles / embeddings pointer moves only for that dataset."""
+    monkeypatch.setattr("lmrec.rlmrec.profiles.embed_texts", lambda texts, cfg, **kw: np.ones((len(texts), 2)))
+    ds, cfg = _dataset(), ProfileConfig()
+    other_split = InteractionDataset("toy", ds.interactions.iloc[1:], 3, 6, ds.user_ids, ds.item_ids,
+                                     item_text=ds.item_text, split_protocol="given")
+    folders = {profiles_folder(ds, {"model": "a"}, cfg), profiles_folder(ds, {"model": "b"}, cfg),
+               profiles_folder(ds, {"model": "a"}, ProfileConfig(n_users=1)),
+               profiles_folder(other_split, {"model": "a"}, cfg)}
+    assert len(folders) == 4 and profiles_folder(ds, {"model": "a"}, cfg) in folders
+    profiles = {i: {"profile": f"p{i}", "reasoning": "r"} for i in range(6)}
+    for d, model in ((ds, "a"), (other_split, "b")):
+        folder = profiles_folder(d, {"model": model}, cfg)
+        write_profiles(folder, profiles, {u: profiles[u] for u in range(3)}, [], {})
+        write_pointer(profiles_pointer(dataset_key(d)), folder)
+    assert current_profiles(ds) == profiles_folder(ds, {"model": "a"}, cfg).resolve()
+    assert current_profiles(other_split) == profiles_folder(other_split, {"model": "b"}, cfg).resolve()
+    emb = embed_profiles(current_profiles(ds), EmbedConfig(), ds, progress=False)
+    emb_other = embed_profiles(current_profiles(other_split), EmbedConfig(), other_split, progress=False)
+    assert emb != emb_other and rlmrec_data_folder(dataset_key(ds)) == emb.resolve()
+    assert embed_profiles(current_profiles(ds), EmbedConfig(model="other-model"), ds, progress=False) != emb
 
 
 def test_load_profile_embeddings_errors_name_the_fix(tmp_path):

@@ -23,7 +23,7 @@ from ..llm.cache import KVCache
 from ..llm.chat import ChatBackend, ChatRequest, GenParams, StageStats
 from ..llm.embed import EmbedConfig, embed_texts
 from ..llm.structured import generate_json
-from ..paths import cache_dir
+from ..paths import cache_dir, read_pointer, stage_dir, write_pointer
 from ..utils import atomic_path, stable_hash, write_json
 from .prompts import FAMILIES, load_template
 
@@ -223,9 +223,27 @@ def fallback_profiles(ds: InteractionDataset, run: ProfileRun, kind: str, n: int
 
 # ----------------------------------------------------------------------------------- files + loading
 def profiles_folder(ds: InteractionDataset, llm_identity: dict[str, Any], cfg: ProfileConfig) -> Path:
-    """``outputs/cache/rlmrec/<dataset key>/prf-<hash of LLM + profile config>``."""
-    key = stable_hash({"llm": llm_identity, "profile": asdict(cfg)}, 12)
-    return cache_dir("rlmrec", dataset_key(ds), f"prf-{key}")
+    """The profiles of one dataset split, LLM and profile configuration: ``outputs/cache/rlmrec/profiles-<hash>``
+    (:func:`lmrec.paths.stage_dir`; the key holds the dataset key, the LLM's identity and every profile setting)."""
+    return stage_dir("rlmrec", "profiles", {"data": dataset_key(ds), "llm": llm_identity, "profile": asdict(cfg)})
+
+
+def profiles_pointer(ds_key: str) -> Path:
+    """The pointer notebook 01 moves to its profiles of a dataset key, once they are complete."""
+    return cache_dir("rlmrec") / f"CURRENT_PROFILES-{ds_key}"
+
+
+def embeddings_pointer(ds_key: str) -> Path:
+    """The pointer notebook 02 moves to its profile embeddings of a dataset key, once they are complete."""
+    return cache_dir("rlmrec") / f"CURRENT_EMBEDDINGS-{ds_key}"
+
+
+def current_profiles(ds: InteractionDataset) -> Path:
+    """The profiles folder notebook 01 last completed for this dataset (same name/split/min_rating/seed)."""
+    return read_pointer(profiles_pointer(dataset_key(ds)),
+                        f"no profiles for {ds.name} ({ds.split_protocol}) yet; run notebooks/01_profiles.ipynb with "
+                        "the same DATASET/SPLIT/MIN_RATING/SEED first, or give a folder holding itm_prf.pkl and "
+                        "usr_prf.pkl")
 
 
 def _dump(obj: Any, path: Path) -> None:
@@ -285,40 +303,37 @@ def _profile_texts(profiles: dict[int, dict[str, str]], n: int, name: str) -> li
     return [profiles[i]["profile"] for i in range(n)]
 
 
-def embed_profiles(prf_folder: str | Path, embed: EmbedConfig, n_users: int, n_items: int,
+def embed_profiles(prf_folder: str | Path, embed: EmbedConfig, dataset: InteractionDataset,
                    progress: bool = True, stats: dict[str, int] | None = None) -> Path:
-    """Embed the ``profile`` texts (RLMRec embeds the summarization) into ``<prf folder>/emb-<hash>/``.
+    """Embed the ``profile`` texts (RLMRec embeds the summarization) of ``prf_folder`` for ``dataset``.
 
-    That folder holds all four RLMRec files (profiles copied) and is what :func:`load_profile_embeddings`
-    reads. Also records it as the current embedding folder of the dataset key. Returns the folder.
+    Writes ``outputs/cache/rlmrec/embeddings-<hash>/`` (:func:`lmrec.paths.stage_dir`, keyed by the dataset,
+    the profiles folder and the embedder) with all four RLMRec files (profiles copied): what
+    :func:`load_profile_embeddings` reads. Then points the dataset's current embeddings at it. Returns the folder.
     """
-    prf_folder = Path(prf_folder)
+    prf_folder = Path(prf_folder).resolve()
+    ds_key = dataset_key(dataset)
     items, users = read_profiles(prf_folder)
-    folder = prf_folder / f"emb-{stable_hash(embed.key(), 10)}"
+    folder = stage_dir("rlmrec", "embeddings", {"data": ds_key, "profiles": str(prf_folder), "embed": embed.key()})
     folder.mkdir(parents=True, exist_ok=True)
-    itm = embed_texts(_profile_texts(items, n_items, "itm_prf.pkl"), embed, progress=progress, stats=stats)
-    usr = embed_texts(_profile_texts(users, n_users, "usr_prf.pkl"), embed, progress=progress, stats=stats)
+    itm = embed_texts(_profile_texts(items, dataset.n_items, "itm_prf.pkl"), embed, progress=progress, stats=stats)
+    usr = embed_texts(_profile_texts(users, dataset.n_users, "usr_prf.pkl"), embed, progress=progress, stats=stats)
     _dump(itm.astype(np.float32), folder / "itm_emb_np.pkl")
     _dump(usr.astype(np.float32), folder / "usr_emb_np.pkl")
     _dump(items, folder / "itm_prf.pkl")
     _dump(users, folder / "usr_prf.pkl")
-    write_json(folder / "meta.json", {"embed": embed.key(), "profiles": str(prf_folder),
-                                      "n_users": n_users, "n_items": n_items, "dim": int(itm.shape[1])})
-    with atomic_path(prf_folder.parent / "CURRENT") as tmp:
-        tmp.write_text(str(folder.relative_to(prf_folder.parent)) + "\n")
+    write_json(folder / "meta.json", {"embed": embed.key(), "profiles": str(prf_folder), "dataset_key": ds_key,
+                                      "n_users": dataset.n_users, "n_items": dataset.n_items, "dim": int(itm.shape[1])})
+    write_pointer(embeddings_pointer(ds_key), folder)
     return folder
 
 
 def rlmrec_data_folder(ds_key: str) -> Path:
     """The embedding folder last written by notebook 02 for this dataset key (see :func:`dataset_key`)."""
-    root = cache_dir("rlmrec", ds_key)
-    pointer = root / "CURRENT"
-    if not pointer.exists():
-        raise FileNotFoundError(
-            f"{pointer}: no profile embeddings for dataset key {ds_key!r}; run notebooks/01_profiles.ipynb and "
-            "notebooks/02_embeddings.ipynb with the same DATASET/SPLIT/MIN_RATING/SEED, or pass folder= "
-            "(e.g. a folder of RLMRec's data.zip holding usr_emb_np.pkl and itm_emb_np.pkl)")
-    return root / pointer.read_text().strip()
+    return read_pointer(embeddings_pointer(ds_key),
+                        f"no profile embeddings for dataset key {ds_key!r}; run notebooks/01_profiles.ipynb and "
+                        "notebooks/02_embeddings.ipynb with the same DATASET/SPLIT/MIN_RATING/SEED, or pass folder= "
+                        "(e.g. a folder of RLMRec's data.zip holding usr_emb_np.pkl and itm_emb_np.pkl)")
 
 
 def load_profile_embeddings(dataset: InteractionDataset | None = None, folder: str | Path | None = None
