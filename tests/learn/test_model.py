@@ -6,7 +6,14 @@ import torch
 import torch.nn.functional as F
 
 from lmrec.learn import LearnModel, TowerConfig
-from lmrec.learn.train import SequenceTable, draw_cuts, finetune_loss, history_exclusion, pretrain_loss
+from lmrec.learn.train import (
+    LearnTrainConfig,
+    SequenceTable,
+    draw_cuts,
+    finetune_loss,
+    history_exclusion,
+    pretrain_loss,
+)
 
 
 def make_model(n_items=12, dim=8, **kw):
@@ -69,6 +76,14 @@ def test_draw_cuts_ranges():
     assert t[users == 0].unique().tolist() == [5, 6, 7, 8, 9]
     t = draw_cuts(lengths, users, second_half=False, generator=g)
     assert t[users == 0].unique().tolist() == list(range(1, 10))
+
+
+def test_cut_range_follows_the_stage_unless_set():
+    """auto: pretraining cuts in the second half, finetuning anywhere; an explicit choice wins for both."""
+    assert LearnTrainConfig(stage="pretrain").second_half_cuts
+    assert not LearnTrainConfig(stage="finetune").second_half_cuts
+    assert LearnTrainConfig(stage="finetune", cut_from="second_half").second_half_cuts
+    assert not LearnTrainConfig(stage="pretrain", cut_from="any").second_half_cuts
 
 
 def test_history_exclusion():

@@ -64,6 +64,12 @@ class LearnTrainConfig:
         if self.cut_from not in ("auto", "second_half", "any"):
             raise ValueError(f"LearnTrainConfig.cut_from={self.cut_from!r}; use auto | second_half | any")
 
+    @property
+    def second_half_cuts(self) -> bool:
+        """Whether cuts come from the second half of a sequence: pretraining's range under ``auto`` (paper:
+        history = the first part, targets from the later part); finetuning cuts anywhere."""
+        return self.cut_from == "second_half" or (self.cut_from == "auto" and self.stage == "pretrain")
+
 
 @dataclass
 class LearnTrainResult:
@@ -172,7 +178,7 @@ def train(model: LearnModel, dataset: InteractionDataset, config: LearnTrainConf
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / max(1, warmup)) * 0.5 * (
         1 + math.cos(math.pi * min(1.0, s / total))))
     wrapped, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    second_half = config.cut_from == "second_half" or (config.cut_from == "auto" and config.stage == "pretrain")
+    second_half = config.second_half_cuts
     gen = torch.Generator().manual_seed(config.seed)
     result = LearnTrainResult()
     log_q = target_log_frequency(loo.train, dataset.n_items).to(accelerator.device) if config.logq_correction else None
