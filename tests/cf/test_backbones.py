@@ -15,6 +15,7 @@ from lmrec.cf import (
 )
 from lmrec.cf.gccf import GCCF
 from lmrec.cf.lightgcn import LightGCN
+from lmrec.cf.registry import BACKBONES
 
 from .cf_planted import planted_dataset, planted_profiles
 
@@ -68,12 +69,35 @@ def test_every_backbone_composes_with_every_alignment(name, alignment):
         {"none": set(), "con": {"kd"}, "gen": {"recon"}}[alignment]
     assert set(parts) == expected
     torch.testing.assert_close(loss.detach(), torch.stack(list(parts.values())).sum())
+    # L2 over every trainable parameter: the backbone's, the alignment MLPs and the Gen mask token
+    squares = sum((p.detach() ** 2).sum() for p in model.parameters() if p.requires_grad)
+    torch.testing.assert_close(parts["reg"], 1e-4 * squares)
     loss.backward()
     assert bb.user_emb.grad is not None and bb.user_emb.grad.abs().sum() > 0
     for p in model.alignment.parameters():
         assert p.grad is not None, "alignment parameters must receive gradients"
     users, items = model.embeddings()
     assert users.shape == (ds.n_users, bb.out_dim) and items.shape == (ds.n_items, bb.out_dim)
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_every_backbone_propagates_the_layer0_embeddings_it_is_given(name):
+    """RLMRec-Gen hands the backbone a masked copy of the layer-0 embeddings: the training view and the clean
+    encoding must be computed from that copy, not from the backbone's own tables."""
+    torch.manual_seed(0)
+    ds = planted_dataset()
+    g, batch = _batch(ds)
+    bb = build_backbone(name, g, BackboneConfig(dim=8, layers=2, extra=EXTRAS.get(name, {})))
+    bb.eval()
+    ego = bb.ego().detach()
+    masked = ego.clone()
+    masked[: ds.n_users // 2] = 0.0  # half of the users masked
+    torch.manual_seed(1)
+    out_own = bb.train_forward(batch, ego)
+    torch.manual_seed(1)
+    out_masked = bb.train_forward(batch, masked)
+    assert not torch.allclose(out_own.users, out_masked.users)
+    assert not torch.allclose(bb.encode(ego)[0], bb.encode(masked)[0])
 
 
 def test_sgl_contrastive_term_weights_and_clean_bpr():
