@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from lmrec.cllm4rec import TaskModel, multinomial_nll, mutual_regularizer
-from lmrec.cllm4rec.model import shifted_targets, target_item_regularizer
+from lmrec.cllm4rec.model import last_position_hidden, shifted_targets, target_item_regularizer
 
 
 def test_masks_and_embedding_sum(tiny):
@@ -127,3 +127,11 @@ def test_unfrozen_lm_trains_and_is_saved(base_tokenizer, make_lm):
     assert all(p.requires_grad for p in model.lm.parameters())
     state = model.trainable_state()
     assert any(k.startswith("lm.") for k in state) and "collab.item.weight" in state
+
+
+def test_last_position_hidden_reads_each_rows_last_real_token():
+    """Right-padded prompts of different lengths: the score of each row comes from its own last prompt token,
+    never from a padding position."""
+    hidden = torch.arange(2 * 4 * 3, dtype=torch.float32).reshape(2, 4, 3)
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
+    torch.testing.assert_close(last_position_hidden(hidden, mask), torch.stack([hidden[0, 2], hidden[1, 1]]))
