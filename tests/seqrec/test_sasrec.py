@@ -43,6 +43,14 @@ def test_states_are_causal_and_ignore_padding_keys():
     assert torch.allclose(model.user_vectors(ids, mask), model(torch.tensor([[0, 3, 4, 5]]))[:, -1], atol=1e-6)
 
 
+def test_attention_mask_hides_later_positions_and_padding_keys_per_head():
+    """Left-padded row [pad, a, b]: a sees itself, b sees a and itself, the padding query only itself (so its
+    ignored state stays finite); the same mask for each of the 2 heads. True = may not look."""
+    mask = small_model()._attn_mask(torch.tensor([[False, True, True]]))
+    allowed = torch.tensor([[True, False, False], [False, True, False], [False, True, True]])
+    assert mask.shape == (2, 3, 3) and torch.equal(mask[0], ~allowed) and torch.equal(mask[1], ~allowed)
+
+
 def test_losses_match_their_formulas():
     model = small_model()
     inputs = torch.tensor([[-1, 2, 3, 4], [1, 2, 3, 4]])

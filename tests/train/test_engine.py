@@ -194,3 +194,26 @@ def test_the_budget_bounds_each_call_so_a_rerun_trains_as_long_again(tmp_path):
     assert first.status == second.status == "capped"
     assert second.epochs_run - first.epochs_run >= 2  # a budget summed over calls would allow one epoch
     assert second.train_seconds > second.call_seconds >= 0.25
+
+
+def test_a_run_interrupted_while_waiting_on_patience_stops_where_the_uninterrupted_one_does(tmp_path):
+    """Best at epoch 2, no improvement at 3 and 4, stop at 5 (patience 3): a run killed during epoch 5 resumes
+    with two validations already spent, not with fresh patience."""
+    scores = {1: 0.1, 2: 0.5, 3: 0.2, 4: 0.3, 5: 0.1, 6: 0.2, 7: 0.4, 8: 0.1}
+    cfg = FitConfig(epochs=8, patience=3, progress=False)
+    ref = Scripted(scores)
+    expected = fit(ref.train_epoch, ref.validate, cfg, ref.state())
+    assert (expected.epochs_run, expected.status) == (5, "converged")
+    killed = Scripted(scores)
+
+    def body(epoch: int) -> dict[str, float]:
+        if epoch == 5:
+            raise KeyboardInterrupt
+        return killed.train_epoch(epoch)
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(body, killed.validate, cfg, killed.state(), tmp_path)
+    again = Scripted(scores)
+    out = fit(again.train_epoch, again.validate, cfg, again.state(), tmp_path)
+    assert (out.resumed_from, out.epochs_run, out.status, out.best_epoch) == (5, 5, "converged", 2)
+    assert again.model.weight.item() == 2.0
