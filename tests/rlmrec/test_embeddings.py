@@ -17,6 +17,19 @@ def test_user_mean_of_items_hand_computed():
     np.testing.assert_allclose(user_mean_of_items(train, items), [[2.0, 1.0], [0.0, 0.0], [4.0, 3.0]])
 
 
+def test_item_text_stand_in_pools_each_users_training_items_only(monkeypatch):
+    """No held-out item may shape a user's alignment target: the mean runs over the training matrix."""
+    ds = planted_dataset()
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(ds.n_items, 5)).astype(np.float32)
+    monkeypatch.setattr("lmrec.llm.embed_texts", lambda texts, cfg: table[: len(texts)])
+    user, item = target_embeddings("item_text", ds)
+    np.testing.assert_allclose(item.numpy(), table)
+    np.testing.assert_allclose(user.numpy(), user_mean_of_items(ds.train, table), rtol=1e-6)
+    held_out = ds.matrix(("valid", "test"))
+    assert held_out.nnz and not np.allclose(user.numpy(), user_mean_of_items(ds.train + held_out, table))
+
+
 def test_rlmrec_folder_source_reads_usr_itm_emb(tmp_path):
     ds = planted_dataset()
     emb = {"user": np.random.rand(ds.n_users, 6).astype(np.float32), "item": np.random.rand(ds.n_items, 6).astype(np.float32)}
