@@ -82,6 +82,8 @@ def test_edge_dropout_keeps_symmetry_and_rate():
     torch.testing.assert_close(dense, dense.T)
     full = adj.dense()
     assert 0.35 < (dense != 0).sum() / (full != 0).sum() < 0.65
+    kept_share = (adj.drop_edges(0.8).dense() != 0).sum() / (full != 0).sum()
+    assert 0.7 < kept_share < 0.9  # keep_rate is the share kept, not the share dropped
     # kept entries keep their normalised values (no re-normalisation)
     kept = dense != 0
     torch.testing.assert_close(dense[kept], full[kept])

@@ -17,12 +17,21 @@ def test_masks_and_embedding_sum(tiny):
     assert m.vocab.tolist() == [[True, False, False, True]]
     assert m.user.tolist() == [[False, True, False, False]]
     assert m.item.tolist() == [[False, False, True, False]]
-    for table in ("collab", "content"):
-        e = model.embed(ids, table)
-        tab = model.tables[table]
-        assert torch.equal(e[0, 0], model.lm.get_input_embeddings().weight[3])
-        assert torch.equal(e[0, 1], tab.user.weight[2])
-        assert torch.equal(e[0, 2], tab.item.weight[4])
+    vocab = model.lm.get_input_embeddings().weight
+    saved = vocab[0].detach().clone()
+    with torch.no_grad():
+        vocab[0] = 1.0  # token 0 is a real token (SmolLM2's <|endoftext|>), not a zero row: it must not leak
+    try:
+        for table in ("collab", "content"):
+            e = model.embed(ids, table)
+            tab = model.tables[table]
+            assert torch.equal(e[0, 0], vocab[3])
+            assert torch.equal(e[0, 1], tab.user.weight[2])
+            assert torch.equal(e[0, 2], tab.item.weight[4])
+            assert torch.equal(e[0, 3], vocab[0])
+    finally:
+        with torch.no_grad():
+            vocab[0] = saved
     assert not torch.equal(model.embed(ids, "collab")[0, 1], model.embed(ids, "content")[0, 1])
 
 
