@@ -13,6 +13,7 @@ from lmrec.learn.train import (
     finetune_loss,
     history_exclusion,
     pretrain_loss,
+    trainable_users,
 )
 
 
@@ -76,6 +77,10 @@ def test_draw_cuts_ranges():
     assert t[users == 0].unique().tolist() == [5, 6, 7, 8, 9]
     t = draw_cuts(lengths, users, second_half=False, generator=g)
     assert t[users == 0].unique().tolist() == list(range(1, 10))
+
+
+def test_only_users_with_a_history_and_a_target_are_trained():
+    assert trainable_users(torch.tensor([0, 1, 2, 5])).tolist() == [2, 3]
 
 
 def test_cut_range_follows_the_stage_unless_set():

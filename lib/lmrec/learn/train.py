@@ -104,6 +104,11 @@ class SequenceTable:
         return ids, mask, self.table[users, t]
 
 
+def trainable_users(lengths: torch.Tensor) -> torch.Tensor:
+    """Users with at least two training items: a cut needs one item of history and one target after it."""
+    return torch.nonzero(lengths >= 2).flatten()
+
+
 def draw_cuts(lengths: torch.Tensor, users: torch.Tensor, second_half: bool, generator: torch.Generator) -> torch.Tensor:
     """A random cut position per user: uniform on [len // 2, len - 1] (second half) or [1, len - 1]."""
     n = lengths[users]
@@ -167,7 +172,7 @@ def train(model: LearnModel, dataset: InteractionDataset, config: LearnTrainConf
     loo = loo or LeaveOneOut.from_dataset(dataset)
     model.to(accelerator.device)
     seqs = SequenceTable(loo.train, accelerator.device)
-    users_all = torch.nonzero(seqs.lengths >= 2).flatten()
+    users_all = trainable_users(seqs.lengths)
     if len(users_all) == 0:
         raise ValueError(f"dataset {dataset.name}: no user has two training items; nothing to train on")
     n_procs, rank = accelerator.num_processes, accelerator.process_index
