@@ -54,7 +54,7 @@ def test_attention_mask_hides_later_positions_and_padding_keys_per_head():
 def test_losses_match_their_formulas():
     model = small_model()
     inputs = torch.tensor([[-1, 2, 3, 4], [1, 2, 3, 4]])
-    targets = torch.tensor([[-1, 3, 4, 5], [2, 3, 4, 5]])
+    targets = torch.tensor([[-1, 3, 4, 0], [2, 3, 4, 5]])  # item 0 is a real target; -1 pads
     negatives = torch.tensor([[0, 7, 8, 9], [6, 7, 8, 9]])
     h = model((inputs + 1).clamp(min=0))
     table = model.item_emb.weight[1:]
