@@ -96,3 +96,13 @@ def test_min_rating_and_k_core():
     chain = pd.DataFrame({"user": [0, 0, 1, 1, 2, 2], "item": [0, 1, 0, 1, 1, 3], "rating": 1.0, "timestamp": 0.0})
     kept = k_core(chain, 2, 2)
     assert sorted(zip(kept["user"], kept["item"])) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+
+
+@pytest.mark.parametrize("protocol", ["loo_time", "user_80_10_10"])
+def test_per_user_protocols_keep_only_users_with_something_to_train_on(protocol):
+    """Leave-one-out and 80/10/10 hold out a valid and a test item per user: a user needs a third to train on."""
+    frame = pd.DataFrame({"user": [0, 0, 1, 1, 1, 2, 2, 2, 2], "item": [0, 1, 0, 1, 2, 0, 1, 2, 3],
+                          "rating": 1.0, "timestamp": [1.0, 2.0, 1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 4.0]})
+    out = apply_split(frame, protocol, seed=0)
+    assert sorted(out["user"].unique()) == [1, 2]
+    assert (out[out["split"] == "train"].groupby("user").size() >= 1).all()
