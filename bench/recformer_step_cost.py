@@ -16,9 +16,8 @@ import numpy as np
 import torch
 
 from lmrec.recformer import RecformerConfig, tokenize_items
-from lmrec.recformer.model import cosine_logits
 from lmrec.recformer.pipeline import load_for_finetuning, prepare_data
-from lmrec.recformer.train import _Inputs, _model_inputs, encode_items, finetune_samples
+from lmrec.recformer.train import FinetuneObjective, _Inputs, _model_inputs, encode_items, finetune_samples
 from lmrec.seqrec import LeaveOneOut
 
 SETTINGS = [(64, 8, "dense"), (256, 32, "dense"), (512, 32, "dense"), (512, 32, "longformer")]
@@ -34,6 +33,7 @@ def main() -> None:
         model, tokenizer, _ = load_for_finetuning("auto", "minilm", cfg, "ml100k", "loo_time", 2023, 0)
         items = tokenize_items(attrs, tokenizer, cfg)
         inputs = _Inputs(items, cfg, tokenizer)
+        objective = FinetuneObjective(model)  # the loss the trainer optimises (paper Eq. 7)
         opt = torch.optim.AdamW(model.parameters(), lr=5e-5)
         t0 = time.time()
         table = encode_items(model, tokenizer, items, 128, torch.device("cpu"))
@@ -45,8 +45,7 @@ def main() -> None:
             batch = inputs.batch(hist)
             lengths.append(int(batch["input_ids"].shape[1]))
             t0 = time.time()
-            h = model.encode(_model_inputs(batch, "cpu"))
-            loss = torch.nn.functional.cross_entropy(cosine_logits(h, table, 0.05), torch.as_tensor(targets))
+            loss = objective(_model_inputs(batch, "cpu"), table, torch.as_tensor(targets))
             loss.backward()
             opt.step()
             opt.zero_grad()
