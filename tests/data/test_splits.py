@@ -88,10 +88,10 @@ def test_min_rating_and_k_core():
     frame = random_ratings(seed=2)
     out = apply_split(frame, "rlmrec", seed=0, min_rating=4, min_user=5, min_item=3)
     assert out["rating"].min() >= 4
+    assert out.groupby("user").size().min() >= 5 and out.groupby("item").size().min() >= 3
     # "at least": a rating of exactly min_rating counts as an interaction (RLMRec keeps 4 and 5 on ML-100K)
     whole = apply_split(frame, "rlmrec", seed=0, min_rating=4)
     assert len(whole) == int((frame["rating"] >= 4).sum()) and (whole["rating"] == 4).any()
-    assert out.groupby("user").size().min() >= 5 and out.groupby("item").size().min() >= 3
     # k_core iterates: item 3 (seen once) goes first, which leaves user 2 with one interaction
     chain = pd.DataFrame({"user": [0, 0, 1, 1, 2, 2], "item": [0, 1, 0, 1, 1, 3], "rating": 1.0, "timestamp": 0.0})
     kept = k_core(chain, 2, 2)
