@@ -38,6 +38,20 @@ def stage_dir(method: str, stage: str, key: dict) -> Path:
     return outputs_root() / "cache" / method / f"{stage}-{stable_hash(key, 12)}"
 
 
+def pointer_path(method: str, product: str, *lookup: object) -> Path:
+    """The pointer file naming the latest complete ``product`` of ``method`` for one look-up (the values a later
+    notebook knows, e.g. dataset, split, seed): ``outputs/cache/<method>/CURRENT-<product>-<values>-<hash>``.
+    The values are spelled out for a reader; the hash of their exact text keeps two look-ups that differ only in
+    characters a file name cannot hold (``rlmrec:a/b`` vs ``rlmrec:a_b``) apart."""
+    import re
+
+    from .utils import stable_hash
+
+    values = [str(v) for v in lookup]
+    slug = re.sub(r"[^A-Za-z0-9_.=-]+", "_", "-".join(values)).strip("_")
+    return cache_dir(method) / f"CURRENT-{product}-{slug}-{stable_hash(values, 8)}"
+
+
 def write_pointer(pointer: Path, target: Path) -> Path:
     """Point ``pointer`` (a small text file) at ``target``, atomically: how a notebook names its latest product
     for the next notebook's ``auto``/``current`` choice, moved only after the product is complete."""

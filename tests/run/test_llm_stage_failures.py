@@ -123,4 +123,4 @@ def test_profiles_run_against_a_dead_endpoint_ends_failed_with_a_nonzero_exit_an
     assert "LLMStageFailed" in out.out and f"APIConnectionError from {url}/" in out.out, out.out
     log = next(runs_dir().glob("01_profiles/*/executed.ipynb")).read_text()
     assert "4 of 4 requests failed (100%), more than MAX_FAILURE_RATE=0.5" in log
-    assert not list(cache_dir("rlmrec").glob("CURRENT_PROFILES-*")) and not list(runs_dir().glob("01_profiles/*/metrics.json"))
+    assert not list(cache_dir("rlmrec").glob("CURRENT-profiles-*")) and not list(runs_dir().glob("01_profiles/*/metrics.json"))

@@ -14,7 +14,7 @@ import torch
 from ..cf import BackboneConfig, CFModel, Graph, NoAlignment
 from ..llm.chat import GenParams, LocalChat, make_backend, response_cache
 from ..llm.embed import EmbedConfig, embed_texts
-from ..paths import cache_dir, read_pointer, repo_path, stage_dir, write_pointer
+from ..paths import pointer_path, read_pointer, repo_path, stage_dir, write_pointer
 from ..utils import atomic_path, write_json
 from .augment import augment_attributes, augment_pairs, augment_profiles, base_candidates, pair_quality
 from .choice import LabelScoreChat
@@ -48,8 +48,7 @@ def augmentation_dir(params: dict) -> Path:
 
 
 def _current_pointer(dataset: str, split: str, min_rating: float, seed: int) -> Path:
-    safe = dataset.replace("/", "_").replace(":", "-")
-    return cache_dir("llmrec") / f"CURRENT-{safe}-{split}-r{min_rating:g}-s{seed}"
+    return pointer_path("llmrec", "augment", dataset, split, f"r{min_rating:g}", f"s{seed}")
 
 
 def set_current_augmentation(dataset: str, split: str, min_rating: float, seed: int, folder: Path) -> Path:

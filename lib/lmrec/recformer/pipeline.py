@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,7 @@ import torch
 
 from ..data import InteractionDataset, load_dataset
 from ..eval import EvalResult
-from ..paths import cache_dir, read_pointer, stage_dir, write_pointer
+from ..paths import pointer_path, read_pointer, stage_dir, write_pointer
 from ..utils import atomic_path
 from .backbone import load_backbone
 from .config import RecformerConfig
@@ -55,8 +54,7 @@ def pretrained_path(params: dict) -> Path:
 
 
 def _current_pointer(dataset: str, split: str, seed: int, backbone: str) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{dataset}-{split}-s{seed}-{backbone}").strip("_")
-    return cache_dir("recformer", "pretrained") / f"CURRENT-{slug}"
+    return pointer_path("recformer", "pretrained", dataset, split, f"s{seed}", backbone)
 
 
 def set_current_pretrained(dataset: str, split: str, seed: int, backbone: str, path: Path) -> Path:

@@ -23,7 +23,7 @@ from ..llm.cache import KVCache
 from ..llm.chat import ChatBackend, ChatRequest, GenParams, StageStats
 from ..llm.embed import EmbedConfig, embed_texts
 from ..llm.structured import generate_json
-from ..paths import cache_dir, read_pointer, stage_dir, write_pointer
+from ..paths import pointer_path, read_pointer, stage_dir, write_pointer
 from ..utils import atomic_path, stable_hash, write_json
 from .prompts import FAMILIES, load_template
 
@@ -230,12 +230,12 @@ def profiles_folder(ds: InteractionDataset, llm_identity: dict[str, Any], cfg: P
 
 def profiles_pointer(ds_key: str) -> Path:
     """The pointer notebook 01 moves to its profiles of a dataset key, once they are complete."""
-    return cache_dir("rlmrec") / f"CURRENT_PROFILES-{ds_key}"
+    return pointer_path("rlmrec", "profiles", ds_key)
 
 
 def embeddings_pointer(ds_key: str) -> Path:
     """The pointer notebook 02 moves to its profile embeddings of a dataset key, once they are complete."""
-    return cache_dir("rlmrec") / f"CURRENT_EMBEDDINGS-{ds_key}"
+    return pointer_path("rlmrec", "embeddings", ds_key)
 
 
 def current_profiles(ds: InteractionDataset) -> Path:
