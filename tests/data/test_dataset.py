@@ -70,3 +70,28 @@ def test_invalid_datasets_are_rejected(tmp_path):
                            user_ids=np.array(["a"]), item_ids=np.array(["b"]))
     with pytest.raises(DatasetFormatError, match="dataset.json: missing"):
         InteractionDataset.load(tmp_path)
+
+
+def test_load_dataset_cache_is_keyed_by_every_argument(tmp_path, monkeypatch):
+    """A cached split is reused only for the same split, seed, rating threshold and k-core: each argument
+    alone gets its own build, and a repeat of any of them reads its own cached copy."""
+    from lmrec.data import loaders
+
+    monkeypatch.setenv("LMREC_OUTPUTS", str(tmp_path))
+    built = []
+
+    def fake_build(split, seed, min_rating=0, min_user=1, min_item=1):
+        built.append((split, seed, min_rating, min_user, min_item))
+        n = len(built)  # the n-th build has n interactions, so each cached copy is recognisable
+        return InteractionDataset(name="ml100k", interactions=make_interactions(np.zeros(n), np.arange(n), "train"),
+                                  n_users=1, n_items=n, user_ids=np.array(["u"], dtype=object),
+                                  item_ids=np.array([f"i{k}" for k in range(n)], dtype=object))
+
+    monkeypatch.setattr(loaders, "build_ml100k", fake_build)
+    base = {"split": "rlmrec", "seed": 1, "min_rating": 4, "min_user": 1, "min_item": 1}
+    variants = [base] + [{**base, name: value} for name, value in
+                         (("split", "loo_time"), ("seed", 2), ("min_rating", 3), ("min_user", 2), ("min_item", 2))]
+    first = [len(loaders.load_dataset("ml100k", **v).interactions) for v in variants]
+    assert first == list(range(1, len(variants) + 1)) and len(built) == len(variants)
+    again = [len(loaders.load_dataset("ml100k", **v).interactions) for v in reversed(variants)]
+    assert again == first[::-1] and len(built) == len(variants)  # every repeat from its own cache entry

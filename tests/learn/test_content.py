@@ -46,3 +46,19 @@ def test_item_content_embeddings_cached_per_text(tmp_path, monkeypatch):
     np.testing.assert_array_equal(a[0], a[2])
     np.testing.assert_array_equal(a[1], b[0])
     assert not np.allclose(a[0], a[1])
+
+
+def test_the_cache_tells_truncation_lengths_and_dtypes_apart(tmp_path, monkeypatch):
+    """A vector cached at one max_length (or dtype) is never served for another: the text is embedded again."""
+    monkeypatch.setenv("LMREC_OUTPUTS", str(tmp_path))
+    text = ["a long item description " * 8]
+    short, long_, half = {}, {}, {}
+    a = item_content_embeddings(text, ContentConfig(model="tiny-random", max_length=4), stats=short)
+    b = item_content_embeddings(text, ContentConfig(model="tiny-random", max_length=64), stats=long_)
+    assert short["embedded"] == 1 and long_["embedded"] == 1 and not np.allclose(a, b)
+    item_content_embeddings(text, ContentConfig(model="tiny-random", max_length=64, dtype="bfloat16"), stats=half)
+    assert half["embedded"] == 1
+    # settings that do not change a vector share the entry
+    again = {}
+    item_content_embeddings(text, ContentConfig(model="tiny-random", max_length=64, batch_size=7), stats=again)
+    assert again["embedded"] == 0 and again["cache_hits"] == 1

@@ -80,6 +80,20 @@ def test_evaluation_keeps_history_by_default_and_masks_it_on_request(tokenizer):
     assert plain.metrics == both["recformer"].metrics
 
 
+def test_evaluation_ranks_by_cosine_so_item_norms_do_not_matter(tokenizer):
+    dataset, model, items, loo = _setup(tokenizer)
+    # a spread-out table (the untrained encoder's item vectors are nearly tied, so rounding alone reorders them)
+    table = torch.randn(encode_items(model, tokenizer, items).shape, generator=torch.Generator().manual_seed(1))
+    scales = torch.logspace(-2, 2, len(table))[torch.randperm(len(table), generator=torch.Generator().manual_seed(0))]
+    args = (model, tokenizer, items, dataset, "test", loo.history("test"), SEQ_PROTOCOL)
+    plain = evaluate_recformer(*args, item_table=table).metrics
+    rescaled = evaluate_recformer(*args, item_table=table * scales[:, None]).metrics
+    assert rescaled == pytest.approx(plain, abs=1e-6)
+    # the rescaling is large enough that a dot-product ranking would move
+    users = torch.nn.functional.normalize(torch.randn(8, table.shape[1]), dim=-1)
+    assert not torch.equal((users @ table.T).argsort(dim=1), (users @ (table * scales[:, None]).T).argsort(dim=1))
+
+
 def _interrupt_call(monkeypatch, module, name: str, original, on_call: int | None) -> None:
     """Replace ``module.name`` by ``original`` that raises KeyboardInterrupt on its ``on_call``-th call."""
     calls = [0]

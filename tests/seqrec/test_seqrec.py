@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from lmrec.data import InteractionDataset, make_interactions
 from lmrec.seqrec import (
@@ -19,6 +20,7 @@ from lmrec.seqrec import (
     next_item_pairs,
     pad_sequences,
 )
+from lmrec.seqrec.losses import target_log_frequency
 
 
 def toy_dataset() -> InteractionDataset:
@@ -163,3 +165,21 @@ def test_text_subset_restricts_only_when_some_items_lack_text():
     ds.item_text = pd.DataFrame({"text": ["a", "", "c", "d", "e"]})
     sub, stats = text_subset(ds)
     assert stats["text_subset"] and stats["items_with_text"] == 4 and (sub.n_users, sub.n_items) == (1, 4)
+
+
+def test_logq_subtracts_each_columns_target_log_frequency():
+    g = torch.Generator().manual_seed(1)
+    users, items = F.normalize(torch.randn(4, 8, generator=g), dim=-1), F.normalize(torch.randn(4, 8, generator=g), dim=-1)
+    targets = torch.tensor([0, 2, 2, 5])
+    log_q = torch.log(torch.tensor([0.4, 0.05, 0.3, 0.05, 0.1, 0.1]))
+    logits = 20 * users @ items.T
+    logits[1, 2] = logits[2, 1] = float("-inf")  # rows 1 and 2 share their target: not each other's negative
+    logits = logits - log_q[targets][None, :]
+    expected = F.cross_entropy(logits, torch.arange(4))
+    assert in_batch_softmax_loss(users, items, targets, 20.0, log_q).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert in_batch_softmax_loss(users, items, targets, 20.0).item() != pytest.approx(expected.item(), rel=1e-3)
+
+
+def test_target_log_frequency_counts_every_training_position_with_add_one_smoothing():
+    log_q = target_log_frequency([[0, 1, 1], [1, 3]], n_items=4)
+    assert torch.allclose(log_q.exp(), torch.tensor([2, 4, 1, 2]) / 9.0)
