@@ -4,6 +4,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.lmrec-installed
 PARAMS ?= params/default
+# pytest workers: the notebook smoke run (~7 min) takes one, the rest of the suite the other
+TEST_WORKERS ?= 2
 # JupyterLab refuses to start as root (containers) unless told so
 LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
@@ -31,7 +33,7 @@ main: setup  ## the main job: every notebook on MovieLens-100K, ending in output
 test: setup  ## lint, notebooks stripped, the test suite (GPU tests skip without CUDA)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/nbstripout --verify notebooks/*.ipynb
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
 smoke: setup  ## every notebook with tiny parameters (what the notebook tests run)
 	LMREC_OUTPUTS=outputs/smoke $(PY) -m lmrec run --params params/smoke
