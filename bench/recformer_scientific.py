@@ -11,7 +11,7 @@ seconds per stage and the load average are recorded, since the machine is shared
 Not comparable with the paper's numbers: another backbone (MiniLM, 6 layers, 384-d, vs Longformer-base),
 no Amazon pretraining corpus, short inputs, minutes of CPU training, and a text subset of the split.
 
-Usage: OMP_NUM_THREADS=1 python bench/recformer_scientific.py [--max-users 1000] [--pretrain-steps 30]
+Usage: OMP_NUM_THREADS=1 python bench/recformer_scientific.py [--max-users 0] [--pretrain-steps 30]
        [--steps 30] [--stage1 2] [--stage2 1] [--out bench/results/recformer_scientific.json]
 """
 
@@ -42,7 +42,7 @@ from lmrec.utils import seed_everything, write_json
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/recformer_scientific"))
-    ap.add_argument("--max-users", type=int, default=1000)
+    ap.add_argument("--max-users", type=int, default=0)  # 0: every user of the text subset (the users LEARN and SASRec are scored on)
     ap.add_argument("--max-attr-length", type=int, default=12)
     ap.add_argument("--max-token-num", type=int, default=96)
     ap.add_argument("--pretrain-steps", type=int, default=30)
