@@ -10,9 +10,11 @@ epochs, patience 5, best state tested once), each in its own run folder, e.g. th
 A run stopped by ``TIME_LIMIT_S`` is ``capped``; the same command resumes it from its checkpoint. This script
 only reads the run folders (``metrics.json``, ``history.json``) and compares them with the references:
 released-code test numbers from ``lmrec/run/references.yaml`` and the validation numbers at a given epoch of
-runs of the released code that were cut before their stop (:data:`VALID_REFERENCES`).
+runs of the released code that were cut before their stop (:data:`VALID_REFERENCES`). Further ``--outputs``
+folders (e.g. a diagnostic run with patience off, ``--set PATIENCE=1000``) only serve the validation-at-an-epoch
+comparison when the released-schedule run stopped before that epoch.
 
-Usage: python bench/rlmrec_yelp.py [--outputs outputs/rlmrec_yelp] [--out bench/results/rlmrec_yelp]
+Usage: python bench/rlmrec_yelp.py [--outputs outputs/rlmrec_yelp [--outputs <more>]] [--out bench/results/rlmrec_yelp]
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ KS = (5, 10, 20)
 
 
 def collect(outputs: Path) -> list[dict]:
-    """One record per finished or capped run of notebooks 10-15 on the Yelp split under ``outputs/runs``."""
+    """One record per finished or capped run of notebooks 10-15 on the Yelp split under ``outputs/runs``
+    (its ``folder`` relative to ``outputs``' parent, so records of several outputs folders stay apart)."""
     records = []
     for metrics_file in sorted((outputs / "runs").glob("1[0-5]_*/*/metrics.json")):
         rec = json.loads(metrics_file.read_text())
@@ -52,7 +55,7 @@ def collect(outputs: Path) -> list[dict]:
             "test": {k: v for k, v in rec["metrics"].items() if k.startswith(("recall@", "ndcg@"))},
             "valid_curve": [(r["epoch"], r["valid_recall@20"], r["valid_ndcg@20"]) for r in history
                             if "valid_recall@20" in r],
-            "folder": str(metrics_file.parent.relative_to(outputs)), "git_commit": rec.get("git_commit"),
+            "folder": str(metrics_file.parent.relative_to(outputs.parent)), "patience": rec["params"].get("PATIENCE"), "git_commit": rec.get("git_commit"),
             "finished_at": rec.get("finished_at"),
         })
     return records
@@ -64,10 +67,12 @@ def valid_at(curve: list[tuple[int, float, float]], epoch: int) -> tuple[int, fl
     return before[-1] if before and curve[-1][0] >= epoch else None
 
 
-def compare(records: list[dict]) -> list[dict]:
-    """Each reference beside the plain run of the same backbone, with the ratio."""
+def compare(records: list[dict], diagnostics: list[dict] | None = None) -> list[dict]:
+    """Each reference beside the plain run of the same backbone, with the ratio; a validation reference at an
+    epoch the run did not reach is read from a ``diagnostics`` run of that backbone that did, if any."""
     out = []
     plain = {r["row"]: r for r in records if r["alignment"] == "none"}
+    longer = {r["row"]: r for r in (diagnostics or []) if r["alignment"] == "none"}
     for ref in load_references():
         if ref.paper != "RLMRec" or not set(ref.dataset) & set(SPLIT_NAMES):
             continue
@@ -79,9 +84,14 @@ def compare(records: list[dict]) -> list[dict]:
     for row, ref in VALID_REFERENCES.items():
         run = plain.get(row)
         at = valid_at(run["valid_curve"], ref["epoch"]) if run else None
+        source = "released schedule"
+        if at is None and row in longer:
+            run, source = longer[row], f"diagnostic run, PATIENCE={longer[row]['patience']}"
+            at = valid_at(run["valid_curve"], ref["epoch"])
         for i, metric in ((1, "recall@20"), (2, "ndcg@20")):
             ours = at[i] if at else None
-            out.append({"row": row, "what": f"valid {metric} at epoch {ref['epoch']} (released code, cut run)",
+            out.append({"row": row, "what": f"valid {metric} at epoch {ref['epoch']} (released code, cut run; ours: "
+                                            f"{source})",
                         "reference": ref[metric], "lmrec": ours, "ratio": None if ours is None else
                         round(ours / ref[metric], 4), "status": run["status"] if run else "not run",
                         "our_epoch": at[0] if at else None})
@@ -97,7 +107,7 @@ def markdown(records: list[dict], comparison: list[dict]) -> str:
                      for k in KS) + " |\n" for r in records)
     comp = "| backbone | number | reference | lmrec | ratio | run status |\n|---|---|---|---|---|---|\n"
     for c in comparison:
-        what = c["what"] if c.get("our_epoch") is None else f"{c['what']} (ours: epoch {c['our_epoch']})"
+        what = c["what"] if c.get("our_epoch") is None else f"{c['what'][:-1]}, epoch {c['our_epoch']})"
         ours = "-" if c["lmrec"] is None else f"{c['lmrec']:.4f}"
         ratio = "-" if c["ratio"] is None else f"{c['ratio']:.3f}"
         comp += f"| {c['row']} | {what} | {c['reference']:.4f} | {ours} | {ratio} | {c['status']} |\n"
@@ -126,16 +136,20 @@ def plot(records: list[dict], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--outputs", type=Path, default=ROOT / "outputs" / "rlmrec_yelp")
+    ap.add_argument("--outputs", type=Path, action="append", help="repeatable; the first holds the released-schedule "
+                    "runs (default outputs/rlmrec_yelp), the others diagnostic runs")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "rlmrec_yelp")
     args = ap.parse_args(argv)
-    records = collect(args.outputs)
+    roots = args.outputs or [ROOT / "outputs" / "rlmrec_yelp"]
+    records = collect(roots[0])
     if not records:
-        raise SystemExit(f"{args.outputs}/runs holds no run of notebooks 10-15 on {SPLIT_NAMES}; run them first "
+        raise SystemExit(f"{roots[0]}/runs holds no run of notebooks 10-15 on {SPLIT_NAMES}; run them first "
                          "(see this script's docstring)")
-    comparison = compare(records)
+    diagnostics = [r for root in roots[1:] for r in collect(root)]
+    comparison = compare(records, diagnostics)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"runs": records, "comparison": comparison}, indent=1) + "\n")
+    args.out.with_suffix(".json").write_text(json.dumps({"runs": records, "diagnostic_runs": diagnostics,
+                                                         "comparison": comparison}, indent=1) + "\n")
     print(markdown(records, comparison))
     plot(records, args.out.with_suffix(".png"))
     return 0

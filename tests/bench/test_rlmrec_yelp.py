@@ -58,3 +58,15 @@ def test_valid_at_takes_the_last_validation_not_after_the_epoch(yelp):
     assert yelp.valid_at(curve, 9) == (9, 0.3, 0.15)
     assert yelp.valid_at(curve, 10) is None  # the run never got there
     assert yelp.valid_at(curve, 2) is None
+
+
+def test_a_diagnostic_run_answers_an_epoch_the_released_schedule_run_did_not_reach(yelp, tmp_path):
+    main, diag = tmp_path / "main", tmp_path / "diag"
+    write_run(main, "10_gccf", "GCCF", "none", "rlmrec:rlmrec_yelp", [(e, 0.1) for e in range(3, 211, 3)], 0.1)
+    write_run(diag, "10_gccf", "GCCF", "none", "rlmrec:rlmrec_yelp", [(e, e / 3000) for e in range(3, 323, 3)], 0.1,
+              status="epoch_limit")
+    released = {c["what"].split(" (")[0]: c for c in yelp.compare(yelp.collect(main)) if c["row"] == "GCCF"}
+    assert released["valid recall@20 at epoch 321"]["lmrec"] is None  # stopped at 210
+    both = {c["what"].split(" (")[0]: c for c in yelp.compare(yelp.collect(main), yelp.collect(diag)) if c["row"] == "GCCF"}
+    at321 = both["valid recall@20 at epoch 321"]
+    assert at321["lmrec"] == pytest.approx(321 / 3000) and "diagnostic run" in at321["what"]
