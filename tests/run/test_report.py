@@ -274,3 +274,12 @@ def test_readme_block_names_fact_tables_without_a_dataset_suffix(tmp_path):
     write_tables(build_tables(collect_runs(tmp_path)), tmp_path / "tables")
     block = readme_block(tmp_path / "tables")
     assert block.startswith("### datasets\n") and "| ml100k · rlmrec split · ratings >= 4 |" in block and "942" in block
+
+
+def test_dataset_label_names_a_rating_threshold_only_where_one_applies():
+    from lmrec.run.report import dataset_label
+
+    assert dataset_label("ml100k", "rlmrec", 4) == "ml100k · rlmrec split · ratings >= 4"
+    assert dataset_label("ml100k", "loo_time", 0) == "ml100k · loo_time split"
+    # a pre-split folder ignores MIN_RATING (load_dataset reads it as it is)
+    assert dataset_label("rlmrec:../shared/data/rlmrec_yelp", "given", 4) == "rlmrec:../shared/data/rlmrec_yelp · given split"

@@ -93,11 +93,12 @@ class ResultTable:
 
 
 def dataset_label(dataset: Any, split: Any, min_rating: Any) -> str:
-    """``ml100k · rlmrec split · ratings >= 4`` (parts that are unknown are left out)."""
+    """``ml100k · rlmrec split · ratings >= 4`` (parts that are unknown are left out; a pre-split
+    ``<format>:<folder>`` dataset is read as it is, so no rating threshold applies to it)."""
     parts = [str(dataset)] if dataset not in (None, "") else []
     if split not in (None, ""):
         parts.append(f"{split} split")
-    if min_rating not in (None, "", 0, 0.0):
+    if min_rating not in (None, "", 0, 0.0) and ":" not in str(dataset or ""):
         parts.append(f"ratings >= {min_rating:g}" if isinstance(min_rating, (int, float)) else f"ratings >= {min_rating}")
     return " · ".join(parts)
 
