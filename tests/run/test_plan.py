@@ -164,3 +164,20 @@ def test_exponent_floats_are_floats_in_files_and_in_set(tmp_path):
     (tmp_path / "lr.yaml").write_text("globals: {LR: 1e-3, NAME: 1e}\n")
     assert load_params([tmp_path]) == {"globals": {"LR": 0.001, "NAME": "1e"}}
     assert _parse_set(["LR=5e-4", "10_b.KS=[1e1, 2]"]) == {"LR": 0.0005, "10_b.KS": [10.0, 2]}
+
+
+def test_the_time_budget_is_not_part_of_a_runs_identity(tmp_path):
+    """TIME_LIMIT_S bounds how long a run may take, not what it computes: a run capped under one budget is
+    the same run (folder) under another, so re-running it with a new budget resumes it."""
+    make_notebook(tmp_path, "10_x", 'LR = 0.1  # rate\nTIME_LIMIT_S = 0  # budget\nRUN_DIR = ""  # runner')
+    nbs = {p.stem: p for p in tmp_path.glob("*.ipynb")}
+
+    def name(**overrides):
+        [run] = build_plan([], {}, overrides, notebooks=nbs)
+        return run.name, run.params
+
+    base, params = name(TIME_LIMIT_S=3000)
+    assert params["TIME_LIMIT_S"] == 3000  # the notebook still gets its budget
+    assert "time_limit" not in base
+    assert name(TIME_LIMIT_S=60)[0] == base == name()[0]
+    assert name(LR=0.2, TIME_LIMIT_S=3000)[0] != base

@@ -134,11 +134,14 @@ def test_a_capped_run_says_so_and_a_rerun_continues_it(tmp_path):
     expected = _fingerprint(ref, fit(ref.train_epoch, ref.validate, CFG, ref.state()))
     capped = Noisy()
     cfg = FitConfig(**{**CFG.__dict__, "time_limit_s": 0.0})
-    out = fit(capped.train_epoch, capped.validate, cfg, capped.state(), tmp_path)
+    # a method's own config (its identity) carries the budget too; it must not tie the checkpoint to it
+    out = fit(capped.train_epoch, capped.validate, cfg, capped.state(), tmp_path,
+              identity={"config": {"lr": 0.05, "time_limit_s": 0.0}})
     assert (out.status, out.epochs_run) == ("capped", 1)  # the budget is checked after every epoch
     assert (tmp_path / CHECKPOINT_NAME).exists()
     again = Noisy(seed=5)
-    out = fit(again.train_epoch, again.validate, CFG, again.state(), tmp_path)  # no budget now
+    out = fit(again.train_epoch, again.validate, CFG, again.state(), tmp_path,  # no budget now
+              identity={"config": {"lr": 0.05, "time_limit_s": None}})
     assert out.resumed_from == 2 and out.status == "completed"
     assert _fingerprint(again, out) == expected
 

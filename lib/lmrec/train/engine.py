@@ -201,6 +201,17 @@ def _restore(state: TrainingState, payload: dict) -> None:
             _load_into(state.objects[name], st)
 
 
+def _without_budget(value: Any) -> Any:
+    """``value`` with every ``time_limit_s`` entry dropped, at any depth: a time budget bounds how long a run may
+    train, not what it computes, so a run capped under one budget resumes under another (as the runner keeps
+    ``TIME_LIMIT_S`` out of a run's folder name)."""
+    if isinstance(value, Mapping):
+        return {k: _without_budget(v) for k, v in value.items() if k != "time_limit_s"}
+    if isinstance(value, (list, tuple)):
+        return [_without_budget(v) for v in value]
+    return value
+
+
 # ----------------------------------------------------------------------------------------- the loop
 def fit(train_epoch: Callable[[int], Mapping[str, float]], validate: Callable[[int], Mapping[str, float]] | None,
         config: FitConfig, state: TrainingState, checkpoint_dir: str | Path | None = None,
@@ -220,7 +231,7 @@ def fit(train_epoch: Callable[[int], Mapping[str, float]], validate: Callable[[i
     epoch. Multi-stage methods name one checkpoint file per stage. ``initial_best``: the score the current state already has (a later stage must beat it; the
     current state is the best state until then, reported as epoch 0)."""
     ckpt = Path(checkpoint_dir) / checkpoint_name if checkpoint_dir else None
-    ident = stable_hash({"identity": identity, "fit": asdict(config) | {"progress": None, "time_limit_s": None}})
+    ident = stable_hash({"identity": _without_budget(identity), "fit": asdict(config) | {"progress": None, "time_limit_s": None}})
     history: list[dict[str, float]] = []
     best_metric, best_epoch, bad, best_state = -math.inf, 0, 0, None
     start, train_seconds, resumed_from, call_seconds = 1, 0.0, 0, 0.0
