@@ -44,3 +44,30 @@ def test_a_capped_run_is_rerun_and_resumes_and_force_starts_afresh(tmp_path, mon
     assert once() == ("done", {"status": "completed", "epochs_run": 3.0, "resumed_from": 3.0})
     assert once()[0] == "skipped"
     assert once(force=True) == ("done", {"status": "capped", "epochs_run": 1.0, "resumed_from": 0.0})
+
+
+def test_a_finished_run_stays_finished_under_another_budget(tmp_path, monkeypatch):
+    """Re-running a converged run with another TIME_LIMIT_S must not count it stale (a stale run is re-run from
+    scratch, its checkpoints cleared); any other parameter still does."""
+    from lmrec.run.runner import is_finished, run_folder
+    from lmrec.utils import write_json
+
+    monkeypatch.setenv("LMREC_OUTPUTS", str(tmp_path / "outputs"))
+    nbdir = tmp_path / "nb"
+    nbdir.mkdir()
+    make_notebook(nbdir, "00_train", 'LR = 0.1  # rate\nTIME_LIMIT_S = 0  # budget\nRUN_DIR = ""  # runner', "x = 1")
+    notebooks = {p.stem: p for p in nbdir.glob("*.ipynb")}
+
+    def planned(**overrides):
+        [run] = build_plan([], {}, overrides, notebooks=notebooks)
+        return run
+
+    ran = planned(TIME_LIMIT_S=3000)
+    folder = run_folder(ran)
+    folder.mkdir(parents=True)
+    write_json(folder / "params.json", {"notebook": ran.notebook, "params": ran.params, "key": ran.key})
+    write_json(folder / "metrics.json", {"status": "converged", "metrics": {}})
+    assert is_finished(planned(TIME_LIMIT_S=60)) and is_finished(planned())
+    assert run_folder(planned(LR=0.2, TIME_LIMIT_S=3000)) != folder
+    write_json(folder / "metrics.json", {"status": "capped", "metrics": {}})
+    assert not is_finished(planned(TIME_LIMIT_S=60))  # capped: a re-run resumes it

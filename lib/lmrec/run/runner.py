@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from ..paths import report_dir, runs_dir
 from ..utils import write_json
 from .kernel_env import kernel_environment
-from .plan import PlannedRun
+from .plan import BUDGET, PlannedRun
 
 KERNEL = "lmrec"
 
@@ -48,9 +48,15 @@ def is_finished(run: PlannedRun) -> bool:
         return False
     if was_capped(folder):
         return False
-    if json.loads((folder / "params.json").read_text()).get("params") != json.loads(json.dumps(run.params)):
+    recorded = json.loads((folder / "params.json").read_text()).get("params") or {}
+    if _without_budget(recorded) != _without_budget(json.loads(json.dumps(run.params))):
         return False
     return newest_upstream(run) <= (folder / "metrics.json").stat().st_mtime
+
+
+def _without_budget(params: dict) -> dict:
+    """``params`` less the time budget (:data:`lmrec.run.plan.BUDGET`): a finished run is finished under any budget."""
+    return {k: v for k, v in params.items() if k not in BUDGET}
 
 
 def was_capped(folder: Path) -> bool:
