@@ -3,9 +3,7 @@ smoke run, and the summary printed at the end of the device call."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,15 +11,12 @@ import pytest
 
 from lmrec.data import load_dataset
 
-REPO = Path(__file__).resolve().parents[2]
+from .scripts import load_bench_script
 
 
 @pytest.fixture(scope="module")
 def gpu_bench():
-    spec = importlib.util.spec_from_file_location("gpu_bench", REPO / "bench" / "gpu_bench.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("gpu_bench")
 
 
 def result(best_epoch: int, epochs_run: int, eval_epochs: list[int]):

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from .scripts import load_bench_script
 
 
 @pytest.fixture(scope="module")
 def yelp():
-    spec = importlib.util.spec_from_file_location("rlmrec_yelp", REPO / "bench" / "rlmrec_yelp.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("rlmrec_yelp")
 
 
 def write_run(root: Path, notebook: str, row: str, alignment: str, dataset: str, curve: list[tuple[int, float]],
