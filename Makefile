@@ -33,7 +33,7 @@ main: setup  ## the main job: every notebook on MovieLens-100K, ending in output
 test: setup  ## lint, notebooks stripped, the test suite (GPU tests skip without CUDA)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/nbstripout --verify notebooks/*.ipynb
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 smoke: setup  ## every notebook with tiny parameters (what the notebook tests run)
 	LMREC_OUTPUTS=outputs/smoke $(PY) -m lmrec run --params params/smoke

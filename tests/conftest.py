@@ -24,19 +24,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LMREC_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 
-# The notebook smoke run (one session fixture, ~7 min) is the suite's longest unit. Under pytest-xdist
-# (`make test` runs two workers with --dist loadgroup) its tests form one group that is scheduled first, so
-# one worker runs the notebooks while the other runs everything else; tryfirst: xdist reads the group
-# marker in its own hook of the same name.
-SMOKE_FIXTURE, SMOKE_GROUP = "smoke_outcomes", "notebook_smoke_run"
+# The notebook smoke run (one session fixture, ~7 min) is the suite's longest unit. `make test` runs two
+# pytest-xdist workers with --dist loadfile, so every test of tests/test_notebooks.py runs on one worker (one
+# smoke run); its smoke tests are moved to the front so that file is handed out first and the other worker runs
+# the rest of the suite beside it.
+SMOKE_FIXTURE = "smoke_outcomes"
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    smoke = [item for item in items if SMOKE_FIXTURE in getattr(item, "fixturenames", ())]
-    for item in smoke:
-        item.add_marker(pytest.mark.xdist_group(SMOKE_GROUP))
-    items[:] = smoke + [item for item in items if SMOKE_FIXTURE not in getattr(item, "fixturenames", ())]
+    items[:] = sorted(items, key=lambda item: SMOKE_FIXTURE not in getattr(item, "fixturenames", ()))
     if not torch.cuda.is_available():
         skip = pytest.mark.skip(reason="needs a CUDA device (none here)")
         for item in items:
