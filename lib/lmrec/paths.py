@@ -7,6 +7,7 @@ the repository root, as the notebooks run in ``notebooks/``), else ``<repo>/outp
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -43,8 +44,6 @@ def pointer_path(method: str, product: str, *lookup: object) -> Path:
     notebook knows, e.g. dataset, split, seed): ``outputs/cache/<method>/CURRENT-<product>-<values>-<hash>``.
     The values are spelled out for a reader; the hash of their exact text keeps two look-ups that differ only in
     characters a file name cannot hold (``rlmrec:a/b`` vs ``rlmrec:a_b``) apart."""
-    import re
-
     from .utils import stable_hash
 
     values = [str(v) for v in lookup]

@@ -30,6 +30,13 @@ RESERVED = ("RUN_DIR",)
 # Parameters that bound how long a run may take, not what it computes: left out of a run's identity (folder
 # name), so a run capped by one budget is resumed, not restarted, under another (TIME_LIMIT_S=0: none).
 BUDGET = ("TIME_LIMIT_S",)
+
+
+def without_budget(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` less the :data:`BUDGET` names: what a run computes, which names its folder and decides whether a
+    finished run is still current."""
+    return {k: v for k, v in params.items() if k not in BUDGET}
+
 SECTIONS = ("globals", "notebooks", "grid", "always", "html", "seeds")
 MAX_LABEL = 100
 
@@ -52,8 +59,8 @@ class PlannedRun:
 
     def __post_init__(self) -> None:
         # the notebook's defaults are part of a run's identity: editing one re-runs the notebook
-        params = {k: v for k, v in self.params.items() if k not in BUDGET}
-        self.key = stable_hash({"notebook": self.notebook, "params": params, "defaults": self.defaults}, 10)
+        self.key = stable_hash({"notebook": self.notebook, "params": without_budget(self.params),
+                                "defaults": self.defaults}, 10)
 
     @property
     def name(self) -> str:
@@ -296,7 +303,7 @@ def build_plan(patterns: list[str], params: dict, overrides: dict[str, Any] | No
                 check_rules({**{k: v for k, v in typed.items() if k in ("DATASET", "SPLIT")}, **values},
                             f"{nb}")
                 varied = list(dict.fromkeys((["SEED"] if seed is not None else []) + [*combo, *plain, *nb_overrides]))
-                label = _label({k: values[k] for k in varied if k in values and k not in BUDGET})
+                label = _label(without_budget({k: values[k] for k in varied if k in values}))
                 defaults = {k: v for k, v in decl.items() if k not in RESERVED}
                 runs.append(PlannedRun(nb, notebooks[nb], values, label, nb in always, nb in html, defaults, reads))
     unused = [k for k in overrides if "." not in k and not any(k in declared[n] for n in chosen)]

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from ..paths import report_dir, runs_dir
 from ..utils import write_json
 from .kernel_env import kernel_environment
-from .plan import BUDGET, PlannedRun
+from .plan import PlannedRun, without_budget
 
 KERNEL = "lmrec"
 
@@ -49,14 +49,9 @@ def is_finished(run: PlannedRun) -> bool:
     if was_capped(folder):
         return False
     recorded = json.loads((folder / "params.json").read_text()).get("params") or {}
-    if _without_budget(recorded) != _without_budget(json.loads(json.dumps(run.params))):
+    if without_budget(recorded) != without_budget(json.loads(json.dumps(run.params))):  # finished under any budget
         return False
     return newest_upstream(run) <= (folder / "metrics.json").stat().st_mtime
-
-
-def _without_budget(params: dict) -> dict:
-    """``params`` less the time budget (:data:`lmrec.run.plan.BUDGET`): a finished run is finished under any budget."""
-    return {k: v for k, v in params.items() if k not in BUDGET}
 
 
 def was_capped(folder: Path) -> bool:
