@@ -69,6 +69,36 @@ def test_two_stage_finetuning_learns_the_successor_rule(tokenizer):
     assert test.metrics["mrr"] > 0.5
 
 
+def test_stage_one_re_encodes_the_table_each_epoch_and_stage_two_keeps_the_best_one(tokenizer, monkeypatch):
+    """Algorithm 1: stage 1 trains against a table re-encoded before every epoch; stage 2 trains against the
+    best stage-1 table, unchanged, for all its epochs."""
+    import lmrec.recformer.train as train_mod
+
+    dataset, model, items, loo = _setup(tokenizer)
+    seen: list[torch.Tensor] = []
+    real_loss = train_mod.finetune_loss
+
+    def spy(users, table, targets, tau):
+        seen.append(table.detach().clone())
+        return real_loss(users, table, targets, tau)
+
+    monkeypatch.setattr(train_mod, "finetune_loss", spy)
+    torch.manual_seed(0)
+    res = finetune(model, tokenizer, items, dataset, loo.train, loo.history("valid"), SEQ_PROTOCOL,
+                   RecformerTrainConfig(learning_rate=3e-3, batch_size=16, warmup_steps=0, max_steps_per_epoch=2),
+                   make_accelerator("cpu"), stage1_epochs=3, stage2_epochs=3, patience=(9, 9), progress=False, seed=0)
+    per_stage = {s: [h for h in res.history if h.get("stage") == s and "loss" in h] for s in (1, 2)}
+    assert len(per_stage[1]) == 3 and len(per_stage[2]) == 3
+    steps = len(seen) // 6
+    stage1 = [seen[i * steps] for i in range(3)]
+    stage2 = seen[3 * steps:]
+    for e in range(3):  # one table per stage-1 epoch, a new one each epoch
+        assert all(torch.equal(t, stage1[e]) for t in seen[e * steps:(e + 1) * steps])
+    assert not torch.equal(stage1[0], stage1[1]) and not torch.equal(stage1[1], stage1[2])
+    best1 = max(per_stage[1], key=lambda h: h.get("valid_ndcg@10", float("-inf")))
+    assert all(torch.equal(t, stage1[per_stage[1].index(best1)]) for t in stage2)
+
+
 def test_evaluation_keeps_history_by_default_and_masks_it_on_request(tokenizer):
     dataset, model, items, loo = _setup(tokenizer)
     table = encode_items(model, tokenizer, items)
