@@ -68,6 +68,19 @@ def test_set_overrides_plain_and_per_notebook(notebooks):
         build_plan(["00"], {}, overrides={"B": 1}, notebooks=notebooks)
 
 
+def test_precedence_is_globals_then_notebooks_then_grid_then_set(notebooks):
+    """Each layer overrides the one before it: a grid entry beats the notebook's fixed values (else a grid
+    would run one setting under several labels), and --set beats everything."""
+    params = {"globals": {"SEED": 1, "A": 2}, "notebooks": {"00_a": {"A": 3, "SEED": 4}},
+              "grid": {"00_a": [{"A": 5}, {"A": 6}]}}
+    assert [r.params for r in build_plan(["00"], params, notebooks=notebooks)] == [{"SEED": 4, "A": 5},
+                                                                                  {"SEED": 4, "A": 6}]
+    plan = build_plan(["00"], params, overrides={"00_a.A": 7}, notebooks=notebooks)
+    assert [r.params["A"] for r in plan] == [7, 7]
+    assert build_plan(["00"], {k: params[k] for k in ("globals", "notebooks")}, notebooks=notebooks)[0].params == \
+        {"SEED": 4, "A": 3}
+
+
 def test_selection_by_number_glob_and_error(notebooks):
     assert [r.notebook for r in build_plan(["1*"], {}, notebooks=notebooks)] == ["10_b"]
     with pytest.raises(PlanError, match="no notebook matches"):
