@@ -70,6 +70,18 @@ def test_user_80_10_10_on_many_users():
         assert (c.get("valid", 0), c.get("test", 0)) == (k, k)
 
 
+def test_user_80_10_10_draws_each_users_held_out_positions_independently():
+    """One random stream across users: users with the same number of interactions do not hold out the same
+    positions of their histories (a generator re-created per user would repeat them), and the seed matters."""
+    n_users, n = 40, 20
+    frame = pd.DataFrame({"user": np.repeat(np.arange(n_users), n), "item": np.tile(np.arange(n), n_users),
+                          "rating": 1.0, "timestamp": np.tile(np.arange(n, dtype=float), n_users)})
+    out = split_user_ratio(frame, seed=0)
+    patterns = {tuple(g.sort_values("timestamp")["split"]) for _, g in out.groupby("user")}
+    assert len(patterns) > n_users // 2
+    assert not out["split"].equals(split_user_ratio(frame, seed=1)["split"])
+
+
 def test_leave_one_out_by_time_uses_timestamps_not_file_order():
     frame = random_ratings(seed=5).sample(frac=1.0, random_state=0)  # shuffled rows
     out = split_leave_one_out(frame)

@@ -1,6 +1,7 @@
 """A tiny end-to-end LEARN run learns planted sequences (each user walks i -> i+1 through the catalogue)."""
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -73,3 +74,25 @@ def test_an_interrupted_stage_resumes_to_the_uninterrupted_numbers(tmp_path):
     res, weights = run(tmp_path)
     assert [h["loss"] for h in res.history] == [h["loss"] for h in ref.history]
     assert torch.equal(weights, ref_weights) and res.best_epoch == ref.best_epoch
+
+
+def test_learning_rate_warms_up_over_warmup_epochs_then_follows_the_cosine():
+    """lr(step s) = lr * min(1, (s + 1) / W) * (1 + cos(pi * s / T)) / 2 with W = warmup_epochs x steps per
+    epoch and T all steps; the history's ``lr`` is the rate after each epoch's last step."""
+    import math
+
+    ds = planted_dataset(n_users=40)
+    torch.manual_seed(0)
+    content = F.normalize(torch.randn(ds.n_items, 8), dim=-1)
+    model = LearnModel(content, TowerConfig(input_dim=8, hidden_dim=8, n_layers=1, n_heads=2, output_dim=8,
+                                            dropout=0.0, max_len=6))
+    cfg = LearnTrainConfig(stage="pretrain", epochs=4, batch_size=16, lr=1e-3, samples_per_user=2, eval_every=4,
+                           patience=0, seed=0, warmup_epochs=2.0)
+    res = train(model, ds, cfg, max_len=6)
+    per_epoch = res.steps // res.epochs_run
+    assert per_epoch > 1
+    warmup, total = 2 * per_epoch, 4 * per_epoch
+    for row in res.history:
+        s = row["epoch"] * per_epoch  # steps taken so far = the scheduler's step count
+        want = 1e-3 * min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total)))
+        assert row["lr"] == pytest.approx(want, rel=1e-6), row["epoch"]

@@ -67,6 +67,23 @@ def test_retry_with_sampling_recovers_and_unparsed_prompts_become_failure_record
     assert run.failure_rate == 0.5 and backend.calls == 5 and run.stats.calls == 5
 
 
+def test_each_retry_samples_with_its_own_seed_so_a_cached_retry_is_not_the_same_call(tmp_path):
+    """Retries sample (``retry_temperature``) with the try number as seed: each try is a distinct call, so
+    a response cache never answers try 3 with try 2's cached answer."""
+    seen = []
+
+    def reply(req, gen):
+        seen.append((gen.temperature, gen.seed))
+        return "1::2" if gen.seed == 2 and gen.temperature > 0 else "nonsense"
+
+    backend = ScriptedChat(reply)
+    cache = KVCache(tmp_path / "cache.sqlite")
+    run = run_structured(backend, [AugmentPrompt("p0", labels=("1", "2"))], lambda t, p: parse_pair(t, p.labels),
+                         GenParams(max_new_tokens=4, seed=0), retries=2, retry_temperature=0.7, cache=cache)
+    assert seen == [(0.0, 0), (0.7, 1), (0.7, 2)]
+    assert run.values == [(0, 1)] and run.tries_used == [3]
+
+
 def test_prefill_is_prepended_for_local_backends_only():
     prompts = [AugmentPrompt("q", prefill='{"director": "')]
     seen = []
