@@ -12,6 +12,12 @@ from lmrec.cllm4rec.model import last_position_hidden, shifted_targets, target_i
 def test_masks_and_embedding_sum(tiny):
     model, tok = tiny
     n = tok.n_vocab
+    # the boundaries: the last vocabulary id, user_0 and the last user (6 users), item_0 and the last item (9)
+    edges = torch.tensor([[n - 1, n, n + 5, n + 6, n + 6 + 8]])
+    m = model.masks(edges)
+    assert m.vocab.tolist() == [[True, False, False, False, False]]
+    assert m.user.tolist() == [[False, True, True, False, False]]
+    assert m.item.tolist() == [[False, False, False, True, True]]
     ids = torch.tensor([[3, n + 2, n + 6 + 4, 0]])
     m = model.masks(ids)
     assert m.vocab.tolist() == [[True, False, False, True]]

@@ -99,6 +99,31 @@ def test_stage_one_re_encodes_the_table_each_epoch_and_stage_two_keeps_the_best_
     assert all(torch.equal(t, stage1[per_stage[1].index(best1)]) for t in stage2)
 
 
+def test_stage_two_keeps_a_state_only_if_it_beats_stage_ones_best(tokenizer, monkeypatch):
+    """Validation is scripted: stage 1 peaks at its second epoch, stage 2 never reaches that, so the model ends in
+    the stage-1 state with its table, and the result names stage 1."""
+    import types
+
+    import lmrec.recformer.train as train_mod
+
+    dataset, model, items, loo = _setup(tokenizer)
+    scores = iter([0.5, 0.6, 0.4, 0.3, 0.55])
+    states = []
+
+    def scripted(model, *args, item_table=None, **kw):
+        states.append(({k: v.detach().clone() for k, v in model.state_dict().items()}, item_table.clone()))
+        return types.SimpleNamespace(metrics={"ndcg@10": next(scores)})
+
+    monkeypatch.setattr(train_mod, "evaluate_recformer", scripted)
+    res = finetune(model, tokenizer, items, dataset, loo.train, loo.history("valid"), SEQ_PROTOCOL,
+                   RecformerTrainConfig(learning_rate=3e-3, batch_size=16, warmup_steps=0, max_steps_per_epoch=1),
+                   make_accelerator("cpu"), stage1_epochs=3, stage2_epochs=2, patience=(9, 9), progress=False, seed=0)
+    assert (res.best_stage, res.best_epoch, res.best_valid) == (1, 2, 0.6)
+    best_state, best_table = states[1]
+    assert all(torch.equal(v, best_state[k]) for k, v in model.state_dict().items())
+    assert torch.equal(res.item_table, best_table)
+
+
 def test_evaluation_keeps_history_by_default_and_masks_it_on_request(tokenizer):
     dataset, model, items, loo = _setup(tokenizer)
     table = encode_items(model, tokenizer, items)

@@ -87,3 +87,44 @@ def test_bad_settings_are_named():
         SASRecConfig(hidden_dim=10, n_heads=3)
     with pytest.raises(ValueError, match="max_len"):
         small_model()(torch.ones(1, 5, dtype=torch.long))
+
+
+def test_bce_negatives_are_drawn_for_each_windows_own_user(monkeypatch):
+    """Users with fewer than two training items give no window, so window index != user id; each window's
+    negatives must avoid the training items of the user the window belongs to."""
+    import lmrec.seqrec.sasrec as sasrec_mod
+    from lmrec.data import InteractionDataset, make_interactions
+
+    users, items, splits = [], [], []
+    for u in range(11):  # users 0-2: one training item (no window); users 3-10: 8 training items of a block
+        block = [40 + u] if u < 3 else list(range(5 * (u - 3), 5 * (u - 3) + 5))
+        seq = block + [50 + u, 50 + u + 11]  # then a valid and a test item of its own
+        users += [u] * len(seq)
+        items += seq
+        splits += ["train"] * (len(seq) - 2) + ["valid", "test"]
+    ds = InteractionDataset("blocks", make_interactions(np.array(users), np.array(items), np.array(splits, dtype=object),
+                                                        timestamp=np.arange(len(users), dtype=float)),
+                            11, 72, np.arange(11).astype(str).astype(object), np.arange(72).astype(str).astype(object),
+                            split_protocol="loo_time")
+    seen = []
+    real_loss = sasrec_mod.sasrec_loss
+
+    def spy(model, inputs, targets, negatives=None):
+        seen.append((inputs.clone(), targets.clone(), negatives.clone()))
+        return real_loss(model, inputs, targets, negatives)
+
+    monkeypatch.setattr(sasrec_mod, "sasrec_loss", spy)
+    torch.manual_seed(0)
+    model = SASRec(ds.n_items, SASRecConfig(hidden_dim=8, n_blocks=1, n_heads=1, dropout=0.0, max_len=4, loss="bce",
+                                            epochs=3, batch_size=4, eval_every=3, patience=0))
+    train_sasrec(model, ds, model.config)
+    train_sets = {u: set(np.asarray(items)[(np.asarray(users) == u) & (np.asarray(splits) == "train")].tolist())
+                  for u in range(11)}
+    rows = 0
+    for inputs, targets, negatives in seen:
+        for inp, tgt, neg in zip(inputs, targets, negatives):
+            own = {int(i) for i in torch.cat([inp, tgt]) if i >= 0}
+            user = next(u for u, s in train_sets.items() if own <= s)
+            assert not set(neg.tolist()) & train_sets[user], (user, neg.tolist())
+            rows += 1
+    assert rows == 3 * 8

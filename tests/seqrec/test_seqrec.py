@@ -153,6 +153,25 @@ def test_restrict_to_items_keeps_targets_and_reindexes():
     assert raw[loo.targets("test")[0]] == "4" and raw[loo.targets("valid")[0]] == "3"
 
 
+def test_restrict_to_items_drops_users_left_without_a_training_item():
+    """A user whose held-out items have text but whose every training item lacks it has no history to
+    encode: the subset leaves that user out."""
+    import pandas as pd
+
+    from lmrec.seqrec.subset import restrict_to_items
+
+    # user 0: 0 1 2 | 3 | 4 as in toy_dataset; user 1: train 5 6 (no text) | valid 2 | test 1
+    user, item = [0, 0, 0, 0, 0, 1, 1, 1, 1], [0, 1, 2, 3, 4, 5, 6, 2, 1]
+    split = ["train"] * 3 + ["valid", "test"] + ["train"] * 2 + ["valid", "test"]
+    ds = InteractionDataset(name="toy", interactions=make_interactions(np.array(user), np.array(item), np.array(split, dtype=object),
+                                                                       timestamp=np.arange(9, dtype=float)),
+                            n_users=2, n_items=7, user_ids=np.array(["a", "b"], dtype=object),
+                            item_ids=np.array([str(i) for i in range(7)], dtype=object), split_protocol="loo_time",
+                            item_text=pd.DataFrame({"text": ["a", "b", "c", "d", "e", "", ""]}))
+    sub, stats = restrict_to_items(ds, np.array([True] * 5 + [False] * 2))
+    assert sub.n_users == 1 and list(sub.user_ids) == ["a"] and stats["users"] == 1
+
+
 def test_text_subset_restricts_only_when_some_items_lack_text():
     import pandas as pd
 
