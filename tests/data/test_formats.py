@@ -89,6 +89,18 @@ def test_rlmrec_profiles_and_embeddings_round_trip(tmp_path):
     assert np.array_equal(got["user"], emb["user"]) and got["item"].shape == (5, 2)
 
 
+def test_rlmrec_profiles_are_placed_by_id_whatever_the_pickles_key_order(tmp_path):
+    """RLMRec's profile pickles are dicts keyed by node id; a dict stored out of order, or missing an id, still
+    puts each profile on its own row (a missing id gets an empty profile)."""
+    formats.write_format("rlmrec", tiny(with_text=False), tmp_path)
+    shuffled = {3: {"profile": "u3", "reasoning": "r3"}, 0: {"profile": "u0", "reasoning": "r0"},
+                2: {"profile": "u2", "reasoning": "r2"}}  # user 1 missing
+    (tmp_path / "usr_prf.pkl").write_bytes(pickle.dumps(shuffled))
+    back = formats.read_format("rlmrec", tmp_path, verbose=False)
+    assert back.user_attrs["profile"].tolist() == ["u0", "", "u2", "u3"]
+    assert back.user_attrs["reasoning"].tolist() == ["r0", "", "r2", "r3"]
+
+
 def test_rlmrec_reads_a_pickle_written_by_old_scipy(tmp_path):
     """scipy < 1.8 pickled coo_matrix as ``scipy.sparse.coo`` with row/col/_shape in its __dict__."""
     formats.write_format("rlmrec", tiny(), tmp_path)

@@ -109,6 +109,11 @@ def test_mask_valid_at_test():
     valid = evaluate_split(fixed(scores), ds, "valid", Protocol(ks=(1,), mask_valid_at_test=True))
     assert valid.metrics["hit@1"] == 1
     assert (exclusion(ds, "test", Protocol(mask_valid_at_test=True)) != ds.matrix(("train", "valid"))).nnz == 0
+    for protocol in (Protocol(), Protocol(mask_valid_at_test=True)):
+        assert (exclusion(ds, "valid", protocol) != ds.matrix("train")).nnz == 0
+    # the test item (2) scored above the valid target (1) stays a competitor at validation: rank 2
+    valid = evaluate_split(fixed(torch.tensor([[4.0, 2.0, 3.0, 1.0]])), ds, "valid", Protocol(ks=(1,)))
+    assert valid.metrics["hit@1"] == 0 and valid.metrics["mrr"] == pytest.approx(1 / 2)
     with pytest.raises(ValueError, match="split must be 'valid' or 'test'"):
         exclusion(ds, "train", Protocol())
 

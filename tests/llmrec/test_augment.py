@@ -131,6 +131,17 @@ def test_pair_stage_maps_labels_to_item_ids_and_reports_quality():
     assert abs(q["candidate_heldout_rate"] - (1 / 3 + 1 / 3) / 2) < 1e-9
 
 
+def test_pair_prompts_show_each_augmented_users_own_history():
+    """Augmenting a subset of users (here user 1 only): candidates are indexed by position in ``users`` but the
+    history shown is that of the user id itself."""
+    ds = toy_dataset()  # user 0 trains on items 0, 1; user 1 on items 2, 3
+    out = augment_pairs(ScriptedChat(lambda r, g: "0::2"), ds, np.array([[4, 5, 0]]), np.array([1]), GenParams(),
+                        max_history=5)
+    history = out.prompts[0].text.split("Candidates:")[0]
+    assert "Movie 2" in history and "Movie 3" in history
+    assert "Movie 0" not in history and "Movie 1" not in history
+
+
 def test_profile_and_attribute_stages_parse_json():
     ds = toy_dataset()
     profile = ('30", "gender": "F", "liked_genres": "Drama", "disliked_genres": "Horror", '

@@ -156,6 +156,22 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path, capsys):
     assert out.resumed_from == 0 and "other settings" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("change", [{"eval_every": 3}, {"patience": 5}, {"select_metric": "other"}, {"epochs": 12}])
+def test_a_checkpoint_of_other_loop_settings_is_not_resumed(tmp_path, capsys, change):
+    """The loop's own settings (schedule, patience, selection metric, epochs) are part of the checkpoint identity
+    as much as the method's: a checkpoint written under others starts the run afresh (the budget aside)."""
+    from dataclasses import asdict
+
+    first = Noisy()
+    first.fail_at = 4
+    with pytest.raises(KeyboardInterrupt):
+        fit(first.train_epoch, first.validate, CFG, first.state(), tmp_path, identity={"lr": 0.05})
+    other = Noisy()
+    out = fit(other.train_epoch, lambda e: {**other.validate(e), "other": float(e)},
+              FitConfig(**{**asdict(CFG), **change}), other.state(), tmp_path, identity={"lr": 0.05})
+    assert out.resumed_from == 0 and "other settings" in capsys.readouterr().out
+
+
 def test_a_later_stage_must_beat_the_score_it_starts_from():
     s = Scripted({1: 0.2, 2: 0.4})
     s.model.weight.data.fill_(-1.0)  # the state the stage starts from, worth 0.5 on validation
