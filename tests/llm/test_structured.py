@@ -19,6 +19,21 @@ def test_parse_plain_fenced_and_prose_wrapped_objects():
     assert parse_json_object(prose, REQ)["summarization"] == "fans of noir"
 
 
+def test_a_value_that_copies_the_prompt_back_counts_as_empty():
+    """A small model often copies the template's field description back; a value of at least ``echo_words`` words
+    found verbatim in the prompt is not an answer. Short values, and long ones of its own, are."""
+    prompt = ('Answer in JSON: {"summarization": "a short summary of what kind of users would enjoy the movie", '
+              '"reasoning": "why you think so"}')
+    echo = '{"summarization": "A short summary of what kind of users would enjoy", "reasoning": "fans of noir"}'
+    with pytest.raises(JSONParseError):
+        parse_json_object(echo, REQ, prompt=prompt)
+    assert parse_json_object(echo, REQ)["summarization"].startswith("A short")  # no prompt given: no check
+    own = '{"summarization": "users who enjoy slow dark crime stories", "reasoning": "the movie"}'
+    assert parse_json_object(own, REQ, prompt=prompt)["reasoning"] == "the movie"  # 2 words: below echo_words
+    with pytest.raises(JSONParseError):
+        parse_json_object(own.replace("the movie", "why you think so"), REQ, prompt=prompt, echo_words=4)
+
+
 def test_parse_with_prefill_and_truncated_tail():
     prefill = '{"summarization": "'
     out = parse_json_object('kids", "reasoning": "animated', REQ, prefill=prefill)  # cut off by max tokens

@@ -51,6 +51,20 @@ def test_attention_mask_hides_later_positions_and_padding_keys_per_head():
     assert mask.shape == (2, 3, 3) and torch.equal(mask[0], ~allowed) and torch.equal(mask[1], ~allowed)
 
 
+def test_block_input_is_scaled_item_embedding_plus_position_on_real_slots():
+    """The paper's input layer: E_item * sqrt(d) + P, zero on padding slots (seen by the first block)."""
+    import math
+
+    model = small_model(hidden_dim=8, n_heads=2)
+    seen = []
+    model.blocks[0].register_forward_pre_hook(lambda mod, args: seen.append(args[0].detach().clone()))
+    tokens = torch.tensor([[0, 3, 5, 2], [0, 0, 7, 1]])  # 0 = padding (item ids are shifted by one)
+    model(tokens)
+    real = (tokens > 0)[..., None]
+    want = (model.item_emb(tokens) * math.sqrt(8) + model.pos_emb(torch.arange(4))[None]) * real
+    torch.testing.assert_close(seen[0], want)
+
+
 def test_losses_match_their_formulas():
     model = small_model()
     inputs = torch.tensor([[-1, 2, 3, 4], [1, 2, 3, 4]])
