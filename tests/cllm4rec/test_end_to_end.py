@@ -98,3 +98,25 @@ def test_finetuning_with_patience_resumes_after_an_interruption_to_the_same_tabl
     assert again.fit_result.resumed_from == 3
     assert best["epoch"] == ref_best["epoch"] and all(torch.equal(state[k], ref_state[k]) for k in ref_state)
     assert [h["loss"] for h in again.history] == [h["loss"] for h in ref.history]
+
+
+def test_content_warm_up_trains_without_the_regulariser_and_the_rounds_with_it(base_tokenizer, make_lm, monkeypatch):
+    """As released: content tables are warmed up on text alone (lambda 0), then each round couples the collaborative
+    and content tables with ``lambda_v``."""
+    torch.manual_seed(0)
+    ds = planted_dataset()
+    model, tok = build_model(make_lm(len(base_tokenizer), hidden=16), base_tokenizer, ds.n_users, ds.n_items)
+    docs = [(f"item_{i} is described as:", "great fun") for i in range(ds.n_items)]
+    trainer = CLLM4RecTrainer(model, tok, make_accelerator("cpu", find_unused_parameters=True))
+    seen = []
+    real_pass = trainer._pass
+
+    def spy(opt, task, batches, lambda_v, *args):
+        seen.append((args[-1]["stage"], task, lambda_v))
+        return real_pass(opt, task, batches, lambda_v, *args)
+
+    monkeypatch.setattr(trainer, "_pass", spy)
+    trainer.pretrain(ds.sequences("train"), docs, PretrainConfig(rounds=1, content_warmup_epochs=2, lr=1e-2,
+                                                                 batch_size=8, max_items=8, lambda_v=0.3, seed=0))
+    assert seen == [("warmup", "content", 0.0), ("warmup", "content", 0.0),
+                    ("pretrain", "collab", 0.3), ("pretrain", "content", 0.3)]

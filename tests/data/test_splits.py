@@ -53,6 +53,21 @@ def test_rlmrec_split_repairs_long_tail_items_into_training():
     assert out.attrs["repaired"] > 0
 
 
+def test_rlmrec_split_redraws_until_items_are_covered_too():
+    """Ten items with two interactions each: a single 3:1:1 draw leaves one of them out of training about 83 % of
+    the time, but one of 100 draws covers them all, so the split is a real draw (nothing repaired), for any seed."""
+    rng = np.random.default_rng(0)
+    dense = pd.DataFrame({"user": np.repeat(np.arange(30), 15), "item": rng.integers(0, 20, 450), "rating": 5.0,
+                          "timestamp": 1.0}).drop_duplicates(["user", "item"])
+    rare = pd.DataFrame({"user": np.arange(20), "item": 100 + np.arange(20) // 2, "rating": 5.0, "timestamp": 1.0})
+    frame = pd.concat([dense, rare], ignore_index=True)
+    for seed in range(5):
+        out = split_rlmrec(frame, seed=seed)
+        train = out[out["split"] == "train"]
+        assert out.attrs["repaired"] == 0, seed
+        assert set(train["item"]) == set(frame["item"]) and set(train["user"]) == set(frame["user"])
+
+
 @pytest.mark.parametrize("n", [3, 9, 10, 19, 20, 37])
 def test_user_80_10_10_holds_out_max_1_floor_10_percent(n):
     frame = pd.DataFrame({"user": np.zeros(n, dtype=int), "item": np.arange(n), "rating": 1.0, "timestamp": np.arange(n, dtype=float)})

@@ -96,3 +96,19 @@ def test_learning_rate_warms_up_over_warmup_epochs_then_follows_the_cosine():
         s = row["epoch"] * per_epoch  # steps taken so far = the scheduler's step count
         want = 1e-3 * min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total)))
         assert row["lr"] == pytest.approx(want, rel=1e-6), row["epoch"]
+
+
+def test_evaluation_runs_in_eval_mode_and_restores_the_training_mode():
+    """Metrics of a model with dropout are computed without it (the same numbers as in eval mode, every call),
+    and a model that was training is training again afterwards."""
+    ds = planted_dataset(n_users=40)
+    torch.manual_seed(0)
+    content = F.normalize(torch.randn(ds.n_items, 8), dim=-1)
+    model = LearnModel(content, TowerConfig(input_dim=8, hidden_dim=16, n_layers=1, n_heads=2, output_dim=8,
+                                            dropout=0.5, max_len=6))
+    model.eval()
+    reference = evaluate_towers(model, ds, "valid", max_len=6).metrics
+    model.train()
+    for _ in range(2):
+        assert evaluate_towers(model, ds, "valid", max_len=6).metrics == reference
+        assert model.training

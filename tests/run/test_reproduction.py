@@ -38,8 +38,12 @@ def test_runs_on_the_reference_split_are_averaged_and_others_ignored():
 def test_a_missing_run_is_said_and_a_capped_one_labelled():
     empty = reproduction_table(_runs(), [REF])
     assert pd.isna(empty.iloc[0]["lmrec"]) and "no run yet" in reproduction_markdown(empty)
-    capped = _runs(("rlmrec", "SimGCL", {"DATASET": "rlmrec:y/rlmrec_yelp"}, {"recall@20": 0.1}, "capped", "a"))
-    assert "(capped: not converged)" in reproduction_markdown(reproduction_table(capped, [REF]))
+    for status in ("capped", "epoch_limit"):  # a time budget or the EPOCHS ceiling: neither is converged
+        capped = _runs(("rlmrec", "SimGCL", {"DATASET": "rlmrec:y/rlmrec_yelp"}, {"recall@20": 0.1}, status, "a"))
+        assert "(capped: not converged)" in reproduction_markdown(reproduction_table(capped, [REF])), status
+    for status in ("converged", "completed"):
+        done = _runs(("rlmrec", "SimGCL", {"DATASET": "rlmrec:y/rlmrec_yelp"}, {"recall@20": 0.1}, status, "a"))
+        assert "capped" not in reproduction_markdown(reproduction_table(done, [REF])), status
 
 
 def test_dataset_names_and_the_shipped_references_are_valid(tmp_path):

@@ -153,6 +153,16 @@ def test_restrict_to_items_keeps_targets_and_reindexes():
     assert raw[loo.targets("test")[0]] == "4" and raw[loo.targets("valid")[0]] == "3"
 
 
+def test_an_item_has_text_when_any_of_its_columns_has_some():
+    import pandas as pd
+
+    from lmrec.seqrec.subset import items_with_text
+
+    ds = toy_dataset()
+    ds.item_text = pd.DataFrame({"title": ["a", "", "c", None, " "], "brand": ["x", "y", "", None, ""]})
+    assert items_with_text(ds).tolist() == [True, True, True, False, False]
+
+
 def test_restrict_to_items_drops_users_left_without_a_training_item():
     """A user whose held-out items have text but whose every training item lacks it has no history to
     encode: the subset leaves that user out."""

@@ -17,7 +17,7 @@ def items_with_text(dataset: InteractionDataset) -> np.ndarray:
     """Boolean ``[n_items]``: the item has a non-empty text in any ``item_text`` column."""
     if dataset.item_text is None:
         return np.zeros(dataset.n_items, dtype=bool)
-    frame = dataset.item_text.astype(str).apply(lambda col: col.str.strip().replace("nan", ""))
+    frame = dataset.item_text.fillna("").astype(str).apply(lambda col: col.str.strip().replace("nan", ""))
     return (frame != "").any(axis=1).to_numpy()
 
 
