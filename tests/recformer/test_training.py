@@ -51,6 +51,26 @@ def test_pretraining_reduces_its_losses_on_planted_sequences(tokenizer):
     assert np.isclose(hist[0]["loss"], hist[0]["cl"] + 0.1 * (hist[0]["mlm_a"] + hist[0]["mlm_b"]), rtol=1e-5)
 
 
+def test_pretraining_visits_every_sequence_once_per_epoch_in_a_new_order(tokenizer, monkeypatch):
+    import lmrec.recformer.train as train_mod
+
+    dataset, model, items, loo = _setup(tokenizer)
+    seen: list[tuple] = []
+    real_pairs = train_mod.pretrain_pairs
+
+    def spy(sequences, rng):
+        seen.extend(tuple(int(i) for i in s) for s in sequences)
+        return real_pairs(sequences, rng)
+
+    monkeypatch.setattr(train_mod, "pretrain_pairs", spy)
+    pretrain(model, tokenizer, items, loo.train, RecformerTrainConfig(batch_size=16, warmup_steps=0),
+             make_accelerator("cpu"), epochs=2, seed=0, progress=False)
+    users = [tuple(int(i) for i in s) for s in loo.train if len(s) >= 2]
+    first, second = seen[:len(users)], seen[len(users):]
+    assert sorted(first) == sorted(users) and sorted(second) == sorted(users)
+    assert first != second
+
+
 def test_two_stage_finetuning_learns_the_successor_rule(tokenizer):
     dataset, model, items, loo = _setup(tokenizer)
     torch.manual_seed(0)
