@@ -38,6 +38,19 @@ def test_default_and_smoke_plans_cover_every_notebook():
         assert {r.notebook for r in plan} == set(NOTEBOOKS)
 
 
+@pytest.mark.parametrize("folders", [("default",), ("smoke",), ("default", "recformer_full")])
+def test_every_recformer_finetuning_run_starts_from_a_pretraining_run_of_its_plan(folders):
+    """PRETRAINED auto reads the notebook-30 checkpoint of PRETRAIN_SEED (else SEED): that run must be planned too,
+    on the same data, or notebook 31 stops with 'no pretrained checkpoint'."""
+    plan = build_plan(["30", "31"], load_params([REPO_ROOT / "params" / f for f in folders]))
+    pretrained = {(r.params.get("DATASET", "ml100k"), r.params.get("SEED")) for r in plan if r.notebook.startswith("30")}
+    runs = [r for r in plan if r.notebook.startswith("31")]
+    assert runs
+    for r in runs:
+        want = (r.params.get("DATASET", "ml100k"), r.params.get("PRETRAIN_SEED") or r.params.get("SEED"))
+        assert want in pretrained, (r.label, sorted(pretrained))
+
+
 @pytest.fixture(scope="session")
 def smoke_outcomes():
     plan = build_plan([], load_params([REPO_ROOT / "params" / "smoke"]))
