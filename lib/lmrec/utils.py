@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import random
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,7 +35,13 @@ def use_deterministic_kernels(on: bool) -> None:
     choose them only when asked. Ops without a deterministic kernel warn instead of failing."""
     if on:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(on, warn_only=True)
+    if "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(on, warn_only=True)
+        return
+    # torch.use_deterministic_algorithms imports torch._inductor (1.6 s, in every notebook run) only to set
+    # its ``deterministic`` flag; that module reads the flag from this variable when it is first imported
+    os.environ["TORCHINDUCTOR_DETERMINISTIC"] = "1" if on else "0"
+    torch._C._set_deterministic_algorithms(on, warn_only=True)
 
 
 def resolve_device(device: str = "auto") -> torch.device:

@@ -67,3 +67,24 @@ def test_same_seed_alignment_training_gives_identical_weights(two_threads, monke
 
     first, second = weights(), weights()
     assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+
+
+def test_deterministic_kernels_without_importing_inductor_reach_inductor_when_imported_later():
+    """A fresh interpreter (as a notebook kernel is): the switch sets torch's flag in warn-only mode without the
+    1.6-s import of ``torch._inductor``, and inductor, imported afterwards, starts deterministic too."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, torch\n"
+        "from lmrec.utils import use_deterministic_kernels\n"
+        "use_deterministic_kernels(True)\n"
+        "print(torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),\n"
+        "      'torch._inductor.config' in sys.modules)\n"
+        "import torch._inductor.config as c\n"
+        "print(c.deterministic)\n"
+        "use_deterministic_kernels(False)\n"
+        "print(torch.are_deterministic_algorithms_enabled(), c.deterministic)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.split() == ["True", "True", "False", "True", "False", "False"]
