@@ -21,11 +21,11 @@ from pathlib import Path
 import torch
 
 from lmrec.cf import BackboneConfig, Batch, CFModel, Graph, NoAlignment, build_backbone
-from lmrec.cf.sampling import NegativeSampler
 from lmrec.cf.trainer import evaluate_cf
 from lmrec.data import load_dataset
 from lmrec.eval import Protocol
 from lmrec.run.context import machine_summary
+from lmrec.train.sampling import NegativeSampler
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "rlmrec_yelp"
 YELP = {

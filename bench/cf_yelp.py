@@ -35,10 +35,10 @@ from lmrec.cf import CFTrainConfig
 from lmrec.cf.backbone import Batch
 from lmrec.cf.notebook import CFSpec, build_model, run_backbone
 from lmrec.cf.registry import BACKBONES
-from lmrec.cf.sampling import NegativeSampler
 from lmrec.data import load_dataset
 from lmrec.paths import REPO_ROOT
 from lmrec.run.context import machine_summary
+from lmrec.train.sampling import NegativeSampler
 
 
 def yelp_spec(backbone: str, alignment: str = "none") -> CFSpec:
@@ -64,7 +64,7 @@ def seconds_per_epoch(spec: CFSpec, dataset, n_batches: int, lib=None) -> tuple[
     """(wall, process CPU) seconds per epoch from ``n_batches`` timed batches after a warm-up batch; ``lib``:
     the ``lmrec`` package whose CF core runs (default: this checkout)."""
     mk, batch_cls, sampler_cls = ((build_model, Batch, NegativeSampler) if lib is None else
-                                  (lib.cf.notebook.build_model, lib.cf.backbone.Batch, lib.cf.sampling.NegativeSampler))
+                                  (lib.cf.notebook.build_model, lib.cf.backbone.Batch, lib.cf.trainer.NegativeSampler))
     torch.manual_seed(2023)
     model = mk(spec, dataset)
     g = model.backbone.graph
@@ -102,7 +102,7 @@ def load_reference(rev: str):
     registry.write_text(registry.read_text().replace('"lmrec.cf.', '"lmrec_ref.cf.'))
     sys.path.insert(0, str(tmp))
     lib = importlib.import_module("lmrec_ref")
-    for mod in ("cf", "cf.notebook", "cf.backbone", "cf.sampling"):
+    for mod in ("cf", "cf.notebook", "cf.backbone", "cf.trainer"):
         importlib.import_module(f"lmrec_ref.{mod}")
     return lib
 

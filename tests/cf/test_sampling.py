@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lmrec.cf.sampling import NegativeSampler
+from lmrec.train.sampling import NegativeSampler
 
 
 def test_negatives_avoid_training_items_and_cover_the_rest():

@@ -1,7 +1,7 @@
 """The one trainer of every graph CF backbone x alignment.
 
 Per epoch: shuffle all training interactions on the device, draw one negative each
-(:class:`~lmrec.cf.sampling.NegativeSampler`), Adam steps over batches of ``batch_size`` triples. The
+(:class:`~lmrec.train.sampling.NegativeSampler`), Adam steps over batches of ``batch_size`` triples. The
 loop itself is the engine's (:func:`lmrec.train.fit`): full-ranking validation Recall@20 every
 ``eval_every`` epochs (:mod:`lmrec.eval`), the best state kept, a stop after ``patience`` evaluations
 without improvement (RLMRec: ``test_step`` 3, ``patience`` 5), checkpoints and resume. Then the best state
@@ -19,9 +19,9 @@ import torch
 from ..eval import EvalResult, Protocol, evaluate_split
 from ..train import FitConfig, TrainingState
 from ..train import fit as run_fit
+from ..train.sampling import NegativeSampler
 from .backbone import Batch
 from .model import CFModel
-from .sampling import NegativeSampler
 
 
 @dataclass

@@ -30,10 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..cf.sampling import NegativeSampler
 from ..data import InteractionDataset
 from ..eval import EvalResult
 from ..train import FitConfig, TrainingState, fit
+from ..train.sampling import NegativeSampler
 from .data import LeaveOneOut, iterate_batches, pad_sequences
 from .evaluate import SEQ_PROTOCOL, VALID_KEYS, evaluate_encoder
 

@@ -1,4 +1,5 @@
-"""Uniform negative sampling on the device, vectorised: no Python loop over interactions.
+"""Uniform negative sampling on the device, vectorised: no Python loop over interactions. Shared by every
+method that trains on (user, positive, negative) triples (the CF trainer, SASRec's BCE loss).
 
 Each training pair ``(u, i)`` gets one item ``j`` drawn uniformly from the items ``u`` has not
 interacted with in training (RLMRec/SSLRec's ``PairwiseTrnData.sample_negs``, done per epoch). Draws
