@@ -29,19 +29,12 @@ def load_dataset(name: str = "ml100k", split: str = "rlmrec", seed: int = 2023, 
     ``min_rating`` keeps interactions rated at least that (0 keeps all); ``min_user``/``min_item``
     apply a k-core filter before splitting.
     """
+    check_dataset(name, split)
     if ":" in name:
-        fmt, folder = name.split(":", 1)
-        if fmt not in DATASET_FORMATS:
-            raise ValueError(f"unknown dataset format {fmt!r} in DATASET={name!r}; use one of {DATASET_FORMATS} as '<format>:<folder>'")
-        if split not in ("given",):
-            raise ValueError(f"DATASET={name!r} comes pre-split; use SPLIT='given' (got {split!r})")
         from . import formats
 
+        fmt, folder = name.split(":", 1)
         return formats.read_format(fmt, repo_path(folder))
-    if name != "ml100k":
-        raise ValueError(f"unknown dataset {name!r}: use 'ml100k' or '<format>:<folder>' with format in {DATASET_FORMATS}")
-    if split not in SPLIT_PROTOCOLS:
-        raise ValueError(f"unknown SPLIT {split!r} for ml100k; choose one of {SPLIT_PROTOCOLS}")
     key = stable_hash({"name": name, "split": split, "seed": seed, "min_rating": min_rating,
                        "min_user": min_user, "min_item": min_item, "v": 1}, 12)
     folder = cache_dir("datasets") / f"{name}-{split}-{key}"
@@ -50,6 +43,26 @@ def load_dataset(name: str = "ml100k", split: str = "rlmrec", seed: int = 2023, 
     dataset = build_ml100k(split, seed, min_rating, min_user, min_item)
     dataset.save(folder)
     return dataset
+
+
+def check_dataset(name: str, split: str) -> None:
+    """The checks :func:`load_dataset` makes before reading anything: a known name or format, a split the dataset
+    allows, and for ``<format>:<folder>`` a folder holding the format's files (:func:`formats.check_folder`).
+    Cheap enough for the run planner, which refuses a bad ``DATASET`` before any kernel starts."""
+    if ":" in name:
+        fmt, folder = name.split(":", 1)
+        if fmt not in DATASET_FORMATS:
+            raise ValueError(f"unknown dataset format {fmt!r} in DATASET={name!r}; use one of {DATASET_FORMATS} as '<format>:<folder>'")
+        if split not in ("given",):
+            raise ValueError(f"DATASET={name!r} comes pre-split; use SPLIT='given' (got {split!r})")
+        from . import formats
+
+        formats.check_folder(fmt, repo_path(folder))
+        return
+    if name != "ml100k":
+        raise ValueError(f"unknown dataset {name!r}: use 'ml100k' or '<format>:<folder>' with format in {DATASET_FORMATS}")
+    if split not in SPLIT_PROTOCOLS:
+        raise ValueError(f"unknown SPLIT {split!r} for ml100k; choose one of {SPLIT_PROTOCOLS}")
 
 
 def build_ml100k(split: str, seed: int, min_rating: float = 0, min_user: int = 1, min_item: int = 1,

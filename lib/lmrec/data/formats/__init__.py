@@ -15,6 +15,8 @@ from pathlib import Path
 
 from ..dataset import InteractionDataset
 from ..errors import DatasetFormatError
+from . import cllm4rec, llmrec, recformer, rlmrec
+from ._common import require
 from .cllm4rec import read_cllm4rec, read_cllm4rec_reviews, write_cllm4rec
 from .llmrec import read_llmrec, read_llmrec_features, write_llmrec
 from .recformer import read_recformer, write_recformer
@@ -26,15 +28,29 @@ READERS: dict[str, Callable[[Path], InteractionDataset]] = {
 WRITERS: dict[str, Callable[..., Path]] = {
     "rlmrec": write_rlmrec, "cllm4rec": write_cllm4rec, "recformer": write_recformer, "llmrec": write_llmrec,
 }
+# per format: the files a folder must hold -> what each holds
+REQUIRED_FILES: dict[str, dict[str, str]] = {
+    "rlmrec": rlmrec.REQUIRED_FILES, "cllm4rec": cllm4rec.REQUIRED_FILES, "recformer": recformer.REQUIRED_FILES,
+    "llmrec": llmrec.REQUIRED_FILES,
+}
 
 
-def read_format(fmt: str, folder: str | Path, verbose: bool = True) -> InteractionDataset:
-    """Read ``folder`` in format ``fmt``; print ``describe()`` and the format notes when ``verbose``."""
+def check_folder(fmt: str, folder: str | Path) -> Path:
+    """``folder`` exists and holds the files format ``fmt`` requires (nothing is read): the cheap part of
+    :func:`read_format`'s checks, with its messages, for callers that must refuse a folder before starting work."""
     if fmt not in READERS:
         raise ValueError(f"unknown dataset format {fmt!r}; choose one of {sorted(READERS)}")
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetFormatError(f"{folder}: not a folder; DATASET='{fmt}:<folder>' must name a folder in the {fmt} format")
+    for name, what in REQUIRED_FILES[fmt].items():
+        require(folder / name, what)
+    return folder
+
+
+def read_format(fmt: str, folder: str | Path, verbose: bool = True) -> InteractionDataset:
+    """Read ``folder`` in format ``fmt``; print ``describe()`` and the format notes when ``verbose``."""
+    folder = check_folder(fmt, folder)
     dataset = READERS[fmt](folder)
     if verbose:
         print(describe(dataset))
@@ -58,7 +74,7 @@ def write_format(fmt: str, dataset: InteractionDataset, folder: str | Path, **op
 
 
 __all__ = [
-    "READERS", "WRITERS", "read_format", "write_format", "describe", "DatasetFormatError",
+    "READERS", "WRITERS", "REQUIRED_FILES", "check_folder", "read_format", "write_format", "describe", "DatasetFormatError",
     "read_rlmrec", "write_rlmrec", "read_rlmrec_embeddings", "read_cllm4rec", "write_cllm4rec",
     "read_cllm4rec_reviews", "read_recformer", "write_recformer", "read_llmrec", "write_llmrec",
     "read_llmrec_features",

@@ -23,12 +23,16 @@ from ._common import as_binary_csr, build, dump_pickle, frame_from_matrices, loa
 
 SPLIT_FILES = {"train": "train_matrix.npz", "valid": "val_matrix.npz", "test": "test_matrix.npz"}
 REVIEW_FILE = Path("user_item_texts") / "review.pkl"
+META_WHAT = "a dict {'num_users': int, 'num_items': int}"
+# the files a folder must hold, and what each holds (checked by ``formats.check_folder`` before any reading)
+REQUIRED_FILES = {"meta.pkl": META_WHAT, **{name: f"the {split} matrix (users x items) written by scipy.sparse.save_npz"
+                                           for split, name in SPLIT_FILES.items()}}
 _TOKEN = re.compile(r"\b(user|item)_(\d+)\b")
 
 
 def read_meta(folder: Path) -> tuple[int, int]:
     path = Path(folder) / "meta.pkl"
-    meta = load_pickle(path, "a dict {'num_users': int, 'num_items': int}")
+    meta = load_pickle(path, META_WHAT)
     if not isinstance(meta, Mapping):
         raise DatasetFormatError(f"{path}: expected a dict {{'num_users': int, 'num_items': int}}, got {type(meta).__name__}")
     out = []

@@ -35,6 +35,8 @@ from ._common import (
 
 SPLIT_FILES = {"train": "train.json", "valid": "val.json", "test": "test.json"}
 FEATURE_FILES = ("image_feat.npy", "text_feat.npy")
+# the files a folder must hold, and what each holds (checked by ``formats.check_folder`` before any reading)
+REQUIRED_FILES = {name: "{user id: [item ids]}" for name in SPLIT_FILES.values()}
 AUGMENTATION_FILES = ("augmented_user_init_embedding", "augmented_atttribute_embedding_dict", "augmented_sample_dict")
 
 
@@ -44,7 +46,7 @@ def read_llmrec(folder: Path) -> InteractionDataset:
     mat_path = folder / "train_mat"
     train_mat = as_binary_csr(load_pickle(mat_path, "the pickled training matrix (users x items)"), mat_path) \
         if mat_path.exists() else None
-    raw = {split: load_json(folder / name, "{user id: [item ids]}") for split, name in SPLIT_FILES.items()}
+    raw = {split: load_json(folder / name, REQUIRED_FILES[name]) for split, name in SPLIT_FILES.items()}
     n_items = train_mat.shape[1] if train_mat is not None else None
     if n_items is None and (folder / "text_feat.npy").exists():  # LLMRec sizes the catalogue by its text features
         try:

@@ -32,6 +32,9 @@ from ._common import (
 
 SPLIT_FILES = {"train": "train.json", "valid": "val.json", "test": "test.json"}
 META_FIELDS = ("title", "brand", "category")
+# the files a folder must hold, and what each holds (checked by ``formats.check_folder`` before any reading)
+REQUIRED_FILES = {"smap.json": "{raw item id: int id}", "umap.json": "{raw user id: int id}",
+                  **{name: "{user id: [item ids]}" for name in SPLIT_FILES.values()}}
 
 
 def _id_map(path: Path, kind: str) -> np.ndarray:
@@ -60,7 +63,7 @@ def read_recformer(folder: Path) -> InteractionDataset:
     lists = {}
     for split, name in SPLIT_FILES.items():
         path = folder / name
-        lists[split] = check_id_lists(load_json(path, "{user id: [item ids]}"), path, n_items)
+        lists[split] = check_id_lists(load_json(path, REQUIRED_FILES[name]), path, n_items)
         if lists[split] and max(lists[split]) >= n_users:
             raise DatasetFormatError(f"{path}: user id {max(lists[split])} is not in umap.json ({n_users} users)")
         if split != "train":

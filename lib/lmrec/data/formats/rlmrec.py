@@ -22,6 +22,9 @@ from ..errors import DatasetFormatError
 from ._common import as_binary_csr, build, check_array, dump_pickle, frame_from_matrices, load_pickle
 
 SPLIT_FILES = {"train": "trn_mat.pkl", "valid": "val_mat.pkl", "test": "tst_mat.pkl"}
+# the files a folder must hold, and what each holds (checked by ``formats.check_folder`` before any reading)
+REQUIRED_FILES = {name: f"the {'training' if split == 'train' else split} matrix (users x items)"
+                  for split, name in SPLIT_FILES.items()}
 PROFILE_FILES = {"user": "usr_prf.pkl", "item": "itm_prf.pkl"}
 EMBEDDING_FILES = {"user": "usr_emb_np.pkl", "item": "itm_emb_np.pkl"}
 PROFILE_FIELDS = ("profile", "reasoning")
@@ -30,12 +33,12 @@ PROFILE_FIELDS = ("profile", "reasoning")
 def read_rlmrec(folder: Path) -> InteractionDataset:
     """Read an RLMRec data folder (matrices required; profiles optional)."""
     folder = Path(folder)
-    train = as_binary_csr(load_pickle(folder / SPLIT_FILES["train"], "the training matrix (users x items)"),
+    train = as_binary_csr(load_pickle(folder / SPLIT_FILES["train"], REQUIRED_FILES[SPLIT_FILES["train"]]),
                           folder / SPLIT_FILES["train"])
     mats = {"train": train}
     for split in ("valid", "test"):
         path = folder / SPLIT_FILES[split]
-        mats[split] = as_binary_csr(load_pickle(path, f"the {split} matrix (users x items)"), path, train.shape)
+        mats[split] = as_binary_csr(load_pickle(path, REQUIRED_FILES[path.name]), path, train.shape)
     n_users, n_items = train.shape
     profiles = {}
     for side, n in (("user", n_users), ("item", n_items)):
