@@ -98,6 +98,14 @@ def compare(records: list[dict], diagnostics: list[dict] | None = None) -> list[
     return out
 
 
+def table_rows(records: list[dict]) -> dict[str, dict]:
+    """The reproduction table's view of the record (lmrec.run.reproduction ``result``): one entry per table row
+    (``LightGCN``, ``LightGCN+Con`` ...) with its test metrics, seed count and status."""
+    suffix = {"none": "", "con": "+Con", "gen": "+Gen"}
+    return {r["row"] + suffix.get(r.get("alignment", "none"), "") if "+" not in r["row"] else r["row"]:
+            {"metrics": r["test"], "seeds": 1, "status": r["status"]} for r in records}
+
+
 def markdown(records: list[dict], comparison: list[dict]) -> str:
     head = "| backbone | variant | status | best epoch | epochs run | " + " | ".join(
         f"R@{k} | N@{k}" for k in KS) + " |\n|" + "---|" * (5 + 2 * len(KS)) + "\n"
@@ -149,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     comparison = compare(records, diagnostics)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps({"runs": records, "diagnostic_runs": diagnostics,
-                                                         "comparison": comparison}, indent=1) + "\n")
+                                                         "comparison": comparison, "rows": table_rows(records)},
+                                                        indent=1) + "\n")
     print(markdown(records, comparison))
     plot(records, args.out.with_suffix(".png"))
     return 0

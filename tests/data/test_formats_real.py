@@ -85,3 +85,13 @@ def test_recformer_scientific_repeats_reach_into_val_and_test(shared_folder):
     for name in ("rlmrec_yelp", "cllm4rec_beauty", "llmrec_netflix"):
         fmt = DOCUMENTED[name][0]
         assert formats.read_format(fmt, shared_folder(name), verbose=False).meta["held_out_in_train"] == {"valid": 0, "test": 0}
+
+
+def test_recformer_scientific_full_has_text_for_every_item(shared_folder):
+    """The folder of the Scientific table (issue 23): Recformer's split with its meta_data.json for all 5,327 items."""
+    ds = formats.read_format("recformer", shared_folder("recformer_scientific_full"), verbose=False)
+    s = ds.stats()
+    assert (s["n_users"], s["n_items"], s["n_train"], s["n_valid"], s["n_test"]) == (11_041, 5_327, 54_818, 11_039, 11_039)
+    text = ds.item_text
+    assert len(text) == 5_327 and (text["title"].str.strip() != "").sum() == 5_327
+    assert (text["brand"].str.strip() != "").sum() == 5_312 and (text["category"].str.strip() != "").sum() == 5_154

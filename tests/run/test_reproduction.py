@@ -56,3 +56,38 @@ def test_dataset_names_and_the_shipped_references_are_valid(tmp_path):
     bad.write_text("- {paper: X, table: t, dataset: d, row: r, metric: m, kind: published, source: s}\n")
     with pytest.raises(ValueError, match="lacks \\['value'\\]"):
         load_references(bad)
+
+
+def test_where_picks_the_protocol_result_fills_a_gap_and_needs_is_said(tmp_path):
+    import json
+    from dataclasses import replace
+
+    ref = replace(REF, where=(("MASK_HISTORY", False),))
+    runs = _runs(
+        ("rlmrec", "SimGCL", {"DATASET": "rlmrec:y/rlmrec_yelp", "MASK_HISTORY": True}, {"recall@20": 0.1}, "converged", "m"),
+        ("rlmrec", "SimGCL", {"DATASET": "rlmrec:y/rlmrec_yelp", "MASK_HISTORY": False}, {"recall@20": 0.2}, "converged", "u"),
+    )
+    line = reproduction_table(runs, [ref]).iloc[0]
+    assert line["lmrec"] == pytest.approx(0.2) and line["folders"] == "u"
+    (tmp_path / "r.json").write_text(json.dumps({"rows": {"SimGCL": {"metrics": {"recall@20": 0.1}, "seeds": 3,
+                                                                        "status": "capped"}}}))
+    filled = reproduction_table(_runs(), [replace(ref, result="r.json")], root=tmp_path).iloc[0]
+    assert filled["lmrec"] == pytest.approx(0.1) and filled["seeds"] == 3 and filled["capped"]
+    assert filled["folders"] == "r.json"
+    assert reproduction_table(runs.iloc[:1], [replace(ref, result="r.json")], root=tmp_path).iloc[0]["folders"] == "r.json"
+    needs = reproduction_table(_runs(), [replace(ref, needs="its data.zip")])
+    assert "needs its data.zip" in reproduction_markdown(needs)
+    (tmp_path / "bad.json").write_text(json.dumps({"runs": []}))
+    with pytest.raises(ValueError, match="bad.json: not a benchmark record"):
+        reproduction_table(_runs(), [replace(ref, result="bad.json")], root=tmp_path)
+
+
+def test_the_shipped_references_name_their_optional_fields_correctly(tmp_path):
+    refs = load_references()
+    assert {r.row for r in refs if r.needs} >= {"LLMRec", "UniSRec", "LightGCN+Con", "AutoCF+Gen"}
+    assert all(r.where == (("MASK_HISTORY", False),) for r in refs if r.row in ("SASRec", "Recformer (finetuned)"))
+    bad = tmp_path / "refs.yaml"
+    bad.write_text("- {paper: X, table: t, dataset: d, row: r, metric: m, value: 0.1, kind: published, source: s, "
+                   "wher: {A: 1}}\n")
+    with pytest.raises(ValueError, match="unknown fields \\['wher'\\]"):
+        load_references(bad)

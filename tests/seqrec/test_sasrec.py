@@ -142,3 +142,25 @@ def test_bce_negatives_are_drawn_for_each_windows_own_user(monkeypatch):
             assert not set(neg.tolist()) & train_sets[user], (user, neg.tolist())
             rows += 1
     assert rows == 3 * 8
+
+
+@pytest.mark.parametrize("mask_history", [True, False])
+def test_validation_follows_the_configured_history_protocol(monkeypatch, mask_history):
+    """Model selection ranks under the protocol of the headline: unmasked (Recformer's Ranker) or masked."""
+    import lmrec.seqrec.sasrec as sasrec_mod
+
+    seen = []
+    real = sasrec_mod.evaluate_encoder
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("mask_history", True))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sasrec_mod, "evaluate_encoder", spy)
+    ds = planted_dataset()
+    model = SASRec(ds.n_items, SASRecConfig(hidden_dim=8, n_blocks=1, max_len=6, epochs=2, eval_every=1, patience=0,
+                                            mask_history=mask_history))
+    train_sasrec(model, ds, model.config)
+    assert seen == [mask_history, mask_history]
+    evaluate_sasrec(model, ds, "test", mask_history=not mask_history)
+    assert seen[-1] is (not mask_history)

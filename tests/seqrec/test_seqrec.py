@@ -115,6 +115,19 @@ def test_evaluate_user_vectors_masks_history():
     assert SEQ_PROTOCOL.ks == (10, 50) and SEQ_PROTOCOL.mask_valid_at_test
 
 
+def test_unmasked_evaluation_ranks_history_items_too():
+    ds = toy_dataset()
+    table = torch.eye(5)
+    # user 0 scores its training item 0 first and its valid target 3 second; user 1 its training item 4 first,
+    # then its valid target 2: masked, the targets rank first; unmasked (Recformer's Ranker), second
+    users = torch.tensor([[3.0, 0, 0, 2.0, 0], [0, 0, 2.0, 0, 3.0]])
+    masked = evaluate_user_vectors(users, table, ds, "valid")
+    unmasked = evaluate_user_vectors(users, table, ds, "valid", mask_history=False)
+    assert masked.metrics["mrr"] == pytest.approx(1.0) and unmasked.metrics["mrr"] == pytest.approx(0.5)
+    encoded = evaluate_encoder(lambda ids, mask: users[: len(ids)], table, ds, "valid", max_len=4, mask_history=False)
+    assert encoded.metrics["mrr"] == pytest.approx(0.5)
+
+
 def test_evaluate_encoder_uses_split_history():
     ds = toy_dataset()
     table = torch.eye(5)

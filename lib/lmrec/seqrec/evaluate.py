@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 
 from ..data import InteractionDataset
-from ..eval import EvalResult, Protocol, evaluate_split
+from ..eval import EvalResult, Protocol, evaluate, evaluate_split
 from .data import LeaveOneOut, pad_sequences
 
 SEQ_PROTOCOL = Protocol(ks=(10, 50), recall_denominator="n_relevant", mask_valid_at_test=True)
@@ -45,24 +45,29 @@ def encode_histories(encode: HistoryEncoder, loo: LeaveOneOut, split: str, max_l
 
 def evaluate_user_vectors(user_vectors: torch.Tensor, item_table: torch.Tensor, dataset: InteractionDataset,
                           split: str, protocol: Protocol = SEQ_PROTOCOL, device: torch.device | str = "cpu",
-                          batch_size: int = 1024) -> EvalResult:
-    """Full-ranking metrics of ``user_vectors @ item_table.T`` on ``split`` of ``dataset``."""
+                          batch_size: int = 1024, mask_history: bool = True) -> EvalResult:
+    """Full-ranking metrics of ``user_vectors @ item_table.T`` on ``split`` of ``dataset``.
+
+    ``mask_history=False`` ranks the target among all items, history included, as Recformer's ``Ranker`` and
+    RecBole's sequential full-sort evaluation do (a target the user already had can then be retrieved)."""
     if item_table.shape[0] != dataset.n_items:
         raise ValueError(f"item_table has {item_table.shape[0]} rows but dataset {dataset.name} has {dataset.n_items} items")
     if user_vectors.shape[0] != dataset.n_users:
         raise ValueError(f"user_vectors has {user_vectors.shape[0]} rows but dataset {dataset.name} has {dataset.n_users} users")
-    return evaluate_split(vector_score_fn(user_vectors.to(device), item_table.to(device)), dataset, split, protocol,
-                          device, batch_size)
+    score = vector_score_fn(user_vectors.to(device), item_table.to(device))
+    if not mask_history:
+        return evaluate(score, dataset.matrix(split), None, protocol, device, batch_size, split)
+    return evaluate_split(score, dataset, split, protocol, device, batch_size)
 
 
 def evaluate_encoder(encode: HistoryEncoder, item_table: torch.Tensor, dataset: InteractionDataset, split: str,
                      max_len: int, protocol: Protocol = SEQ_PROTOCOL, device: torch.device | str = "cpu",
                      batch_size: int = 256, side: str = "left", pad_value: int = 0,
-                     loo: LeaveOneOut | None = None) -> EvalResult:
+                     loo: LeaveOneOut | None = None, mask_history: bool = True) -> EvalResult:
     """Encode every user's history for ``split`` and evaluate against ``item_table``."""
     loo = loo or LeaveOneOut.from_dataset(dataset)
     users = encode_histories(encode, loo, split, max_len, device, batch_size, side, pad_value)
-    return evaluate_user_vectors(users, item_table, dataset, split, protocol, device)
+    return evaluate_user_vectors(users, item_table, dataset, split, protocol, device, mask_history=mask_history)
 
 
 def sequential_metrics(result: EvalResult, prefix: str = "") -> dict[str, float]:

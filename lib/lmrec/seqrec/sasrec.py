@@ -57,6 +57,7 @@ class SASRecConfig:
     eval_every: int = 5
     patience: int = 5              # evaluations without improvement before stopping (0: never stop)
     select_metric: str = "ndcg@10"
+    mask_history: bool = True      # False: validation ranks history items too (Recformer's and RecBole's evaluators)
     time_limit_s: float | None = None  # training-time budget; the run ends ``capped`` and a re-run resumes
     seed: int = 2023
 
@@ -180,13 +181,14 @@ class SASRecResult:
 
 @torch.no_grad()
 def evaluate_sasrec(model: SASRec, dataset: InteractionDataset, split: str, loo: LeaveOneOut | None = None,
-                    batch_size: int = 256) -> EvalResult:
-    """Full-ranking metrics on ``split`` (history = train for valid, train + valid for test, masked)."""
+                    batch_size: int = 256, mask_history: bool = True) -> EvalResult:
+    """Full-ranking metrics on ``split`` (history = train for valid, train + valid for test; masked unless
+    ``mask_history`` is False)."""
     was_training = model.training
     model.eval()
     device = model.item_emb.weight.device
     result = evaluate_encoder(model.user_vectors, model.item_table(), dataset, split, model.config.max_len,
-                              SEQ_PROTOCOL, device, batch_size, side="left", loo=loo)
+                              SEQ_PROTOCOL, device, batch_size, side="left", loo=loo, mask_history=mask_history)
     model.train(was_training)
     return result
 
@@ -230,7 +232,7 @@ def train_sasrec(model: SASRec, dataset: InteractionDataset, config: SASRecConfi
         return {"loss": float(torch.stack(losses).mean())}
 
     def validate(epoch: int) -> dict[str, float]:
-        metrics = evaluate_sasrec(model, dataset, "valid", loo).metrics
+        metrics = evaluate_sasrec(model, dataset, "valid", loo, mask_history=config.mask_history).metrics
         return {k: metrics[k] for k in (*VALID_KEYS, config.select_metric) if k in metrics}
 
     loop = FitConfig(epochs=config.epochs, eval_every=config.eval_every, patience=config.patience,
