@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from ..utils import atomic_path, write_json
 from .errors import DatasetFormatError
+from .text import text_cells
 
 SPLITS = ("train", "valid", "test")
 INTERACTION_COLUMNS = ("user", "item", "rating", "timestamp", "split")
@@ -95,8 +96,8 @@ class InteractionDataset:
         if self.item_text is None:
             return [f"item {raw}" for raw in self.item_ids]
         cols = list(fields) if fields else list(self.item_text.columns)
-        frame = self.item_text[cols].astype(str)
-        return [sep.join(f"{c}: {v}" for c, v in zip(cols, row) if v and v != "nan") for row in frame.itertuples(index=False)]
+        frame = text_cells(self.item_text[cols])
+        return [sep.join(f"{c}: {v}" for c, v in zip(cols, row) if v) for row in frame.itertuples(index=False)]
 
     def stats(self) -> dict:
         """Counts per split and density: what the loaders print and 00_data shows."""

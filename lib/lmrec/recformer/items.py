@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..data import InteractionDataset
 from ..data.dataset import SPLITS
+from ..data.text import text_cells
 
 Attributes = list[tuple[str, str]]
 
@@ -40,12 +41,12 @@ def item_attributes(dataset: InteractionDataset, fields: tuple[str, ...] | None 
     if missing:
         raise ValueError(f"dataset {dataset.name}: item_text lacks column(s) {missing}; it has {list(frame.columns)}")
     out: list[Attributes] = []
-    for row in frame[cols].itertuples(index=False):
-        values = {c: ("" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip()) for c, v in zip(cols, row)}
+    for row in text_cells(frame[cols]).itertuples(index=False):
+        values = dict(zip(cols, row))
         if cols == ["text"]:
-            out.append(split_amazon_text(values["text"]) if values["text"] and values["text"] != "nan" else [])
+            out.append(split_amazon_text(values["text"]) if values["text"] else [])
         else:
-            out.append([(c.replace("_", " "), v) for c, v in values.items() if v and v != "nan"])
+            out.append([(c.replace("_", " "), v) for c, v in values.items() if v])
     return out
 
 

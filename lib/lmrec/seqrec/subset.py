@@ -11,14 +11,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..data import InteractionDataset
+from ..data.text import text_cells
 
 
 def items_with_text(dataset: InteractionDataset) -> np.ndarray:
     """Boolean ``[n_items]``: the item has a non-empty text in any ``item_text`` column."""
     if dataset.item_text is None:
         return np.zeros(dataset.n_items, dtype=bool)
-    frame = dataset.item_text.fillna("").astype(str).apply(lambda col: col.str.strip().replace("nan", ""))
-    return (frame != "").any(axis=1).to_numpy()
+    return (text_cells(dataset.item_text) != "").any(axis=1).to_numpy()
 
 
 def restrict_to_items(dataset: InteractionDataset, keep: np.ndarray) -> tuple[InteractionDataset, dict]:
