@@ -29,35 +29,27 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 
-from lmrec.cf import CFTrainConfig
 from lmrec.cf.backbone import Batch
-from lmrec.cf.notebook import CFSpec, build_model, run_backbone
-from lmrec.cf.registry import BACKBONES
+from lmrec.cf.notebook import CFSpec, build_model, train_backbone
+from lmrec.cf.registry import BACKBONES, NOTEBOOKS
 from lmrec.data import load_dataset
 from lmrec.paths import REPO_ROOT
 from lmrec.run.context import machine_summary
+from lmrec.run.plan import load_params
 from lmrec.train.sampling import NegativeSampler
 
 
-def yelp_spec(backbone: str, alignment: str = "none") -> CFSpec:
-    """CFSpec from params/rlmrec_yelp/cf.yaml (RLMRec's yelp values)."""
-    plan = yaml.safe_load((REPO_ROOT / "params/rlmrec_yelp/cf.yaml").read_text())
-    nb = {"gccf": "10_gccf", "lightgcn": "11_lightgcn", "sgl": "12_sgl", "simgcl": "13_simgcl",
-          "dccf": "14_dccf", "autocf": "15_autocf"}[backbone]
-    p = {**plan.get("notebooks", {}).get(nb, {})}
-    for row in plan["grid"][nb]:
-        if row["ALIGNMENT"] == alignment:
-            p.update(row)
-    common = {"ALIGNMENT", "EMBED_DIM", "LAYERS", "REG_WEIGHT", "KD_WEIGHT", "KD_TEMPERATURE", "MASK_RATIO",
-              "RECON_WEIGHT", "RE_TEMPERATURE", "DATASET", "SPLIT", "PROFILE_SOURCE", "LR", "EPOCHS", "BATCH_SIZE",
-              "EVAL_EVERY", "PATIENCE"}
-    extra = {k.lower(): v for k, v in p.items() if k not in common}  # the notebooks' extra names, lower-cased
-    return CFSpec(backbone=backbone, alignment=alignment, split="given", dim=p.get("EMBED_DIM", 32),
-                  layers=p["LAYERS"], extra=extra, reg_weight=p["REG_WEIGHT"],
-                  train=CFTrainConfig(epochs=p.get("EPOCHS", 3000), batch_size=p.get("BATCH_SIZE", 4096), lr=p.get("LR", 1e-3),
-                                    eval_every=p.get("EVAL_EVERY", 3), patience=p.get("PATIENCE", 5)))
+def yelp_spec(backbone: str, alignment: str = "none", data: str | None = None) -> CFSpec:
+    """The run of ``backbone``'s notebook under ``params/rlmrec_yelp`` (RLMRec's yelp values: the set's notebook
+    values and its ``ALIGNMENT`` row over the notebook's defaults, nothing restated here); ``data``: another
+    folder in RLMRec's format instead of the set's ``DATASET``."""
+    nb, params = NOTEBOOKS[backbone], load_params([REPO_ROOT / "params/rlmrec_yelp"])
+    rows = [row for row in params["grid"][nb] if row.get("ALIGNMENT") == alignment]
+    if len(rows) != 1:
+        raise SystemExit(f"params/rlmrec_yelp: expected one ALIGNMENT {alignment} row for {nb}, found {len(rows)}")
+    values = params.get("globals", {}) | params["notebooks"][nb] | rows[0]
+    return CFSpec.from_notebook(backbone, values | ({"DATASET": f"rlmrec:{data}"} if data else {}), progress=False)
 
 
 def seconds_per_epoch(spec: CFSpec, dataset, n_batches: int, lib=None) -> tuple[float, float]:
@@ -148,26 +140,9 @@ def compare(rev: str, ds, names: list[str], threads: list[int], n_batches: int, 
                   f"{min(loads):.1f}-{max(loads):.1f} |", flush=True)
 
 
-NOTEBOOKS = {"gccf": "10_gccf", "lightgcn": "11_lightgcn", "sgl": "12_sgl", "simgcl": "13_simgcl", "dccf": "14_dccf",
-             "autocf": "15_autocf"}
-
-
 def notebook_spec(name: str, alignment: str = "none") -> CFSpec:
-    """The CFSpec of a CF notebook's parameters-cell defaults (ML-100K, the main job's values)."""
-    import ast
-
-    from lmrec.cf.registry import backbone_class
-    from lmrec.run.plan import notebook_parameters
-
-    p = {k: ast.literal_eval(v) for k, v in notebook_parameters(REPO_ROOT / f"notebooks/{NOTEBOOKS[name]}.ipynb").items()
-         if k != "RUN_DIR"}
-    return CFSpec(backbone=name, alignment=alignment, dataset=p["DATASET"], split=p["SPLIT"], min_rating=p["MIN_RATING"],
-                  profile_source="item_text", dim=p["EMBED_DIM"], layers=p["LAYERS"],
-                  extra=backbone_class(name).Params.from_params(p, name).as_dict(), reg_weight=p["REG_WEIGHT"],
-                  kd_weight=p["KD_WEIGHT"], kd_temperature=p["KD_TEMPERATURE"], mask_ratio=p["MASK_RATIO"],
-                  recon_weight=p["RECON_WEIGHT"], re_temperature=p["RE_TEMPERATURE"], seed=p["SEED"],
-                  train=CFTrainConfig(epochs=p["EPOCHS"], batch_size=p["BATCH_SIZE"], lr=p["LR"], eval_every=p["EVAL_EVERY"],
-                                    patience=p["PATIENCE"], progress=False))
+    """The CFSpec of a CF notebook's parameters-cell defaults (ML-100K, the main job's values), item-text profiles."""
+    return CFSpec.from_notebook(name, {"ALIGNMENT": alignment, "PROFILE_SOURCE": "item_text"}, progress=False)
 
 
 def same_numbers(rev: str, names: list[str], alignment: str) -> None:
@@ -187,7 +162,7 @@ def same_numbers(rev: str, names: list[str], alignment: str) -> None:
         rows = {}
         for who in ("old", "new"):
             c0 = time.process_time()
-            r = lib.cf.notebook.run_backbone(old_spec, dataset=ds) if who == "old" else run_backbone(spec, dataset=ds)
+            r = lib.cf.notebook.run_backbone(old_spec, dataset=ds) if who == "old" else train_backbone(spec, dataset=ds)
             rows[who] = ({k: round(v, 6) for k, v in r.metrics().items()} | {"best_epoch": r.result.best_epoch},
                          time.process_time() - c0)
         same = rows["old"][0] == rows["new"][0]
@@ -236,7 +211,7 @@ def main() -> None:
         spec.train.time_limit_s = float(secs)
         spec.train.progress = False
         c0 = time.process_time()
-        run = run_backbone(spec, dataset=ds)
+        run = train_backbone(spec, dataset=ds)
         r = run.result
         curve = [(h["epoch"], round(h["valid_recall@20"], 4)) for h in r.history if "valid_recall@20" in h]
         print(f"\n{name} (lr {spec.train.lr:g}, time cap {secs} s of training, CPU {time.process_time() - c0:.0f} s): epochs {r.epochs_run}, "

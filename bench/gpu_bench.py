@@ -7,7 +7,7 @@
     python bench/gpu_bench.py llm  --shape DIR [--ml100k DIR] --out llm.json [--smoke]
 
 - ``cf``: the six graph CF backbones (plain) on RLMRec's Yelp split with ``params/rlmrec_yelp`` (through
-  ``bench/cf_yelp.yelp_spec`` and :func:`lmrec.cf.notebook.run_backbone`), each to its early stop or its share of
+  ``bench/cf_yelp.yelp_spec`` and :func:`lmrec.cf.notebook.train_backbone`), each to its early stop or its share of
   ``--budget-s``: test/valid metrics, best epoch, seconds per epoch, one validation's seconds, the estimated wall
   time to the best epoch and the validation curve. The file is rewritten after every backbone, so a cut run keeps
   the finished ones.
@@ -176,9 +176,9 @@ def run_cf(args: argparse.Namespace) -> dict[str, Any]:
         spec.train.time_limit_s = cap
         t0 = time.perf_counter()
         try:
-            from lmrec.cf.notebook import run_backbone
+            from lmrec.cf.notebook import train_backbone
 
-            run = run_backbone(spec, device=device, dataset=ds)
+            run = train_backbone(spec, device=device, dataset=ds)
             sync(device)
             wall = time.perf_counter() - t0
             t1 = time.perf_counter()

@@ -30,14 +30,13 @@ WORKLOAD = r'''
 import json, os, sys, time, torch
 kind = sys.argv[1]
 if kind == "lightgcn":
-    from lmrec.cf import CFTrainConfig
-    from lmrec.cf.notebook import CFSpec, run_backbone
+    from lmrec.cf.notebook import CFSpec, train_backbone
     from lmrec.data import load_dataset
     ds = load_dataset("ml100k", "rlmrec", seed=2023, min_rating=4)
-    spec = CFSpec(backbone="lightgcn", dim=64, layers=2, train=CFTrainConfig(epochs=6, batch_size=2048, lr=5e-3,
-                  eval_every=100, patience=3, progress=False))
+    # notebook 11's defaults, at notebook 20's base width; 6 epochs, no validation
+    spec = CFSpec.from_notebook("lightgcn", {"EMBED_DIM": 64, "LAYERS": 2, "EPOCHS": 6, "EVAL_EVERY": 100}, progress=False)
     t0, c0 = time.perf_counter(), time.process_time()
-    run_backbone(spec, device=torch.device("cpu"), dataset=ds)
+    train_backbone(spec, device=torch.device("cpu"), dataset=ds)
 else:
     from lmrec.llm.chat import ChatRequest, GenParams, LocalChat
     chat = LocalChat(dtype="float32", batch_size=16)

@@ -1,8 +1,8 @@
 """Which end of LLMRec's noise pruning to keep by default: validation (and test) Recall@20 on ML-100K.
 
 Trains the LLMRec backbone WITHOUT augmentation (no LLM pairs, no side features: the pruning rule alone,
-as measured in issue 14) at notebook 21's defaults (dim 64, 2 layers, batch 2048, Adam 5e-3, L2 1e-6,
-<= 40 epochs, validation every 2, patience 5) for each pruning mode of :data:`lmrec.llmrec.model.PRUNE_MODES`
+as measured in issue 14) at notebook 21's defaults (read from its parameters cell: EMBED_DIM, LAYERS,
+BATCH_SIZE, LR, REG_WEIGHT, EPOCHS, EVAL_EVERY, PATIENCE) for each pruning mode of :data:`lmrec.llmrec.model.PRUNE_MODES`
 and each seed, and writes a markdown table with the machine and its load. The default is the mode with the
 best mean VALIDATION Recall@20 (test is shown, never used to choose).
 
@@ -18,24 +18,27 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lmrec.cf import BackboneConfig, CFModel, CFTrainConfig, Graph, NoAlignment, fit
+from lmrec.cf import BackboneConfig, CFModel, CFTrainConfig, Graph, NoAlignment, train_cf
 from lmrec.data import load_dataset
+from lmrec.defaults import notebook_defaults
 from lmrec.eval import Protocol
 from lmrec.llmrec.model import PRUNE_MODES, LLMRecBackbone, LLMRecConfig, prune_settings
 from lmrec.run.context import machine_summary
 from lmrec.utils import atomic_path, seed_everything
 
 REPO = Path(__file__).resolve().parents[1]
+NB21 = notebook_defaults("21_llmrec_train")  # the one home of these defaults
 
 
-def run_one(ds, mode: str, seed: int, epochs: int) -> dict[str, float]:
+def train_one(ds, mode: str, seed: int, epochs: int) -> dict[str, float]:
     seed_everything(seed)
     cfg = LLMRecConfig(aug_sample_rate=0.0, recon_weight=0.0, **prune_settings(mode))
-    backbone = LLMRecBackbone(Graph(ds.train), BackboneConfig(dim=64, layers=2), cfg)
-    model = CFModel(backbone, NoAlignment(), reg_weight=1e-6)
+    backbone = LLMRecBackbone(Graph(ds.train), BackboneConfig(dim=NB21["EMBED_DIM"], layers=NB21["LAYERS"]), cfg)
+    model = CFModel(backbone, NoAlignment(), reg_weight=NB21["REG_WEIGHT"])
     t0, c0 = time.perf_counter(), time.process_time()
-    res = fit(model, ds, CFTrainConfig(epochs=epochs, batch_size=2048, lr=5e-3, eval_every=2, patience=5,
-                                     progress=False), Protocol(ks=(20,)), "cpu")
+    res = train_cf(model, ds, CFTrainConfig(epochs=epochs, batch_size=NB21["BATCH_SIZE"], lr=NB21["LR"],
+                                            eval_every=NB21["EVAL_EVERY"], patience=NB21["PATIENCE"], progress=False),
+                   Protocol(ks=(20,)), "cpu")
     return {"valid": res.valid.metrics["recall@20"], "test": res.test.metrics["recall@20"],
             "best": res.best_epoch, "run": res.epochs_run, "wall": time.perf_counter() - t0,
             "cpu": time.process_time() - c0}
@@ -44,7 +47,7 @@ def run_one(ds, mode: str, seed: int, epochs: int) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[2023, 2024])
-    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--epochs", type=int, default=NB21["EPOCHS"])
     ap.add_argument("--modes", nargs="+", default=list(PRUNE_MODES))
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "llmrec_pruning.md"))
     args = ap.parse_args()
@@ -53,13 +56,14 @@ def main() -> None:
     for seed in args.seeds:
         ds = load_dataset("ml100k", "rlmrec", seed=seed, min_rating=4)
         for mode in args.modes:
-            r = run_one(ds, mode, seed, args.epochs)
+            r = train_one(ds, mode, seed, args.epochs)
             rows.append({"mode": mode, "seed": seed, **r})
             print(rows[-1], flush=True)
     lines = [f"# LLMRec pruning modes on ML-100K without augmentation (`{' '.join(['python', *__import__('sys').argv])}`)",
              "", f"Machine before: {before}", f"Machine after: {machine_summary('cpu')}", "",
-             "Notebook 21 defaults (dim 64, 2 layers, batch 2048, Adam 5e-3, L2 1e-6, <= "
-             f"{args.epochs} epochs, validation every 2, patience 5); no LLM pairs, no side features; split "
+             f"Notebook 21 defaults (dim {NB21['EMBED_DIM']}, {NB21['LAYERS']} layers, batch {NB21['BATCH_SIZE']}, "
+             f"Adam {NB21['LR']:g}, L2 {NB21['REG_WEIGHT']:g}, <= {args.epochs} epochs, validation every "
+             f"{NB21['EVAL_EVERY']}, patience {NB21['PATIENCE']}); no LLM pairs, no side features; split "
              "rlmrec 3:1:1 with the seed below (the split seed is the run seed, as in the notebooks); Recall@20, "
              "denominator |T|, training items masked; test at the best validation epoch.", "",
              "| mode | settings | seed | valid R@20 | test R@20 | best / run epochs | wall s | CPU s |",

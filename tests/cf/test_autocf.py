@@ -11,7 +11,16 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from lmrec.cf import BackboneConfig, Batch, CFModel, CFTrainConfig, Graph, NoAlignment, build_alignment, fit
+from lmrec.cf import (
+    BackboneConfig,
+    Batch,
+    CFModel,
+    CFTrainConfig,
+    Graph,
+    NoAlignment,
+    build_alignment,
+    train_cf,
+)
 from lmrec.cf.autocf import (
     AutoCF,
     GraphTransformerLayer,
@@ -191,16 +200,16 @@ def test_backbone_shapes_inference_path_and_option_validation():
     g2 = bb.gt[1](adj.rows, adj.cols, g1)
     assert torch.allclose(torch.cat([users, items]), x + e1 + e2 + g1 + g2, atol=1e-5)
     with pytest.raises(ValueError, match="divisible"):
-        AutoCF(graph, BackboneConfig(dim=10, extra={"n_heads": 4}))
+        AutoCF(graph, BackboneConfig(dim=10, layers=1, extra={"n_heads": 4}))
     with pytest.raises(ValueError, match="unknown hyperparameter"):
-        AutoCF(graph, BackboneConfig(dim=8, extra={"head_num": 4}))
+        AutoCF(graph, BackboneConfig(dim=8, layers=1, extra={"head_num": 4}))
 
 
 @pytest.mark.parametrize("alignment", ["con", "gen"])
 def test_autocf_composes_with_alignments(alignment):
     torch.manual_seed(7)
     bb = AutoCF(tiny_graph(), BackboneConfig(dim=8, layers=1, extra={"seed_num": 1}))
-    align = build_alignment(alignment, bb, torch.randn(3, 16), torch.randn(4, 16), mask_ratio=0.3)
+    align = build_alignment(alignment, bb, torch.randn(3, 16), torch.randn(4, 16), kd_weight=0.01, kd_temperature=0.2, mask_ratio=0.3, recon_weight=0.1, re_temperature=0.2)
     model = CFModel(bb, align, reg_weight=1e-6)
     batch = Batch(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 3]), torch.tensor([2, 3, 0]))
     bb.on_epoch_start(0)
@@ -228,7 +237,7 @@ def test_autocf_learns_planted_communities():
     ds = planted_dataset()
     bb = AutoCF(Graph(ds.train), BackboneConfig(dim=16, layers=2, extra={"seed_num": 5, "fix_steps": 2}))
     model = CFModel(bb, NoAlignment(), reg_weight=1e-6)
-    res = fit(model, ds, CFTrainConfig(epochs=30, batch_size=64, lr=0.01, eval_every=5, patience=10, progress=False,
+    res = train_cf(model, ds, CFTrainConfig(epochs=30, batch_size=64, lr=0.01, eval_every=5, patience=10, progress=False,
                                      select_metric="recall@5"), Protocol(ks=(5,), mask_valid_at_test=True))
     # random: 5/22 ~ 0.23 of the test items in the top 5; own community first: ~5/7 ~ 0.71
     assert res.test.metrics["recall@5"] > 0.45

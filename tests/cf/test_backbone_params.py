@@ -7,14 +7,12 @@ import dataclasses
 import pytest
 
 from lmrec.cf import BackboneConfig, Graph, build_backbone
-from lmrec.cf.registry import BACKBONES, backbone_class
+from lmrec.cf.registry import BACKBONES, NOTEBOOKS, backbone_class
+from lmrec.defaults import notebook_defaults
 from lmrec.paths import REPO_ROOT
 from lmrec.run.plan import notebook_parameters
 
 from .cf_planted import planted_dataset
-
-NOTEBOOKS = {"gccf": "10_gccf", "lightgcn": "11_lightgcn", "sgl": "12_sgl", "simgcl": "13_simgcl", "dccf": "14_dccf",
-             "autocf": "15_autocf"}
 
 
 @pytest.mark.parametrize("name", sorted(BACKBONES))
@@ -68,9 +66,7 @@ def test_one_default_per_name_and_every_name_reaches_the_backbone(name):
         assert value == f.default, f"{nb}: {upper} = {value!r} in the notebook but {f.default!r} in {name}'s params"
     assert f'CFSpec.from_params("{name}", run.params)' in spec, f"{nb}: the spec is not built from its parameters"
     from lmrec.cf.notebook import CFSpec
-    from lmrec.run.plan import literal_defaults
 
-    params = {k: v for k, v in literal_defaults(REPO_ROOT / f"notebooks/{nb}.ipynb").items() if k != "RUN_DIR"}
-    extra = CFSpec.from_params(name, params).extra
+    extra = CFSpec.from_params(name, notebook_defaults(nb)).extra
     missing = [f.name for f in dataclasses.fields(backbone_class(name).Params) if f.name not in extra]
     assert not missing, f"{nb}: extra does not pass {missing}"

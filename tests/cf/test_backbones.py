@@ -11,7 +11,7 @@ from lmrec.cf import (
     Graph,
     build_alignment,
     build_backbone,
-    fit,
+    train_cf,
 )
 from lmrec.cf.gccf import GCCF
 from lmrec.cf.lightgcn import LightGCN
@@ -63,7 +63,7 @@ def test_every_backbone_composes_with_every_alignment(name, alignment):
     g, batch = _batch(ds)
     bb = build_backbone(name, g, BackboneConfig(dim=8, layers=2, extra=EXTRAS[name]))
     up, ip = planted_profiles(ds)
-    model = CFModel(bb, build_alignment(alignment, bb, up, ip), reg_weight=1e-4)
+    model = CFModel(bb, build_alignment(alignment, bb, up, ip, kd_weight=0.01, kd_temperature=0.2, mask_ratio=0.1, recon_weight=0.1, re_temperature=0.2), reg_weight=1e-4)
     loss, parts = model.loss(batch)
     expected = {"bpr", "reg"} | ({"cl"} if name in ("sgl", "simgcl") else set()) | \
         {"none": set(), "con": {"kd"}, "gen": {"recon"}}[alignment]
@@ -161,7 +161,7 @@ def test_trainer_learns_planted_groups(name):
     extra = {**EXTRAS[name], "cl_weight": 0.02} if name in ("sgl", "simgcl") else EXTRAS[name]
     bb = build_backbone(name, Graph(ds.train), BackboneConfig(dim=16, layers=2, extra=extra))
     model = CFModel(bb, build_alignment("none", bb), reg_weight=1e-6)
-    res = fit(model, ds, CFTrainConfig(epochs=20, batch_size=128, lr=0.05, eval_every=5, patience=10, progress=False))
+    res = train_cf(model, ds, CFTrainConfig(epochs=20, batch_size=128, lr=0.05, eval_every=5, patience=10, progress=False))
     # one held-out item among 24 unseen ones: chance Recall@10 = 10/24 ~ 0.42; the planted group's 9 unseen items
     # fit in the top 10, so a model that learned the groups reaches 1.0
     assert res.test.metrics["recall@10"] > 0.8, res.test.metrics
@@ -174,7 +174,7 @@ def test_trainer_restores_the_best_validation_state_and_stops_on_patience():
     bb = build_backbone("lightgcn", Graph(ds.train), BackboneConfig(dim=8, layers=1))
     model = CFModel(bb, build_alignment("none", bb), reg_weight=0.0)
     # a huge learning rate makes validation erratic; whatever happens, the restored state is the best one seen
-    res = fit(model, ds, CFTrainConfig(epochs=40, batch_size=256, lr=3.0, eval_every=1, patience=2, progress=False))
+    res = train_cf(model, ds, CFTrainConfig(epochs=40, batch_size=256, lr=3.0, eval_every=1, patience=2, progress=False))
     vals = [h["valid_recall@20"] for h in res.history]
     assert res.best_epoch == 1 + vals.index(max(vals))
     assert res.valid.metrics["recall@20"] == pytest.approx(max(vals))

@@ -9,8 +9,8 @@ import copy
 import pytest
 import torch
 
-from lmrec.cf import BackboneConfig, CFTrainConfig, Graph, build_backbone
-from lmrec.cf.notebook import CFSpec, run_backbone
+from lmrec.cf import BackboneConfig, Graph, build_backbone
+from lmrec.cf.notebook import CFSpec, train_backbone
 from lmrec.cf.registry import BACKBONES
 
 from .cf_planted import planted_dataset
@@ -39,9 +39,9 @@ def test_clean_pass_on_device_equals_the_cpu_pass(name, device):
 @pytest.mark.parametrize("name", sorted(BACKBONES))
 def test_every_backbone_trains_on_the_device(name, device):
     torch.manual_seed(0)
-    spec = CFSpec(name, dim=8, layers=2, train=CFTrainConfig(epochs=2, batch_size=64, eval_every=1, patience=2,
-                                                          progress=False))
-    run = run_backbone(spec, device=device, dataset=planted_dataset())
+    spec = CFSpec.from_notebook(name, {"EMBED_DIM": 8, "LAYERS": 2, "EPOCHS": 2, "BATCH_SIZE": 64, "EVAL_EVERY": 1,
+                                       "PATIENCE": 2}, progress=False)
+    run = train_backbone(spec, device=device, dataset=planted_dataset())
     assert {p.device.type for p in run.model.parameters()} == {torch.device(device).type}
     losses = [h["loss"] for h in run.result.history]
     assert len(losses) == 2 and all(torch.isfinite(torch.tensor(losses)))
@@ -52,8 +52,8 @@ def test_every_backbone_trains_on_the_device(name, device):
 @pytest.mark.parametrize("device", DEVICES)
 def test_lightgcn_learns_the_planted_groups_on_the_device(device):
     torch.manual_seed(0)
-    spec = CFSpec("lightgcn", dim=16, layers=2, extra={"keep_rate": 1.0},
-                  train=CFTrainConfig(epochs=20, batch_size=128, lr=0.05, eval_every=5, patience=10, progress=False))
-    run = run_backbone(spec, device=device, dataset=planted_dataset())
+    spec = CFSpec.from_notebook("lightgcn", {"EMBED_DIM": 16, "LAYERS": 2, "KEEP_RATE": 1.0, "EPOCHS": 20, "BATCH_SIZE": 128,
+                                             "LR": 0.05, "EVAL_EVERY": 5, "PATIENCE": 10}, progress=False)
+    run = train_backbone(spec, device=device, dataset=planted_dataset())
     # one held-out item among 24 unseen: chance Recall@10 ~ 0.42; the group's 9 unseen items fit the top 10
     assert run.result.test.metrics["recall@10"] > 0.8, run.result.test.metrics

@@ -12,7 +12,16 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from lmrec.cf import BackboneConfig, Batch, CFModel, CFTrainConfig, Graph, NoAlignment, build_alignment, fit
+from lmrec.cf import (
+    BackboneConfig,
+    Batch,
+    CFModel,
+    CFTrainConfig,
+    Graph,
+    NoAlignment,
+    build_alignment,
+    train_cf,
+)
 from lmrec.cf.dccf import (
     DCCF,
     DCCFViews,
@@ -162,9 +171,9 @@ def test_backbone_shapes_gradients_and_option_validation():
     out.losses["cl"].backward()
     assert bb.user_intent.grad is not None and bb.user_intent.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="contrastive_items"):
-        DCCF(graph, BackboneConfig(dim=8, extra={"contrastive_items": "all"}))
+        DCCF(graph, BackboneConfig(dim=8, layers=1, extra={"contrastive_items": "all"}))
     with pytest.raises(ValueError, match="unknown hyperparameter"):
-        DCCF(graph, BackboneConfig(dim=8, extra={"intent_num": 4}))
+        DCCF(graph, BackboneConfig(dim=8, layers=1, extra={"intent_num": 4}))
 
 
 @pytest.mark.parametrize("alignment", ["con", "gen"])
@@ -172,7 +181,7 @@ def test_dccf_composes_with_alignments(alignment):
     torch.manual_seed(6)
     graph = Graph(tiny_train())
     bb = DCCF(graph, BackboneConfig(dim=8, layers=1, extra={"n_intents": 4}))
-    align = build_alignment(alignment, bb, torch.randn(3, 16), torch.randn(4, 16), mask_ratio=0.3)
+    align = build_alignment(alignment, bb, torch.randn(3, 16), torch.randn(4, 16), kd_weight=0.01, kd_temperature=0.2, mask_ratio=0.3, recon_weight=0.1, re_temperature=0.2)
     model = CFModel(bb, align, reg_weight=1e-4)
     loss, parts = model.loss(Batch(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 3]), torch.tensor([2, 3, 0])))
     loss.backward()
@@ -200,7 +209,7 @@ def test_dccf_learns_planted_communities():
     assert isinstance(ds.interactions, pd.DataFrame)
     bb = DCCF(Graph(ds.train), BackboneConfig(dim=16, layers=2, extra={"n_intents": 8}))
     model = CFModel(bb, NoAlignment(), reg_weight=1e-4)
-    res = fit(model, ds, CFTrainConfig(epochs=30, batch_size=64, lr=0.01, eval_every=5, patience=10, progress=False,
+    res = train_cf(model, ds, CFTrainConfig(epochs=30, batch_size=64, lr=0.01, eval_every=5, patience=10, progress=False,
                                      select_metric="recall@5"), Protocol(ks=(5,), mask_valid_at_test=True))
     # a random ranking of the 22 candidates puts 5/22 ~ 0.23 of the test items in the top 5; ranking the
     # own community (7 candidates, both test items among them) first gives ~5/7 ~ 0.71

@@ -3,13 +3,14 @@
 import pytest
 import torch
 
-from lmrec.cf import CFTrainConfig
-from lmrec.cf.notebook import CFSpec, run_backbone
+from lmrec.cf.notebook import CFSpec, train_backbone
 
 from .cf_planted import planted_dataset, planted_profiles
 
+TINY = {"EPOCHS": 2, "BATCH_SIZE": 128, "EVAL_EVERY": 1, "PATIENCE": 1}
 
-def test_run_backbone_reports_rlmrec_columns_and_rows(monkeypatch):
+
+def test_train_backbone_reports_rlmrec_columns_and_rows(monkeypatch):
     ds = planted_dataset()
     up, ip = planted_profiles(ds)
     monkeypatch.setattr("lmrec.cf.notebook.target_embeddings", lambda source, dataset: (up, ip))
@@ -17,10 +18,9 @@ def test_run_backbone_reports_rlmrec_columns_and_rows(monkeypatch):
     user_ok[:10] = False  # ten failed user profiles
     monkeypatch.setattr("lmrec.cf.notebook.target_masks",
                         lambda source, dataset: (user_ok, torch.ones(ds.n_items, dtype=torch.bool)))
-    spec = CFSpec("gccf", alignment="gen", dim=8, layers=1,
-                  train=CFTrainConfig(epochs=2, batch_size=128, eval_every=1, patience=1, progress=False))
-    run = run_backbone(spec, dataset=ds)
-    assert spec.row == "GCCF+Gen" and CFSpec("simgcl", alignment="con").row == "SimGCL+Con"
+    spec = CFSpec.from_notebook("gccf", {"ALIGNMENT": "gen", "EMBED_DIM": 8, "LAYERS": 1, **TINY}, progress=False)
+    run = train_backbone(spec, dataset=ds)
+    assert spec.row == "GCCF+Gen" and CFSpec.from_notebook("simgcl", {"ALIGNMENT": "con"}).row == "SimGCL+Con"
     m = run.metrics()
     assert {f"{n}@{k}" for n in ("recall", "ndcg") for k in (5, 10, 20)} <= set(m)
     assert list(run.table().index) == ["valid", "test"]
@@ -32,23 +32,26 @@ def test_run_backbone_reports_rlmrec_columns_and_rows(monkeypatch):
 def test_unknown_names_fail_with_the_choices():
     ds = planted_dataset()
     with pytest.raises(ValueError, match="lightgcn"):
-        run_backbone(CFSpec("lightgnc"), dataset=ds)
+        CFSpec.from_notebook("lightgnc")
     with pytest.raises(ValueError, match="con"):
-        run_backbone(CFSpec("lightgcn", alignment="kd"), dataset=ds)
+        train_backbone(CFSpec.from_notebook("lightgcn", {"ALIGNMENT": "kd"}), dataset=ds)
+    with pytest.raises(ValueError, match=r"missing.*from_notebook"):
+        CFSpec.from_params("lightgcn", {"ALIGNMENT": "none"})
 
 
 def test_cllm4rec_protocol_changes_cutoffs_and_recall_denominator():
     ds = planted_dataset()
-    train = CFTrainConfig(epochs=1, batch_size=128, eval_every=1, patience=1, progress=False)
-    plain = run_backbone(CFSpec("lightgcn", dim=8, layers=1, train=train), dataset=ds)
-    spec = CFSpec("lightgcn", dim=8, layers=1, ks=(20, 40), recall_denominator="min_k", table="cllm4rec", train=train)
-    other = run_backbone(spec, dataset=ds)
+    small = {"EMBED_DIM": 8, "LAYERS": 1, **TINY, "EPOCHS": 1}
+    plain = train_backbone(CFSpec.from_notebook("lightgcn", small, progress=False), dataset=ds)
+    spec = CFSpec.from_notebook("lightgcn", {**small, "KS": [20, 40], "RECALL_DENOMINATOR": "min_k", "TABLE": "cllm4rec"},
+                                progress=False)
+    other = train_backbone(spec, dataset=ds)
     assert set(other.metrics()) == {"recall@20", "recall@40", "ndcg@20", "ndcg@40", "valid_recall@20"}
     assert "min(K,|T|)" in other.caption() and "|T|;" in plain.caption()
     # same seed and training, so the rankings agree: Recall@20 over min(20,|T|) can only be >= over |T|
     assert other.metrics()["recall@20"] >= plain.metrics()["recall@20"] - 1e-9
     with pytest.raises(ValueError, match="must include 20"):
-        CFSpec("lightgcn", ks=(10, 50))
+        CFSpec.from_notebook("lightgcn", {"KS": [10, 50]})
 
 
 def test_split_seed_fixes_the_split_while_seed_varies_training(monkeypatch):
@@ -58,8 +61,8 @@ def test_split_seed_fixes_the_split_while_seed_varies_training(monkeypatch):
     from lmrec.cf.notebook import load_cf_data
 
     for seed in (2023, 2024, 2025):
-        load_cf_data(CFSpec("lightgcn", seed=seed, split_seed=2023))
-    load_cf_data(CFSpec("lightgcn", seed=7))
+        load_cf_data(CFSpec.from_notebook("lightgcn", {"SEED": seed, "SPLIT_SEED": 2023}))
+    load_cf_data(CFSpec.from_notebook("lightgcn", {"SEED": 7, "SPLIT_SEED": -1}))
     assert calls == [2023, 2023, 2023, 7]
 
 
@@ -68,10 +71,9 @@ def test_split_seed_fixes_the_split_while_seed_varies_training(monkeypatch):
 def test_each_cf_notebook_parameter_reaches_its_spec(name, backbone):
     """Every name of the parameters cell lands in the spec (shared fields, CFTrainConfig or the backbone's Params):
     a notebook value that never reached the model would make its default a second, silent one."""
-    from lmrec.paths import notebooks_dir
-    from lmrec.run.plan import literal_defaults
+    from lmrec.defaults import notebook_defaults
 
-    params = {k: v for k, v in literal_defaults(notebooks_dir() / f"{name}.ipynb").items() if k != "RUN_DIR"}
+    params = notebook_defaults(name)
     changed = {k: (v + 1 if isinstance(v, int) and not isinstance(v, bool) and k not in ("KS",) else v)
                for k, v in params.items()}
     spec = CFSpec.from_params(backbone, changed)

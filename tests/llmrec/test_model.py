@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from lmrec.cf import BackboneConfig, Batch, CFModel, CFTrainConfig, Graph, NoAlignment, fit
+from lmrec.cf import BackboneConfig, Batch, CFModel, CFTrainConfig, Graph, NoAlignment, train_cf
 from lmrec.data import InteractionDataset, make_interactions
 from lmrec.eval import Protocol
 from lmrec.llmrec.model import LLMRecBackbone, LLMRecConfig, pruned_bpr, scaled_cosine_error
@@ -98,9 +98,9 @@ def test_augmented_triples_are_appended_for_users_with_a_pair():
 
 def test_bad_inputs_name_the_problem():
     with pytest.raises(ValueError, match="shape"):
-        LLMRecBackbone(Graph(R), BackboneConfig(dim=4), user_feats={"profile": np.zeros((5, 3))})
+        LLMRecBackbone(Graph(R), BackboneConfig(dim=4, layers=1), user_feats={"profile": np.zeros((5, 3))})
     with pytest.raises(ValueError, match="aug_pairs"):
-        LLMRecBackbone(Graph(R), BackboneConfig(dim=4), aug_pairs=(np.array([9, 0, 0]), np.array([1, 1, 1])))
+        LLMRecBackbone(Graph(R), BackboneConfig(dim=4, layers=1), aug_pairs=(np.array([9, 0, 0]), np.array([1, 1, 1])))
     with pytest.raises(ValueError, match="prune_keep"):
         LLMRecConfig(prune_keep="middle")
 
@@ -149,7 +149,7 @@ def test_learns_a_planted_signal_through_the_cf_trainer():
     torch.manual_seed(0)
     ds = planted_dataset()
     b = LLMRecBackbone(Graph(ds.train), BackboneConfig(dim=16, layers=2), LLMRecConfig(drop_rate=0.1))
-    res = fit(CFModel(b, NoAlignment(), reg_weight=1e-6), ds,
+    res = train_cf(CFModel(b, NoAlignment(), reg_weight=1e-6), ds,
               CFTrainConfig(epochs=40, batch_size=64, lr=0.02, eval_every=5, patience=10, progress=False,
                           select_metric="recall@5"),
               Protocol(ks=(5,)))
@@ -172,7 +172,7 @@ def test_augmented_pairs_carry_signal_the_plain_model_lacks():
         torch.manual_seed(0)
         b = LLMRecBackbone(Graph(ds.train), BackboneConfig(dim=16, layers=2),
                            LLMRecConfig(drop_rate=0.0, aug_sample_rate=1.0), aug_pairs=aug)
-        res = fit(CFModel(b, NoAlignment(), reg_weight=1e-6), ds,
+        res = train_cf(CFModel(b, NoAlignment(), reg_weight=1e-6), ds,
                   CFTrainConfig(epochs=20, batch_size=64, lr=0.02, eval_every=20, patience=5, progress=False,
                               select_metric="recall@1"),
                   Protocol(ks=(1,)))

@@ -8,9 +8,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lmrec.cf import CFTrainConfig
 from lmrec.cf.notebook import CFSpec, build_model
-from lmrec.cf.trainer import fit
+from lmrec.cf.trainer import train_cf
 from lmrec.eval import Protocol
 from lmrec.run.context import start_run
 from lmrec.utils import use_deterministic_kernels
@@ -56,13 +55,13 @@ def test_same_seed_alignment_training_gives_identical_weights(two_threads, monke
     monkeypatch.setattr(cf_notebook, "target_masks", lambda source, dataset: (
         torch.ones(dataset.n_users, dtype=torch.bool), torch.ones(dataset.n_items, dtype=torch.bool)))
     use_deterministic_kernels(True)
-    spec = CFSpec("lightgcn", "con", dim=32, layers=2, kd_weight=1.0,
-                  train=CFTrainConfig(epochs=1, batch_size=2048, eval_every=1, progress=False))
+    spec = CFSpec.from_notebook("lightgcn", {"ALIGNMENT": "con", "EMBED_DIM": 32, "LAYERS": 2, "KD_WEIGHT": 1.0, "EPOCHS": 1,
+                                             "BATCH_SIZE": 2048, "EVAL_EVERY": 1}, progress=False)
 
     def weights() -> list[torch.Tensor]:
         torch.manual_seed(0)
         model = build_model(spec, ds)
-        fit(model, ds, spec.train, Protocol(ks=(20,)), "cpu")
+        train_cf(model, ds, spec.train, Protocol(ks=(20,)), "cpu")
         return [p.detach().clone() for p in model.parameters()]
 
     first, second = weights(), weights()

@@ -13,8 +13,7 @@ import time
 import torch
 
 import lmrec.cf.trainer as trainer
-from lmrec.cf import CFTrainConfig
-from lmrec.cf.notebook import CFSpec, run_backbone
+from lmrec.cf.notebook import CFSpec, train_backbone
 from lmrec.utils import seed_everything, use_deterministic_kernels
 from tests.cf.cf_planted import planted_dataset, planted_profiles
 
@@ -37,9 +36,9 @@ def main(out: str, checkpoint_dir: str, delay: float = 0.0) -> None:
     nb.target_embeddings = lambda source, dataset: (up, ip)
     nb.target_masks = lambda source, dataset: (torch.ones(dataset.n_users, dtype=torch.bool),
                                                      torch.ones(dataset.n_items, dtype=torch.bool))
-    spec = CFSpec("lightgcn", alignment="gen", dim=8, layers=2, seed=0,
-                  train=CFTrainConfig(epochs=16, batch_size=64, lr=0.02, eval_every=2, patience=20, progress=False))
-    run = run_backbone(spec, dataset=ds, checkpoint_dir=checkpoint_dir)
+    spec = CFSpec.from_notebook("lightgcn", {"ALIGNMENT": "gen", "EMBED_DIM": 8, "LAYERS": 2, "SEED": 0, "EPOCHS": 16,
+                                             "BATCH_SIZE": 64, "LR": 0.02, "EVAL_EVERY": 2, "PATIENCE": 20}, progress=False)
+    run = train_backbone(spec, dataset=ds, checkpoint_dir=checkpoint_dir)
     digest = float(sum(p.double().sum() for p in run.model.state_dict().values() if torch.is_tensor(p)))
     with open(out, "w") as fh:
         json.dump({"test": run.result.test.metrics, "best_epoch": run.result.best_epoch, "digest": digest,

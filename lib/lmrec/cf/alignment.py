@@ -73,8 +73,8 @@ class ContrastiveAlignment(Alignment):
 
     name = "con"
 
-    def __init__(self, user_prof: torch.Tensor, item_prof: torch.Tensor, cf_dim: int, kd_weight: float = 0.01,
-                 kd_temperature: float = 0.2, user_mask: torch.Tensor | None = None,
+    def __init__(self, user_prof: torch.Tensor, item_prof: torch.Tensor, cf_dim: int, kd_weight: float,
+                 kd_temperature: float, user_mask: torch.Tensor | None = None,
                  item_mask: torch.Tensor | None = None, negatives: bool = True) -> None:
         super().__init__()
         _check_profiles(user_prof, item_prof, user_prof.shape[0], item_prof.shape[0])
@@ -112,7 +112,7 @@ class GenerativeAlignment(Alignment):
     name = "gen"
 
     def __init__(self, user_prof: torch.Tensor, item_prof: torch.Tensor, ego_dim: int, cf_dim: int,
-                 mask_ratio: float = 0.1, recon_weight: float = 0.1, re_temperature: float = 0.2,
+                 mask_ratio: float, recon_weight: float, re_temperature: float,
                  user_mask: torch.Tensor | None = None, item_mask: torch.Tensor | None = None) -> None:
         super().__init__()
         _check_profiles(user_prof, item_prof, user_prof.shape[0], item_prof.shape[0])

@@ -34,7 +34,8 @@ Adding a backbone
 4. Optional hooks: :meth:`Backbone.on_epoch_start` (e.g. AutoCF re-samples its masked subgraph every
    ``epoch_period`` epochs), :meth:`Backbone.on_step_start` (per-batch), :meth:`Backbone.score`.
 5. Register it in ``lmrec/cf/registry.py`` (``BACKBONES``) so ``build_backbone("<name>", ...)`` and the
-   notebooks find it, and add a notebook ``NN_<name>`` that calls :func:`lmrec.cf.notebook.run_backbone`.
+   notebooks find it, and add a notebook ``NN_<name>`` that calls :func:`lmrec.cf.notebook.train_backbone`, and add
+   its notebook's name to ``NOTEBOOKS`` in ``lmrec/cf/notebook.py`` (its defaults live in that parameters cell).
 
 Everything random must draw from torch's global RNG on the device (seeded by the run), never NumPy, so
 runs are reproducible and no host work happens per batch.
@@ -60,8 +61,8 @@ class BackboneConfig:
     ``cl_weight``, ``temperature``, ``eps`` ...): each backbone's :class:`BackboneParams` subclass lists the
     names it reads and their defaults, and rejects any other name."""
 
-    dim: int = 32
-    layers: int = 3
+    dim: int      # no defaults: each backbone's notebook holds them (EMBED_DIM, LAYERS)
+    layers: int
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -1,8 +1,9 @@
-"""What notebooks 10-15 call: one function that loads data and profiles, builds backbone x alignment,
-trains with the one trainer, evaluates and returns everything the notebook shows and records."""
+"""What notebooks 10-15 call: one function (``train_backbone``) that loads data and profiles, builds backbone x
+alignment, trains with the one trainer, evaluates and returns everything the notebook shows and records."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pandas as pd
 import torch
 
 from ..data import load_dataset
+from ..defaults import notebook_defaults
 from ..eval import Protocol
 from ..paths import repo_path
 from ..rlmrec.embeddings import coverage_text, target_embeddings, target_masks
@@ -18,8 +20,8 @@ from .alignment import ALIGNMENTS
 from .backbone import BackboneConfig
 from .graph import Graph
 from .model import CFModel
-from .registry import backbone_class, build_alignment, build_backbone
-from .trainer import CFTrainConfig, CFTrainResult, fit
+from .registry import NOTEBOOKS, backbone_class, build_alignment, build_backbone
+from .trainer import CFTrainConfig, CFTrainResult, train_cf
 
 # notebook parameter -> CFSpec field, and -> CFTrainConfig field; a backbone's own parameters are its Params fields
 SPEC_PARAMS = {"DATASET": "dataset", "SPLIT": "split", "MIN_RATING": "min_rating", "ALIGNMENT": "alignment",
@@ -37,37 +39,40 @@ ALIGN_SUFFIX = {"none": "", "con": "+Con", "gen": "+Gen"}
 
 @dataclass
 class CFSpec:
-    """Everything one backbone x alignment run needs (the notebook parameters, grouped)."""
+    """Everything one backbone x alignment run needs: its notebook's parameters, grouped. No field but ``extra``
+    has a default here: every default lives once, in the backbone's notebook (``NOTEBOOKS``). Inside the notebook
+    the spec comes from :meth:`from_params`; anywhere else from :meth:`from_notebook` (those defaults plus the
+    values you change)."""
 
     backbone: str
-    alignment: str = "none"
-    dataset: str = "ml100k"
-    split: str = "rlmrec"
-    min_rating: float = 4
-    profile_source: str = "generated"
-    dim: int = 32
-    layers: int = 3
-    extra: dict[str, Any] = field(default_factory=dict)   # backbone-specific hyperparameters
-    reg_weight: float = 1e-6
-    kd_weight: float | None = None        # alignment weights/temperatures: None takes the alignment's default
-    kd_temperature: float | None = None
-    mask_ratio: float | None = None
-    recon_weight: float | None = None
-    re_temperature: float | None = None
-    graph_backend: str = "torch"
-    train: CFTrainConfig = field(default_factory=CFTrainConfig)
-    ks: tuple[int, ...] = (5, 10, 20)
-    recall_denominator: str = "n_relevant"   # n_relevant (|T|, RLMRec) | min_k (min(K,|T|), CLLM4Rec)
-    table: str = "rlmrec"                    # the report table the run's row goes to
-    seed: int = 2023                         # initialisation, sampling, dropout, noise
-    split_seed: int = -1                     # the random split's seed (-1: ``seed``)
+    alignment: str
+    dataset: str
+    split: str
+    min_rating: float
+    profile_source: str
+    dim: int
+    layers: int
+    reg_weight: float
+    kd_weight: float         # RLMRec-Con weight and temperature
+    kd_temperature: float
+    mask_ratio: float        # RLMRec-Gen masked share, weight and temperature
+    recon_weight: float
+    re_temperature: float
+    graph_backend: str
+    train: CFTrainConfig
+    ks: tuple[int, ...]
+    recall_denominator: str  # n_relevant (|T|, RLMRec) | min_k (min(K,|T|), CLLM4Rec)
+    table: str               # the report table the run's row goes to
+    seed: int                # initialisation, sampling, dropout, noise
+    split_seed: int          # the random split's seed (-1: ``seed``)
+    extra: dict[str, Any] = field(default_factory=dict)   # backbone-specific hyperparameters (its ``Params``)
 
     def __post_init__(self) -> None:
         if 20 not in self.ks:
             raise ValueError(f"KS={list(self.ks)} must include 20: the model is chosen on validation Recall@20")
 
     @classmethod
-    def from_params(cls, backbone: str, params: dict[str, Any]) -> CFSpec:
+    def from_params(cls, backbone: str, params: Mapping[str, Any], progress: bool = True) -> CFSpec:
         """The spec of notebooks 10-15 from their parameters cell (``run.params``): shared names map through
         ``SPEC_PARAMS``/``TRAIN_PARAMS``, the backbone's own names are its ``Params`` fields in upper case
         (``KEEP_RATE`` -> ``keep_rate``), so each default is written once, in the notebook. A name none of
@@ -78,13 +83,28 @@ class CFSpec:
         if unknown:
             raise ValueError(f"parameters {unknown} mean nothing to the {backbone} notebook; known: "
                              f"{sorted(SPEC_PARAMS) + sorted(TRAIN_PARAMS) + sorted(n.upper() for n in own)}")
+        missing = sorted(k for k in (*SPEC_PARAMS, *TRAIN_PARAMS) if k not in params)
+        if missing:
+            raise ValueError(f"parameters {missing} are missing: from_params takes the {backbone} notebook's whole "
+                             "parameter set (run.params); outside the notebook use CFSpec.from_notebook(backbone, "
+                             "changes), which starts from the notebook's defaults")
         spec = {SPEC_PARAMS[k]: v for k, v in params.items() if k in SPEC_PARAMS}
         if "ks" in spec:
             spec["ks"] = tuple(spec["ks"])
         train = {TRAIN_PARAMS[k]: v for k, v in params.items() if k in TRAIN_PARAMS}
         train["time_limit_s"] = train.get("time_limit_s") or None  # 0: no budget
         extra = {k.lower(): v for k, v in params.items() if k.lower() in own}
-        return cls(backbone=backbone, extra=extra, train=CFTrainConfig(**train), **spec)
+        return cls(backbone=backbone, extra=extra, train=CFTrainConfig(**train, progress=progress), **spec)
+
+    @classmethod
+    def from_notebook(cls, backbone: str, changes: Mapping[str, Any] | None = None, progress: bool = True) -> CFSpec:
+        """The spec the backbone's notebook runs (its parameters cell, the one home of its defaults) with
+        ``changes`` (notebook names, e.g. ``{"EMBED_DIM": 64, "EPOCHS": 30}``) applied: how bench scripts,
+        tests and other notebooks train a backbone without restating a default."""
+        if backbone not in NOTEBOOKS:
+            raise ValueError(f"BACKBONE={backbone!r} has no notebook in lmrec.cf.registry.NOTEBOOKS; "
+                             f"known: {sorted(NOTEBOOKS)}")
+        return cls.from_params(backbone, notebook_defaults(NOTEBOOKS[backbone]) | dict(changes or {}), progress)
 
     @property
     def row(self) -> str:
@@ -152,13 +172,13 @@ def build_model(spec: CFSpec, dataset, device: torch.device | str = "cpu") -> CF
     return CFModel(backbone, alignment, spec.reg_weight).to(device)
 
 
-def run_backbone(spec: CFSpec, device: torch.device | str = "cpu", dataset=None,
-                 checkpoint_dir: str | Path | None = None) -> CFRun:
+def train_backbone(spec: CFSpec, device: torch.device | str = "cpu", dataset=None,
+                   checkpoint_dir: str | Path | None = None) -> CFRun:
     """Load, build, train (early stopping on validation Recall@20), restore the best state, test once.
     With ``checkpoint_dir`` (a notebook's run folder) training checkpoints there and a re-run resumes."""
     dataset = dataset if dataset is not None else load_cf_data(spec)
     torch.manual_seed(spec.seed)
     model = build_model(spec, dataset, device)
     protocol = Protocol(ks=tuple(spec.ks), recall_denominator=spec.recall_denominator)
-    result = fit(model, dataset, spec.train, protocol, device, checkpoint_dir=checkpoint_dir)
+    result = train_cf(model, dataset, spec.train, protocol, device, checkpoint_dir=checkpoint_dir)
     return CFRun(spec, dataset, model, result, protocol)

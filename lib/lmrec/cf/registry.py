@@ -20,6 +20,11 @@ BACKBONES: dict[str, str] = {
     "autocf": "lmrec.cf.autocf:AutoCF",
 }
 
+# name -> the notebook whose parameters cell holds the backbone's defaults (their one home; read by
+# lmrec.cf.notebook.CFSpec.from_notebook)
+NOTEBOOKS: dict[str, str] = {"gccf": "10_gccf", "lightgcn": "11_lightgcn", "sgl": "12_sgl", "simgcl": "13_simgcl",
+                             "dccf": "14_dccf", "autocf": "15_autocf"}
+
 
 def backbone_class(name: str) -> type[Backbone]:
     """The backbone class registered under ``name``."""
@@ -40,10 +45,10 @@ def build_alignment(name: str, backbone: Backbone, user_prof: torch.Tensor | Non
                     user_mask: torch.Tensor | None = None, item_mask: torch.Tensor | None = None) -> Alignment:
     """``none`` | ``con`` (RLMRec-Con) | ``gen`` (RLMRec-Gen), sized from the backbone's widths.
 
-    A weight or temperature left ``None`` takes the alignment class's own default (the one place it is
-    written); RLMRec-Con aligns negative items unless the backbone says otherwise
-    (:attr:`Backbone.con_negatives`). ``user_mask`` / ``item_mask`` flag the nodes with a generated profile
-    (the others are left out of the alignment loss)."""
+    ``con`` needs ``kd_weight`` and ``kd_temperature``, ``gen`` needs ``mask_ratio``, ``recon_weight`` and
+    ``re_temperature``: they have no default here (each backbone's notebook holds its own). RLMRec-Con aligns
+    negative items unless the backbone says otherwise (:attr:`Backbone.con_negatives`). ``user_mask`` /
+    ``item_mask`` flag the nodes with a generated profile (the others are left out of the alignment loss)."""
     if name not in ALIGNMENTS:
         raise ValueError(f"ALIGNMENT={name!r} is unknown; choose one of {ALIGNMENTS}")
     if name == "none":
@@ -55,13 +60,17 @@ def build_alignment(name: str, backbone: Backbone, user_prof: torch.Tensor | Non
                          f"graph has {backbone.n_users} / {backbone.n_items}: the profiles belong to another "
                          "dataset or split; regenerate them (notebook 02) for this DATASET/MIN_RATING")
     if name == "con":
-        given = _given(kd_weight=kd_weight, kd_temperature=kd_temperature)
+        weights = _needed(name, kd_weight=kd_weight, kd_temperature=kd_temperature)
         return ContrastiveAlignment(user_prof, item_prof, backbone.out_dim, user_mask=user_mask, item_mask=item_mask,
-                                    negatives=backbone.con_negatives, **given)
-    given = _given(mask_ratio=mask_ratio, recon_weight=recon_weight, re_temperature=re_temperature)
+                                    negatives=backbone.con_negatives, **weights)
+    weights = _needed(name, mask_ratio=mask_ratio, recon_weight=recon_weight, re_temperature=re_temperature)
     return GenerativeAlignment(user_prof, item_prof, backbone.dim, backbone.out_dim, user_mask=user_mask,
-                               item_mask=item_mask, **given)
+                               item_mask=item_mask, **weights)
 
 
-def _given(**values: float | None) -> dict[str, float]:
-    return {k: v for k, v in values.items() if v is not None}
+def _needed(alignment: str, **values: float | None) -> dict[str, float]:
+    missing = [k.upper() for k, v in values.items() if v is None]
+    if missing:
+        raise ValueError(f"ALIGNMENT={alignment!r} needs {missing} (the backbone's notebook holds their defaults: "
+                         "CFSpec.from_notebook)")
+    return {k: float(v) for k, v in values.items()}

@@ -11,14 +11,14 @@ is restored and the test split evaluated once. Losses are summed on the device a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
 from ..eval import EvalResult, Protocol, evaluate_split
-from ..train import FitConfig, TrainingState
-from ..train import fit as run_fit
+from ..train import FitConfig, TrainingState, fit
 from ..train.sampling import NegativeSampler
 from .backbone import Batch
 from .model import CFModel
@@ -26,14 +26,15 @@ from .model import CFModel
 
 @dataclass
 class CFTrainConfig:
-    """Optimisation and model-selection settings (RLMRec defaults: Adam 1e-3, batch 4096, eval every 3
-    epochs, patience 5 evaluations)."""
+    """Optimisation and model-selection settings. The hyperparameters have no default here: their one home is
+    each notebook's parameters cell (``EPOCHS``, ``BATCH_SIZE``, ``LR``, ``EVAL_EVERY``, ``PATIENCE``), read
+    outside a notebook through :meth:`lmrec.cf.notebook.CFSpec.from_notebook`."""
 
-    epochs: int = 100
-    batch_size: int = 4096
-    lr: float = 1e-3
-    eval_every: int = 3
-    patience: int = 5
+    epochs: int
+    batch_size: int
+    lr: float
+    eval_every: int
+    patience: int
     select_metric: str = "recall@20"
     eval_batch_size: int = 1024
     progress: bool = True
@@ -65,8 +66,10 @@ class CFTrainResult:
 
 
 def train_epoch(model: CFModel, optimizer: torch.optim.Optimizer, sampler: NegativeSampler, users: torch.Tensor,
-                items: torch.Tensor, batch_size: int, epoch: int) -> dict[str, float]:
-    """One pass over all training interactions; returns the mean of each loss part over batches."""
+                items: torch.Tensor, batch_size: int, epoch: int,
+                after_step: Callable[[dict[str, torch.Tensor]], bool] | None = None) -> dict[str, float]:
+    """One pass over all training interactions; returns the mean of each loss part over batches.
+    ``after_step`` (benchmarks) sees each step's loss parts and ends the epoch early by returning True."""
     model.train()
     model.backbone.on_epoch_start(epoch)
     perm = torch.randperm(users.numel(), device=users.device)
@@ -86,6 +89,8 @@ def train_epoch(model: CFModel, optimizer: torch.optim.Optimizer, sampler: Negat
         for k, v in parts.items():
             sums[k] = sums[k] + v if k in sums else v
         n_batches += 1
+        if after_step is not None and after_step(parts):
+            break
     return {k: float(v) / n_batches for k, v in sums.items()}
 
 
@@ -95,8 +100,8 @@ def evaluate_cf(model: CFModel, dataset, split: str, protocol: Protocol, device:
     return evaluate_split(model.scorer(), dataset, split, protocol, device, batch_size)
 
 
-def fit(model: CFModel, dataset, config: CFTrainConfig, protocol: Protocol | None = None,
-        device: torch.device | str = "cpu", checkpoint_dir: str | Path | None = None) -> CFTrainResult:
+def train_cf(model: CFModel, dataset, config: CFTrainConfig, protocol: Protocol | None = None,
+             device: torch.device | str = "cpu", checkpoint_dir: str | Path | None = None) -> CFTrainResult:
     """Train ``model`` on ``dataset.train`` through the engine (:func:`lmrec.train.fit`: validation every
     ``eval_every`` epochs, patience, time budget, checkpoints in ``checkpoint_dir`` and resume), restore the
     best state and evaluate the test split once. ``model`` must already be on ``device``."""
@@ -119,7 +124,7 @@ def fit(model: CFModel, dataset, config: CFTrainConfig, protocol: Protocol | Non
                      desc=f"{model.backbone.name}+{model.alignment.name}")
     identity = {"model": type(model.backbone).__name__, "alignment": model.alignment.name, "n_users": graph.n_users,
                 "n_items": graph.n_items, "n_train": int(users.numel()), "config": asdict(config) | {"progress": None}}
-    out = run_fit(train_one, validate, loop, TrainingState({"model": model, "optimizer": optimizer}),
+    out = fit(train_one, validate, loop, TrainingState({"model": model, "optimizer": optimizer}),
                   checkpoint_dir, identity)
     valid = evaluate_cf(model, dataset, "valid", protocol, device, config.eval_batch_size)
     test = evaluate_cf(model, dataset, "test", protocol, device, config.eval_batch_size)

@@ -4,7 +4,7 @@
 * :mod:`.parsing` strict parsers of their answers
 * :mod:`.choice` implicit-feedback pairs independent of the candidates' order
 * :mod:`.augment` running them through the LLM layer (cached, resumable, with failure accounting)
-* :mod:`.model` the recommender as a backbone of the one CF trainer (:func:`lmrec.cf.fit`)
+* :mod:`.model` the recommender as a backbone of the one CF trainer (:func:`lmrec.cf.train_cf`)
 """
 
 from .model import LLMRecBackbone, LLMRecConfig, pruned_bpr, scaled_cosine_error
