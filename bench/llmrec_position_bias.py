@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lmrec.cf import CFTrainConfig
-from lmrec.cf.notebook import CFSpec, run_backbone
+from lmrec.cf.notebook import CFSpec, train_backbone
 from lmrec.data import load_dataset
+from lmrec.defaults import notebook_defaults
 from lmrec.llm.chat import GenParams, response_cache
 from lmrec.llmrec.augment import base_candidates, run_structured
 from lmrec.llmrec.choice import LabelScoreChat, candidate_orders, choose_pair, parse_scores, position_prior
@@ -58,9 +58,11 @@ def main() -> None:
     before = machine_summary("cpu")
     t0, c0 = time.perf_counter(), time.process_time()
     ds = load_dataset("ml100k", "rlmrec", seed=args.seed, min_rating=4)
-    base = run_backbone(CFSpec(backbone="lightgcn", dim=64, layers=2, seed=args.seed, ks=(10, 20, 50),
-                               train=CFTrainConfig(epochs=args.base_epochs, batch_size=2048, lr=5e-3, eval_every=3,
-                                                 patience=3, progress=False)), dataset=ds)
+    # notebook 20's base model: notebook 11's LightGCN at 20's BASE_DIM, 2 layers, K 10/20/50
+    base_dim = notebook_defaults("20_llmrec_augment")["BASE_DIM"]
+    base = train_backbone(CFSpec.from_notebook("lightgcn", {"EMBED_DIM": base_dim, "LAYERS": 2, "SEED": args.seed,
+                                                            "KS": [10, 20, 50], "EPOCHS": args.base_epochs},
+                                               progress=False), dataset=ds)
     users = np.sort(np.random.default_rng(args.seed).choice(ds.n_users, args.users, replace=False))
     cands = base_candidates(base.model.scorer(), ds.train, args.k, users)
     t_base = time.perf_counter() - t0

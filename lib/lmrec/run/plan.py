@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from ..defaults import literal_defaults  # noqa: F401  (re-exported: the runner's and the report's reader)
 from ..paths import notebooks_dir
 from ..utils import stable_hash
 
@@ -144,24 +145,6 @@ def notebook_parameters(path: Path) -> dict[str, Any]:
         raise PlanError(f"{path}: papermill cannot parse the parameters line(s) of {lost}; "
                         "write `NAME = literal  # comment` with no '=' or ';' inside the comment")
     return {name: info.get("default") for name, info in declared.items()}
-
-
-def literal_defaults(path: Path) -> dict[str, Any]:
-    """The ``parameters`` cell's defaults as Python values (names whose default is not a literal are left out)."""
-    import ast
-
-    import nbformat
-
-    nb = nbformat.read(path, as_version=4)
-    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-    out: dict[str, Any] = {}
-    for node in ast.parse(cells[0].source).body if cells else []:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            try:
-                out[node.targets[0].id] = ast.literal_eval(node.value)
-            except ValueError:
-                continue
-    return out
 
 
 def _type_name(value: Any) -> str:
