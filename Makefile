@@ -9,7 +9,7 @@ TEST_WORKERS ?= 2
 # JupyterLab refuses to start as root (containers) unless told so
 LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help setup main test lint smoke lab bench readme-results clean-outputs
+.PHONY: help setup main test lint smoke expected-metrics lab bench readme-results clean-outputs
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -34,6 +34,12 @@ test: setup  ## lint, notebooks stripped, the test suite (GPU tests skip without
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/nbstripout --verify notebooks/*.ipynb
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
+
+expected-metrics: setup  ## rerun the smoke plan and rewrite tests/expected_smoke_metrics.json (review its diff)
+	$(PY) -m tests.smoke_metrics
+
+pack: setup  ## LLM products of 01 + 20 at full coverage -> packs/<name>/ (hours on CPU; resumable: run again)
+	$(PY) -m lmrec pack $(PACK_ARGS)
 
 smoke: setup  ## every notebook with tiny parameters (what the notebook tests run)
 	LMREC_OUTPUTS=outputs/smoke $(PY) -m lmrec run --params params/smoke

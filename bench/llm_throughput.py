@@ -35,9 +35,10 @@ def local_configs(engines: list[str], dtypes: list[str], batch_sizes: list[int])
 
 
 def bench_local(n_items: int, n_users: int, configs: list[dict], max_new_tokens: int, rounds: int = 1,
-                max_repairs: int = 1) -> list[dict]:
+                max_repairs: int = 1, constrain: bool = True, words: tuple[int, int, int, int] = (15, 8, 15, 8)
+                ) -> list[dict]:
     from lmrec.data import load_dataset
-    from lmrec.llm.chat import LocalChat
+    from lmrec.llm.chat import GenParams, LocalChat
     from lmrec.rlmrec.profiles import ProfileConfig, profile_items, profile_users
 
     ds = load_dataset("ml100k", "rlmrec", 2023, min_rating=4)
@@ -54,7 +55,9 @@ def bench_local(n_items: int, n_users: int, configs: list[dict], max_new_tokens:
             backend = backends[(c["engine"], c["dtype"])]
             backend.batch_size = c["batch"]
             cfg = ProfileConfig(n_items=n_items, n_users=n_users, max_new_tokens=max_new_tokens,
-                                max_repairs=max_repairs)
+                                max_repairs=max_repairs, constrain=constrain, item_summary_words=words[0],
+                                item_reasoning_words=words[1], user_summary_words=words[2],
+                                user_reasoning_words=words[3])
             for stage in ("items", "users") if n_users else ("items",):
                 load = os.getloadavg()[0]
                 t0, c0 = time.perf_counter(), time.process_time()
@@ -67,6 +70,7 @@ def bench_local(n_items: int, n_users: int, configs: list[dict], max_new_tokens:
                 s, n = run.stats, len(run.requests)
                 dtype = c["dtype"] if c["engine"] != "transformers" else str(backend.dtype).removeprefix("torch.")
                 rows.append({"round": rnd, "stage": stage, "engine": c["engine"], "dtype": dtype,
+                             "constrained": backend.constrains(GenParams(json_schema={})) and constrain,
                              "batch": c["batch"], "cpu_capability": cap["torch"] + (" bf16" if cap["bf16_native"] else ""),
                              "threads": backend_threads(), "profiles": n, "calls": s.calls,
                              "failures": len(run.failures), "failure_rate": len(run.failures) / max(1, n),
@@ -85,7 +89,7 @@ def backend_threads() -> int:
 
 
 def bench_openai(levels: list[int], n_requests: int, max_tokens: int) -> list[dict]:
-    from lmrec.llm.chat import ChatRequest, GenParams, OpenAIChat, run_chat
+    from lmrec.llm.chat import ChatRequest, GenParams, OpenAIChat, generate_chat
     from lmrec.llm.hf import smollm2_folder
     from lmrec.llm.serve import start_transformers_serve
 
@@ -98,7 +102,7 @@ def bench_openai(levels: list[int], n_requests: int, max_tokens: int) -> list[di
                                  concurrency=level, timeout=600)
             reqs = [ChatRequest([{"role": "user", "content": f"Name a movie genre ({level}-{i})."}])
                     for i in range(n_requests)]
-            run = run_chat(backend, reqs, GenParams(max_new_tokens=max_tokens), cache=None, progress=False)
+            run = generate_chat(backend, reqs, GenParams(max_new_tokens=max_tokens), cache=None, progress=False)
             s = run.stats
             rows.append({"in_flight": level, "requests": n_requests, "failures": s.failures, "wall_s": s.wall_s,
                          "req_per_s": n_requests / s.wall_s, "tok_per_s": s.completion_tokens / s.wall_s,
@@ -130,6 +134,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1, help="repeat the configurations, alternating their order")
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--max-repairs", type=int, default=1)
+    ap.add_argument("--no-constrain", action="store_true", help="decode without the JSON schema")
+    ap.add_argument("--words", type=int, nargs=4, default=[15, 8, 15, 8],
+                    help="word limits: item summary, item reasoning, user summary, user reasoning")
     ap.add_argument("--levels", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--requests", type=int, default=16)
     ap.add_argument("--openai-max-tokens", type=int, default=16)
@@ -140,7 +147,8 @@ def main() -> None:
     before = machine_summary()
     configs = local_configs(args.engine, args.dtype, args.batch)
     local = [] if args.skip_local else bench_local(args.items, args.users, configs, args.max_new_tokens,
-                                                   args.rounds, args.max_repairs)
+                                                   args.rounds, args.max_repairs, not args.no_constrain,
+                                                   tuple(args.words))
     remote = [] if args.skip_openai else bench_openai(args.levels, args.requests, args.openai_max_tokens)
     emulated = {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "CT2_FORCE_CPU_ISA")
                 if k in os.environ}
@@ -148,7 +156,8 @@ def main() -> None:
             f"Machine at start: {before}\nMachine at end: {machine_summary()}\n"
             f"CPU capability: {cpu_capability()}; emulation variables: {emulated or 'none'}\n\n"
             f"## Local backend: SmolLM2-135M-Instruct profiles (ML-100K, max_new_tokens={args.max_new_tokens}, "
-            f"max_repairs={args.max_repairs}, continuation/repair calls included)\n\n{table(local)}\n"
+            f"max_repairs={args.max_repairs}, word limits {args.words}, schema constraint "
+            f"{'off' if args.no_constrain else 'on where the engine can'}, continuation/repair calls included)\n\n{table(local)}\n"
             f"## openai backend against `transformers serve` (SmolLM2, {args.requests} requests, "
             f"max_tokens={args.openai_max_tokens})\n\n{table(remote)}")
     print(text)

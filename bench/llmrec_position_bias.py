@@ -30,7 +30,7 @@ from lmrec.cf.notebook import CFSpec, train_backbone
 from lmrec.data import load_dataset
 from lmrec.defaults import notebook_defaults
 from lmrec.llm.chat import GenParams, response_cache
-from lmrec.llmrec.augment import base_candidates, run_structured
+from lmrec.llmrec.augment import base_candidates, generate_structured
 from lmrec.llmrec.choice import LabelScoreChat, candidate_orders, choose_pair, parse_scores, position_prior
 from lmrec.llmrec.pipeline import AugmentSpec, make_chat
 from lmrec.llmrec.prompts import history_items, implicit_feedback_prompt
@@ -78,7 +78,7 @@ def main() -> None:
                for j, o in shown]
     t1, c1 = time.perf_counter(), time.process_time()
     cache = response_cache()
-    run = run_structured(scorer, prompts, lambda t, p: parse_scores(t, len(p.labels)), GenParams(), retries=0,
+    run = generate_structured(scorer, prompts, lambda t, p: parse_scores(t, len(p.labels)), GenParams(), retries=0,
                          cache=cache, desc="label scores")
     cache.close()
     t_llm, c_llm = time.perf_counter() - t1, time.process_time() - c1

@@ -7,6 +7,8 @@ examples:
   python -m lmrec run 1* --set DATASET=rlmrec:../shared/data/rlmrec_yelp --set SPLIT=given
   python -m lmrec report                                rebuild outputs/tables and outputs/report/index.html
                                                         from the runs already in outputs/runs
+  python -m lmrec pack                                  generate the LLM products of 01 and 20 at full coverage
+                                                        (resumable) and write packs/<name>/ (see lmrec.pack)
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lmrec", description=__doc__.split("\n\n")[0],
                                      epilog="examples:" + __doc__.split("examples:", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,plan,report}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,plan,report,pack}")
     commands = (("run", "execute notebooks with papermill, one run folder each"),
                 ("plan", "print the runs a `run` would make, after checking every parameter"),
                 ("report", "rebuild the tables and the HTML report from the existing runs (no training)"))
@@ -52,11 +54,32 @@ def _parser() -> argparse.ArgumentParser:
         if name == "run":
             p.add_argument("--force", action="store_true", help="re-run finished runs")
             p.add_argument("--stop-on-failure", action="store_true", help="stop at the first failed run")
+    p = sub.add_parser("pack", help="make the LLM pack (notebooks 01 + 20, params/default + params/pack)",
+                       description="make the LLM pack (notebooks 01 + 20, params/default + params/pack)")
+    p.add_argument("--params", "-p", action="append", default=[], help="extra YAML overlaid on params/pack")
+    p.add_argument("--set", "-s", action="append", default=[], metavar="[NB.]NAME=VALUE")
+    p.add_argument("--outputs", default="", help="private outputs root of the generation (default outputs/pack)")
+    p.add_argument("--name", default="", help="pack folder name (default <dataset key>-<date>)")
+    p.add_argument("--dest", default="", help="where the pack folder is written (default packs/)")
+    p.add_argument("--export-only", action="store_true", help="write the pack from finished runs, generate nothing")
+    p.add_argument("--kernel", default="lmrec", help="Jupyter kernel name (default: lmrec)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "pack":
+        from .llm.pack import PackError
+        from .pack import PACKS_DIR, make_pack
+
+        try:
+            folder = make_pack(args.name, args.outputs, args.params, _parse_set(args.set), not args.export_only,
+                               args.dest or PACKS_DIR, args.kernel)
+        except PackError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        print(f"pack written: {folder}")
+        return 0
 
     from .run.plan import PlanError, build_plan, load_params
 

@@ -10,9 +10,9 @@ from lmrec.llm.chat import (
     GenParams,
     LocalChat,
     StageStats,
+    generate_chat,
     request_key,
     response_cache,
-    run_chat,
 )
 from lmrec.llm.hf import tiny_random_causal_lm
 
@@ -56,15 +56,15 @@ def test_second_run_is_all_cache_hits(tiny, tmp_path):
     cache = response_cache(tmp_path / "r.sqlite")
     gen = GenParams(max_new_tokens=4)
     reqs = _requests() + [_requests()[0]]  # a duplicate is called once
-    first = run_chat(backend, reqs, gen, cache=cache, progress=False)
+    first = generate_chat(backend, reqs, gen, cache=cache, progress=False)
     assert (first.stats.calls, first.stats.cache_hits, first.stats.failures) == (5, 0, 0)
     assert first.stats.completion_tokens > 0 and first.stats.prompt_tokens > 0
-    second = run_chat(backend, reqs, gen, cache=cache, progress=False)
+    second = generate_chat(backend, reqs, gen, cache=cache, progress=False)
     assert (second.stats.calls, second.stats.cache_hits) == (0, 6)
     assert [r.text for r in second.results] == [r.text for r in first.results]
     assert all(r.cached for r in second.results)
     # other generation parameters are other calls
-    third = run_chat(backend, reqs[:2], GenParams(max_new_tokens=5), cache=cache, progress=False)
+    third = generate_chat(backend, reqs[:2], GenParams(max_new_tokens=5), cache=cache, progress=False)
     assert third.stats.calls == 2
 
 

@@ -14,8 +14,8 @@ from lmrec.llmrec.augment import (
     augment_pairs,
     augment_profiles,
     base_candidates,
+    generate_structured,
     pair_quality,
-    run_structured,
 )
 from lmrec.llmrec.parsing import parse_pair
 from lmrec.llmrec.prompts import AugmentPrompt
@@ -59,7 +59,7 @@ def test_retry_with_sampling_recovers_and_unparsed_prompts_become_failure_record
         return "1::1"
 
     backend = ScriptedChat(reply)
-    run = run_structured(backend, prompts, lambda t, p: parse_pair(t, p.labels), GenParams(max_new_tokens=4),
+    run = generate_structured(backend, prompts, lambda t, p: parse_pair(t, p.labels), GenParams(max_new_tokens=4),
                          retries=2)
     assert run.values == [(1, 0), None]
     assert run.tries_used == [2, 3]
@@ -78,7 +78,7 @@ def test_each_retry_samples_with_its_own_seed_so_a_cached_retry_is_not_the_same_
 
     backend = ScriptedChat(reply)
     cache = KVCache(tmp_path / "cache.sqlite")
-    run = run_structured(backend, [AugmentPrompt("p0", labels=("1", "2"))], lambda t, p: parse_pair(t, p.labels),
+    run = generate_structured(backend, [AugmentPrompt("p0", labels=("1", "2"))], lambda t, p: parse_pair(t, p.labels),
                          GenParams(max_new_tokens=4, seed=0), retries=2, retry_temperature=0.7, cache=cache)
     assert seen == [(0.0, 0), (0.7, 1), (0.7, 2)]
     assert run.values == [(0, 1)] and run.tries_used == [3]
@@ -87,7 +87,7 @@ def test_each_retry_samples_with_its_own_seed_so_a_cached_retry_is_not_the_same_
 def test_prefill_is_prepended_for_local_backends_only():
     prompts = [AugmentPrompt("q", prefill='{"director": "')]
     seen = []
-    run = run_structured(ScriptedChat(lambda r, g: 'X", "country": "US", "language": "en"}'), prompts,
+    run = generate_structured(ScriptedChat(lambda r, g: 'X", "country": "US", "language": "en"}'), prompts,
                          lambda t, p: seen.append(t) or t, GenParams())
     assert run.values[0] == '{"director": "X", "country": "US", "language": "en"}'
 
@@ -95,7 +95,7 @@ def test_prefill_is_prepended_for_local_backends_only():
         kind = "openai"
         supports_prefill = False
 
-    run = run_structured(Remote(lambda r, g: "ok"), prompts, lambda t, p: t, GenParams())
+    run = generate_structured(Remote(lambda r, g: "ok"), prompts, lambda t, p: t, GenParams())
     assert run.values[0] == "ok"
 
 
@@ -104,8 +104,8 @@ def test_cache_makes_a_rerun_call_nothing(tmp_path):
     backend = ScriptedChat(lambda r, g: "1::2")
     prompts = [AugmentPrompt(f"p{i}", labels=("1", "2")) for i in range(3)]
     parse = lambda t, p: parse_pair(t, p.labels)  # noqa: E731
-    run_structured(backend, prompts, parse, GenParams(), cache=cache)
-    again = run_structured(backend, prompts, parse, GenParams(), cache=cache)
+    generate_structured(backend, prompts, parse, GenParams(), cache=cache)
+    again = generate_structured(backend, prompts, parse, GenParams(), cache=cache)
     assert backend.calls == 3 and again.stats.cache_hits == 3 and again.values == [(0, 1)] * 3
 
 

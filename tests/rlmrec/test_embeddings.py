@@ -84,8 +84,8 @@ def test_generated_source_masks_the_profiles_notebook_01_could_not_make(monkeypa
     from lmrec.llm.embed import EmbedConfig
     from lmrec.rlmrec.embeddings import target_masks
     from lmrec.rlmrec.profiles import (
+        ProfileBatch,
         ProfileConfig,
-        ProfileRun,
         dataset_key,
         embed_profiles,
         fallback_profiles,
@@ -97,9 +97,9 @@ def test_generated_source_masks_the_profiles_notebook_01_could_not_make(monkeypa
     monkeypatch.setattr("lmrec.rlmrec.profiles.embed_texts",
                         lambda texts, cfg, **kw: np.random.default_rng(0).normal(size=(len(texts), 4)))
     cfg = ProfileConfig()
-    users = ProfileRun({u: {"profile": f"user {u}", "reasoning": "r"} for u in range(ds.n_users) if u % 4},
+    users = ProfileBatch({u: {"profile": f"user {u}", "reasoning": "r"} for u in range(ds.n_users) if u % 4},
                        [], StageStats())
-    items = ProfileRun({i: {"profile": f"item {i}", "reasoning": "r"} for i in range(ds.n_items)}, [], StageStats())
+    items = ProfileBatch({i: {"profile": f"item {i}", "reasoning": "r"} for i in range(ds.n_items)}, [], StageStats())
     folder = profiles_folder(ds, {"test": dataset_key(ds)}, cfg)
     write_profiles(folder, fallback_profiles(ds, items, "item", ds.n_items, cfg),
                    fallback_profiles(ds, users, "user", ds.n_users, cfg), [], {})

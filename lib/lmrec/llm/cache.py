@@ -60,6 +60,27 @@ class KVCache:
                 self._conn.execute("ROLLBACK")
                 raise
 
+    def put_missing(self, items: Iterable[tuple[str, bytes]]) -> int:
+        """Store the items whose key is not present yet, in one committed transaction (all or none); returns how
+        many were added. Present keys keep their value."""
+        items = list(items)
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                before = self._conn.execute("SELECT COUNT(*) FROM kv").fetchone()[0]
+                self._conn.executemany("INSERT OR IGNORE INTO kv (key, value) VALUES (?, ?)", items)
+                added = self._conn.execute("SELECT COUNT(*) FROM kv").fetchone()[0] - before
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return int(added)
+
+    def items(self) -> list[tuple[str, bytes]]:
+        """Every ``(key, value)``, sorted by key."""
+        with self._lock:
+            return [(k, bytes(v)) for k, v in self._conn.execute("SELECT key, value FROM kv ORDER BY key")]
+
     def get_json(self, key: str) -> Any | None:
         raw = self.get(key)
         return None if raw is None else json.loads(raw)

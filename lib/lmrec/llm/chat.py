@@ -4,10 +4,14 @@
   sorted by length so a batch holds similar lengths, greedy unless ``temperature > 0``).
 - :class:`OpenAIChat`: the official ``openai`` client against any OpenAI-compatible endpoint, a bounded
   number of requests in flight (threads), retries with exponential backoff on 429 / 5xx / timeouts /
-  connection errors and on a 200 reply whose body is cut off or malformed, JSON mode when asked (dropped
-  automatically if the server rejects it); an error names the endpoint URL.
+  connection errors and on a 200 reply whose body is cut off or malformed, the stage's JSON schema as
+  ``response_format`` when asked (a server that refuses it gets JSON mode, then plain prompts, with a one-line
+  notice; the caller's parse-and-retry then does the rest); an error names the endpoint URL.
 
-:func:`run_chat` puts the persistent response cache (:mod:`lmrec.llm.cache`) in front of any backend and
+With ``GenParams.json_schema`` set, the local backend (transformers engine) decodes under that schema
+(:mod:`lmrec.llm.constrain`), so every completion is the object or a prefix of it cut by ``max_new_tokens``.
+
+:func:`generate_chat` puts the persistent response cache (:mod:`lmrec.llm.cache`) in front of any backend and
 keeps the stage statistics (:class:`StageStats`).
 """
 
@@ -64,6 +68,7 @@ class GenParams:
     top_p: float = 1.0
     seed: int = 0                  # used when sampling
     json_mode: bool = False        # openai: response_format={"type": "json_object"}
+    json_schema: dict | None = None  # local (transformers): constrained decoding; openai: response_format json_schema
 
 
 @dataclass
@@ -162,6 +167,11 @@ class LocalChat:
             self._lm, _ = load_causal_lm(self.model, device=self._device_arg, dtype=self.dtype)
         return self._lm
 
+    def constrains(self, gen: GenParams) -> bool:
+        """Whether ``gen.json_schema`` is enforced while decoding (transformers engine; CTranslate2's Python API
+        has no per-step logits hook, so its output is parsed and retried as an endpoint's is)."""
+        return gen.json_schema is not None and self.engine == "transformers"
+
     def cache_identity(self) -> dict[str, Any]:
         ident = {"backend": self.kind, "model": self.model, "dtype": str(self.dtype)}
         if self.engine != "transformers":  # transformers keys stay as they were: cached responses remain valid
@@ -189,6 +199,14 @@ class LocalChat:
             kwargs.update(do_sample=True, temperature=gen.temperature, top_p=gen.top_p)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if self.constrains(gen):
+            from transformers import LogitsProcessorList
+
+            from .constrain import SchemaLogitsProcessor
+
+            n_vocab = self._lm.get_output_embeddings().weight.shape[0]
+            kwargs["logits_processor"] = LogitsProcessorList([SchemaLogitsProcessor(
+                self.tokenizer, gen.json_schema, len(batch_ids), batch["input_ids"].shape[1], n_vocab)])
         out = self._lm.generate(**batch, **kwargs)
         return out[:, batch["input_ids"].shape[1]:].tolist()
 
@@ -301,6 +319,7 @@ class OpenAIChat:
         self.client = openai_client(base_url, api_key, base_url_env, api_key_env, timeout, 0)
         self.endpoint = str(self.client.base_url)
         self.json_supported = True
+        self.schema_supported = True
         self.retries = 0
         self._lock = threading.Lock()
 
@@ -328,7 +347,10 @@ class OpenAIChat:
             kwargs["seed"] = gen.seed
         attempt = 0
         while True:
-            if gen.json_mode and self.json_supported:
+            if gen.json_schema is not None and self.schema_supported:
+                kwargs["response_format"] = {"type": "json_schema", "json_schema": {
+                    "name": "answer", "schema": gen.json_schema, "strict": True}}
+            elif (gen.json_mode or gen.json_schema is not None) and self.json_supported:
                 kwargs["response_format"] = {"type": "json_object"}
             else:
                 kwargs.pop("response_format", None)
@@ -342,8 +364,9 @@ class OpenAIChat:
                                   prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
                                   completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0))
             except openai.BadRequestError as err:
-                if "response_format" in kwargs and "response_format" in str(err):
-                    self.json_supported = False  # server has no JSON mode: ask in the prompt only
+                fmt = kwargs.get("response_format", {}).get("type")
+                if fmt and ("response_format" in str(err) or "json_schema" in str(err)):
+                    self._refused(fmt, err)
                     continue
                 return ChatResult(error=f"BadRequestError from {self.endpoint}: {err}")
             except Exception as err:
@@ -355,6 +378,22 @@ class OpenAIChat:
                 with self._lock:
                     self.retries += 1
                 time.sleep(delay)
+
+    def _refused(self, fmt: str, err: Exception) -> None:
+        """The server refused ``response_format`` of type ``fmt``: drop it (schema -> JSON mode -> prompt only)
+        and say so once, in one line."""
+        with self._lock:
+            flag = "schema_supported" if fmt == "json_schema" else "json_supported"
+            if not getattr(self, flag):
+                return
+            setattr(self, flag, False)
+        nxt = "JSON mode" if fmt == "json_schema" and self.json_supported else "the prompt alone"
+        print(f"notice: {self.endpoint} refused response_format={fmt} ({str(err)[:120]}); asking with {nxt}, "
+              "answers are parsed and retried")
+
+    def constrains(self, gen: GenParams) -> bool:
+        """Whether the server enforces ``gen.json_schema`` (until it refuses it)."""
+        return gen.json_schema is not None and self.schema_supported
 
     def generate(self, requests: Sequence[ChatRequest], gen: GenParams,
                  on_result: Callable[[int, ChatResult], None]) -> None:
@@ -380,16 +419,16 @@ def request_key(backend: ChatBackend, req: ChatRequest, gen: GenParams) -> str:
 
 
 @dataclass
-class ChatRun:
-    """Results of :func:`run_chat`, aligned to the requests, with the stage statistics."""
+class ChatBatch:
+    """Results of :func:`generate_chat`, aligned to the requests, with the stage statistics."""
 
     results: list[ChatResult]
     stats: StageStats = field(default_factory=StageStats)
 
 
-def run_chat(backend: ChatBackend, requests: Sequence[ChatRequest], gen: GenParams,
+def generate_chat(backend: ChatBackend, requests: Sequence[ChatRequest], gen: GenParams,
              cache: KVCache | None = None, progress: bool = True, desc: str = "llm",
-             chunk_size: int = 64) -> ChatRun:
+             chunk_size: int = 64) -> ChatBatch:
     """Answer ``requests`` through ``cache`` then ``backend``.
 
     Cached successes are returned without a call; each new success is committed to the cache as soon as
@@ -445,7 +484,7 @@ def run_chat(backend: ChatBackend, requests: Sequence[ChatRequest], gen: GenPara
         stats.cost_usd = backend.cost(stats.prompt_tokens, stats.completion_tokens)
     stats.wall_s = time.perf_counter() - t0
     stats.cpu_s = time.process_time() - c0
-    return ChatRun(results=[r if r is not None else ChatResult(error="no result") for r in results], stats=stats)
+    return ChatBatch(results=[r if r is not None else ChatResult(error="no result") for r in results], stats=stats)
 
 
 @dataclass

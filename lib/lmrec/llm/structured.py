@@ -1,4 +1,5 @@
-"""Structured (JSON) output: tolerant parsing, repair retries, explicit failure records."""
+"""Structured (JSON) output: decoding constrained to the schema where the backend can, else tolerant parsing and
+repair retries; explicit failure records either way."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from string import Template
 from typing import Any
 
 from .cache import KVCache
-from .chat import ChatBackend, ChatRequest, GenParams, StageStats, run_chat
+from .chat import ChatBackend, ChatRequest, GenParams, StageStats, generate_chat
 from .prompts import load_template
 
 EMPTY_VALUES = ("", "none", "null", "n/a", "...")
@@ -115,7 +116,13 @@ class StructuredResult:
 def generate_json(backend: ChatBackend, requests: Sequence[ChatRequest], required: Sequence[str],
                   gen: GenParams, cache: KVCache | None = None, max_repairs: int = 1, progress: bool = True,
                   desc: str = "llm", continue_partial: bool = True) -> StructuredResult:
-    """Ask for JSON objects; re-ask failures with a repair instruction up to ``max_repairs`` times.
+    """Ask for JSON objects of ``required`` string fields.
+
+    When ``gen.json_schema`` is set and the backend enforces it (``backend.constrains(gen)``: the local
+    transformers engine; an endpoint that accepts ``response_format``), the requests go without prefill and
+    without repair turns: the answer is the object, or its prefix when ``max_new_tokens`` cut it (closed by the
+    parser when the required fields are there, else a failure whose problem says so). Otherwise failures are
+    re-asked with a repair instruction up to ``max_repairs`` times.
 
     The repair turn shows the model its own reply and what was wrong; repairs go through the same cache.
     With ``continue_partial``, a backend with ``supports_prefill`` and a prefilled request, a reply whose object holds the first
@@ -124,6 +131,9 @@ def generate_json(backend: ChatBackend, requests: Sequence[ChatRequest], require
     What still fails is returned as a failure record, never as an (empty) value.
     """
     repair_tpl = Template(load_template("repair"))
+    constrains = getattr(backend, "constrains", lambda g: False)
+    if constrains(gen):
+        requests = [ChatRequest(messages=list(r.messages), id=r.id) for r in requests]  # the schema opens the object
     values: list[dict[str, str] | None] = [None] * len(requests)
     last_raw = [""] * len(requests)
     problems = [""] * len(requests)
@@ -132,7 +142,7 @@ def generate_json(backend: ChatBackend, requests: Sequence[ChatRequest], require
     stats = StageStats()
     repaired = 0
     for round_ in range(max_repairs + 1):
-        run = run_chat(backend, [current[i] for i in pending], gen, cache=cache, progress=progress,
+        run = generate_chat(backend, [current[i] for i in pending], gen, cache=cache, progress=progress,
                        desc=desc if round_ == 0 else f"{desc} repair {round_}")
         stats.add(run.stats)
         next_pending = []
@@ -161,7 +171,7 @@ def generate_json(backend: ChatBackend, requests: Sequence[ChatRequest], require
                     prefill=requests[i].prefill, id=req.id)
                 next_pending.append(i)
         pending = next_pending
-        if not pending:
+        if not pending or constrains(gen):  # under the schema a re-ask writes the same object: no repair turn
             break
     stats.requests = len(requests)
     stats.failures = sum(v is None for v in values)

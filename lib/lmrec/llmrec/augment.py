@@ -1,14 +1,14 @@
 """LLMRec's three augmentations run through the LLM layer (:mod:`lmrec.llm`): cached, resumable, counted.
 
 * :func:`base_candidates`: top-k items per user of a trained base recommender, training items excluded;
-* :func:`run_structured`: a batch of prompts -> parsed values, with retries (sampling at a
+* :func:`generate_structured`: a batch of prompts -> parsed values, with retries (sampling at a
   temperature, a new seed per try) and one failure record per prompt that never parsed;
 * :func:`augment_pairs` (order-invariant choice, see :mod:`.choice`), :func:`augment_profiles`,
   :func:`augment_attributes`: the three stages;
 * :func:`pair_quality`: how often the picked positive (negative) is a held-out item of the user, next to
   the chance rate over the candidates.
 
-Every call goes through :func:`lmrec.llm.chat.run_chat`, so each finished answer is in the response
+Every call goes through :func:`lmrec.llm.chat.generate_chat`, so each finished answer is in the response
 cache at once: a rerun repeats no finished call and an interrupted stage resumes.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,8 @@ import scipy.sparse as sp
 import torch
 
 from ..llm.cache import KVCache
-from ..llm.chat import ChatRequest, GenParams, StageStats, run_chat
+from ..llm.chat import ChatRequest, GenParams, StageStats, generate_chat
+from ..llm.constrain import string_fields_schema
 from ..llm.structured import EMPTY_VALUES, continuation_prefill
 from .choice import candidate_orders, choose_pair, parse_scores, position_prior
 from .parsing import (
@@ -46,7 +47,7 @@ from .prompts import (
 
 
 @dataclass
-class StructuredRun:
+class StructuredBatch:
     """Parsed values aligned to the prompts (``None`` where every try failed), failures, statistics."""
 
     values: list[Any]
@@ -68,10 +69,10 @@ class StructuredRun:
         return out
 
 
-def run_structured(backend, prompts: Sequence[AugmentPrompt], parse: Callable[[str, AugmentPrompt], Any],
+def generate_structured(backend, prompts: Sequence[AugmentPrompt], parse: Callable[[str, AugmentPrompt], Any],
                    gen: GenParams, retries: int = 1, retry_temperature: float = 0.7,
                    cache: KVCache | None = None, desc: str = "llm", progress: bool = True,
-                   continue_fields: Sequence[str] = ()) -> StructuredRun:
+                   continue_fields: Sequence[str] = ()) -> StructuredBatch:
     """Ask every prompt, parse the answer; prompts whose answer fails to parse are asked again up to
     ``retries`` times with sampling (``retry_temperature``, seed = try number, so each try is a distinct,
     cached call). The answer given to ``parse`` is ``prefill + completion`` for backends that honour the
@@ -80,24 +81,28 @@ def run_structured(backend, prompts: Sequence[AugmentPrompt], parse: Callable[[s
     With ``continue_fields`` (the JSON object's fields in order) and a prefill-capable backend, a failed
     answer whose object already holds the first fields is not asked again from scratch: the retry is
     prefilled with those fields and the next key (:func:`lmrec.llm.structured.continuation_prefill`), so a
-    small model that ran out of tokens or lost the format mid-object only writes what is missing."""
+    small model that ran out of tokens or lost the format mid-object only writes what is missing.
+
+    With ``gen.json_schema`` and a backend that enforces it (``backend.constrains(gen)``), prompts go without
+    prefill and without continuation: the answer is the object (or its prefix, when the token budget cut it);
+    the retries still re-ask what fails the parser's checks (a cut object, an age that is no number)."""
     n = len(prompts)
     values: list[Any] = [None] * n
     raw = [""] * n
     tries = [0] * n
     errors: dict[int, str] = {}
     stats = StageStats()
-    use_prefill = getattr(backend, "supports_prefill", False)
+    constrained = getattr(backend, "constrains", lambda g: False)(gen)
+    use_prefill = getattr(backend, "supports_prefill", False) and not constrained
     prefills = [p.prefill for p in prompts]
     pending = list(range(n))
     for attempt in range(retries + 1):
         if not pending:
             break
-        g = gen if attempt == 0 else GenParams(max_new_tokens=gen.max_new_tokens, temperature=retry_temperature,
-                                               top_p=gen.top_p, seed=attempt, json_mode=gen.json_mode)
+        g = gen if attempt == 0 else replace(gen, temperature=retry_temperature, seed=attempt)
         reqs = [ChatRequest(messages=[{"role": "user", "content": prompts[i].text}],
                             prefill=prefills[i] if use_prefill else "", id=str(i)) for i in pending]
-        chat = run_chat(backend, reqs, g, cache=cache, progress=progress, desc=f"{desc} (try {attempt + 1})")
+        chat = generate_chat(backend, reqs, g, cache=cache, progress=progress, desc=f"{desc} (try {attempt + 1})")
         stats.add(chat.stats)
         still = []
         for i, res in zip(pending, chat.results):
@@ -119,7 +124,7 @@ def run_structured(backend, prompts: Sequence[AugmentPrompt], parse: Callable[[s
         pending = still
     stats.requests = n  # prompts, not calls (calls counts every try)
     failures = [{"index": i, "error": errors[i], "answer": raw[i][:300]} for i in sorted(errors)]
-    return StructuredRun(values=values, raw=raw, failures=failures, stats=stats, tries_used=tries)
+    return StructuredBatch(values=values, raw=raw, failures=failures, stats=stats, tries_used=tries)
 
 
 def _continuation(text: str, fields: Sequence[str], first_prefill: str) -> str:
@@ -163,13 +168,13 @@ def base_candidates(score_fn: Callable[[torch.Tensor], torch.Tensor], train: sp.
 
 
 @dataclass
-class PairRun:
+class PairBatch:
     """The implicit-feedback stage: per-user pairs over ALL users (``-1`` where not asked or failed), the
     LLM run (one prompt per user and shown order), and per asked user its orders and their scores."""
 
     pos: np.ndarray
     neg: np.ndarray
-    run: StructuredRun
+    run: StructuredBatch
     prompts: list[AugmentPrompt]
     orders: list[list[tuple[int, ...]]]
     scores: list[list[np.ndarray | None]]
@@ -199,7 +204,7 @@ def _vote(text: str, prompt: AugmentPrompt) -> np.ndarray:
 def augment_pairs(backend, dataset, candidates: np.ndarray, users: np.ndarray, gen: GenParams,
                   max_history: int = 10, retries: int = 1, cache: KVCache | None = None,
                   progress: bool = True, label_mode: str = "position", n_orders: int = 1,
-                  calibration_users: int = 0, answer: str = "pair") -> PairRun:
+                  calibration_users: int = 0, answer: str = "pair") -> PairBatch:
     """Implicit-feedback augmentation: per user one (liked, disliked) pair among its candidates, invariant to
     the order of ``candidates[j]`` (see :mod:`lmrec.llmrec.choice`).
 
@@ -226,7 +231,7 @@ def augment_pairs(backend, dataset, candidates: np.ndarray, users: np.ndarray, g
             prompts.append(implicit_feedback_prompt(dataset.item_text, hist, order, label_mode))
             owner.append(j)
     parse = (lambda text, p: parse_scores(text, len(p.labels))) if answer == "scores" else _vote
-    run = run_structured(backend, prompts, parse, gen, retries, cache=cache, desc="implicit feedback",
+    run = generate_structured(backend, prompts, parse, gen, retries, cache=cache, desc="implicit feedback",
                          progress=progress)
     scores: list[list[np.ndarray | None]] = [[] for _ in users]
     for j, value in zip(owner, run.values):
@@ -241,23 +246,38 @@ def augment_pairs(backend, dataset, candidates: np.ndarray, users: np.ndarray, g
         pair = choose_pair(orders[j], scores[j], prior)
         if pair is not None:
             pos[u], neg[u] = pair
-    return PairRun(pos, neg, run, prompts, orders, scores, prior, cal)
+    return PairBatch(pos, neg, run, prompts, orders, scores, prior, cal)
+
+
+def profile_schema(max_chars: int = 60) -> dict[str, Any]:
+    """The JSON schema of a user profile answer: every field a string of at most ``max_chars`` characters, the
+    age one or two digits (what :func:`~lmrec.llmrec.parsing.parse_profile` accepts)."""
+    schema = string_fields_schema(PROFILE_FIELDS, max_chars)
+    schema["properties"]["age"] = {"type": "string", "pattern": "^[1-9][0-9]?$"}
+    return schema
+
+
+def attribute_schema(max_chars: int = 40) -> dict[str, Any]:
+    """The JSON schema of an item attribute answer (director, country, language), strings of <= ``max_chars``."""
+    return string_fields_schema(ATTRIBUTE_FIELDS, max_chars)
 
 
 def augment_profiles(backend, dataset, users: np.ndarray, gen: GenParams, max_history: int = 10,
-                     retries: int = 1, cache: KVCache | None = None, progress: bool = True) -> StructuredRun:
-    """User profiling: one profile dict (see :data:`~lmrec.llmrec.parsing.PROFILE_FIELDS`) per user."""
+                     retries: int = 1, cache: KVCache | None = None, progress: bool = True) -> StructuredBatch:
+    """User profiling: one profile dict (see :data:`~lmrec.llmrec.parsing.PROFILE_FIELDS`) per user
+    (``gen.json_schema``: e.g. :func:`profile_schema`)."""
     seqs = dataset.sequences("train")
     prompts = [user_profile_prompt(dataset.item_text, history_items(seqs[u], max_history)) for u in users]
-    return run_structured(backend, prompts, lambda text, p: parse_profile(text), gen, retries, cache=cache,
+    return generate_structured(backend, prompts, lambda text, p: parse_profile(text), gen, retries, cache=cache,
                           desc="user profiles", progress=progress, continue_fields=PROFILE_FIELDS)
 
 
 def augment_attributes(backend, dataset, items: np.ndarray, gen: GenParams, retries: int = 1,
-                       cache: KVCache | None = None, progress: bool = True) -> StructuredRun:
-    """Item attribute completion: director, country, language per item."""
+                       cache: KVCache | None = None, progress: bool = True) -> StructuredBatch:
+    """Item attribute completion: director, country, language per item (``gen.json_schema``: e.g.
+    :func:`attribute_schema`)."""
     prompts = [item_attribute_prompt(dataset.item_text, int(i)) for i in items]
-    return run_structured(backend, prompts, lambda text, p: parse_attributes(text), gen, retries, cache=cache,
+    return generate_structured(backend, prompts, lambda text, p: parse_attributes(text), gen, retries, cache=cache,
                           desc="item attributes", progress=progress, continue_fields=ATTRIBUTE_FIELDS)
 
 

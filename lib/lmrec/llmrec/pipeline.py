@@ -16,7 +16,15 @@ from ..llm.chat import GenParams, LocalChat, make_backend, response_cache
 from ..llm.embed import EmbedConfig, embed_texts
 from ..paths import pointer_path, read_pointer, repo_path, stage_dir, write_pointer
 from ..utils import atomic_path, write_json
-from .augment import augment_attributes, augment_pairs, augment_profiles, base_candidates, pair_quality
+from .augment import (
+    attribute_schema,
+    augment_attributes,
+    augment_pairs,
+    augment_profiles,
+    base_candidates,
+    pair_quality,
+    profile_schema,
+)
 from .choice import LabelScoreChat
 from .model import LLMRecBackbone, LLMRecConfig, prune_settings
 from .parsing import ATTRIBUTE_FIELDS
@@ -87,6 +95,9 @@ class AugmentSpec:
     llm_backend: str = "local"         # local | openai
     llm_model: str = "smollm2-135m-instruct"  # or tiny-random (tests) / any HF folder / an endpoint's model
     llm_batch_size: int = 8
+    llm_dtype: str = "auto"            # local: auto (bf16 where native) | float32 | bfloat16
+    llm_engine: str = "transformers"   # local: transformers | ctranslate2 (no schema constraint: parsed and retried)
+    constrain: bool = True             # decode profiles and attributes under their JSON schema (lmrec.llm.constrain)
     embed_model: str = "all-minilm-l6-v2"
     seed: int = 2023
 
@@ -112,7 +123,7 @@ def make_chat(spec: AugmentSpec, device: str = "cpu"):
     from ..llm.chat import ChatConfig
 
     return make_backend(ChatConfig(backend=spec.llm_backend, model=spec.llm_model, device=device,
-                                   batch_size=spec.llm_batch_size))
+                                   batch_size=spec.llm_batch_size, dtype=spec.llm_dtype, engine=spec.llm_engine))
 
 
 def _subset(n: int, k: int, seed: int) -> np.ndarray:
@@ -139,7 +150,7 @@ class Augmentation:
     spec: dict[str, Any] = field(default_factory=dict)
 
 
-def run_augmentation(dataset, spec: AugmentSpec, score_fn, chat=None, progress: bool = True) -> Augmentation:
+def generate_augmentation(dataset, spec: AugmentSpec, score_fn, chat=None, progress: bool = True) -> Augmentation:
     """Candidates from ``score_fn`` (base model), the three LLM stages, and the text embeddings."""
     chat = chat if chat is not None else make_chat(spec)
     cache = response_cache()
@@ -164,15 +175,16 @@ def run_augmentation(dataset, spec: AugmentSpec, score_fn, chat=None, progress: 
         summary.update({f"pairs_{name}_{k.replace('heldout', name)}": v for k, v in quality.items()})
     # 2) user profiles
     p_users = _subset(dataset.n_users, spec.profile_users, spec.seed + 1)
-    prof = augment_profiles(chat, dataset, p_users, GenParams(max_new_tokens=spec.max_new_tokens_profile),
-                            spec.max_history, spec.retries, cache, progress)
+    gen = GenParams(max_new_tokens=spec.max_new_tokens_profile, json_schema=profile_schema() if spec.constrain else None)
+    prof = augment_profiles(chat, dataset, p_users, gen, spec.max_history, spec.retries, cache, progress)
     summary.update(prof.summary("profiles_"))
     failures["profiles"], examples["profiles"] = prof.failures, prof.raw[:3]
     profiles = {int(u): v for u, v in zip(p_users, prof.values) if v is not None}
     # 3) item attributes
     items = _subset(dataset.n_items, spec.attribute_items, spec.seed + 2)
-    attr = augment_attributes(chat, dataset, items, GenParams(max_new_tokens=spec.max_new_tokens_attribute),
-                              spec.retries, cache, progress)
+    gen = GenParams(max_new_tokens=spec.max_new_tokens_attribute,
+                    json_schema=attribute_schema() if spec.constrain else None)
+    attr = augment_attributes(chat, dataset, items, gen, spec.retries, cache, progress)
     summary.update(attr.summary("attributes_"))
     failures["attributes"], examples["attributes"] = attr.failures, attr.raw[:3]
     attributes = {int(i): v for i, v in zip(items, attr.values) if v is not None}

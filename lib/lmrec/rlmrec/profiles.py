@@ -21,6 +21,7 @@ import numpy as np
 from ..data.dataset import InteractionDataset
 from ..llm.cache import KVCache
 from ..llm.chat import ChatBackend, ChatRequest, GenParams, StageStats
+from ..llm.constrain import string_fields_schema
 from ..llm.embed import EmbedConfig, embed_texts
 from ..llm.structured import generate_json
 from ..paths import pointer_path, read_pointer, stage_dir, write_pointer
@@ -59,6 +60,8 @@ class ProfileConfig:
     fallback: str = "raw_text"        # what a failed profile holds in the .pkl: raw_text | none
     n_items: int = 0                  # profile only the n items / users with the most training interactions
     n_users: int = 0                  # (0 = all); the others keep their raw text and stay out of the alignment
+    constrain: bool = True            # decode under the answer's JSON schema where the backend can (lmrec.llm.constrain)
+    chars_per_word: int = 7           # a field's length cap in the schema: its word limit x this (0 limit: no cap)
 
     def __post_init__(self) -> None:
         if self.family not in FAMILY_SPEC:
@@ -164,7 +167,7 @@ def user_requests(ds: InteractionDataset, users: list[int], item_profiles: dict[
 
 
 @dataclass
-class ProfileRun:
+class ProfileBatch:
     """The profiles of one stage, their failures and accounting."""
 
     profiles: dict[int, dict[str, str]]      # id -> {"profile", "reasoning"} (successes only)
@@ -174,14 +177,22 @@ class ProfileRun:
     requests: list[ChatRequest] = field(default_factory=list)
 
 
+def answer_schema(kind: str, cfg: ProfileConfig) -> dict[str, Any]:
+    """The JSON schema of a ``kind`` (item | user) profile answer: both fields, capped at the prompt's word limits
+    (``chars_per_word`` characters a word), so the object ends within the token budget."""
+    words = [getattr(cfg, f"{kind}_summary_words"), getattr(cfg, f"{kind}_reasoning_words")]
+    return string_fields_schema(REQUIRED, [w * cfg.chars_per_word for w in words])
+
+
 def _profile(backend: ChatBackend, reqs: list[ChatRequest], ids: list[int], cfg: ProfileConfig,
-             cache: KVCache | None, progress: bool, desc: str) -> ProfileRun:
-    gen = GenParams(max_new_tokens=cfg.max_new_tokens, json_mode=True)
+             cache: KVCache | None, progress: bool, desc: str, kind: str) -> ProfileBatch:
+    gen = GenParams(max_new_tokens=cfg.max_new_tokens, json_mode=True,
+                    json_schema=answer_schema(kind, cfg) if cfg.constrain else None)
     res = generate_json(backend, reqs, REQUIRED, gen, cache=cache, max_repairs=cfg.max_repairs,
                         progress=progress, desc=desc)
     profiles = {i: {"profile": v["summarization"], "reasoning": v["reasoning"]}
                 for i, v in zip(ids, res.values) if v is not None}
-    return ProfileRun(profiles, res.failures, res.stats, res.repaired, reqs)
+    return ProfileBatch(profiles, res.failures, res.stats, res.repaired, reqs)
 
 
 def most_interacted(ds: InteractionDataset, axis: str, n: int) -> list[int]:
@@ -194,19 +205,19 @@ def most_interacted(ds: InteractionDataset, axis: str, n: int) -> list[int]:
 
 
 def profile_items(backend: ChatBackend, ds: InteractionDataset, cfg: ProfileConfig,
-                  cache: KVCache | None = None, progress: bool = True) -> ProfileRun:
+                  cache: KVCache | None = None, progress: bool = True) -> ProfileBatch:
     items = most_interacted(ds, "item", cfg.n_items)
-    return _profile(backend, item_requests(ds, items, cfg), items, cfg, cache, progress, "item profiles")
+    return _profile(backend, item_requests(ds, items, cfg), items, cfg, cache, progress, "item profiles", "item")
 
 
 def profile_users(backend: ChatBackend, ds: InteractionDataset, item_profiles: dict[int, dict[str, str]],
-                  cfg: ProfileConfig, cache: KVCache | None = None, progress: bool = True) -> ProfileRun:
+                  cfg: ProfileConfig, cache: KVCache | None = None, progress: bool = True) -> ProfileBatch:
     users = most_interacted(ds, "user", cfg.n_users)
     return _profile(backend, user_requests(ds, users, item_profiles, cfg), users, cfg, cache, progress,
-                    "user profiles")
+                    "user profiles", "user")
 
 
-def fallback_profiles(ds: InteractionDataset, run: ProfileRun, kind: str, n: int,
+def fallback_profiles(ds: InteractionDataset, run: ProfileBatch, kind: str, n: int,
                       cfg: ProfileConfig) -> dict[int, dict[str, str]]:
     """All ``n`` ids: generated profiles, and for failures the raw text (``fallback='raw_text'``)."""
     out = dict(run.profiles)
