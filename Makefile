@@ -9,7 +9,7 @@ TEST_WORKERS ?= 2
 # JupyterLab refuses to start as root (containers) unless told so
 LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help setup main test lint smoke expected-metrics lab bench readme-results clean-outputs
+.PHONY: help setup main test lint smoke expected-metrics lab bench readme-results clean-outputs pack
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
