@@ -204,3 +204,17 @@ def make_pack(name: str = "", outputs: str | Path = "", extra_params: list[str |
     folder = write_pack(Path(dest) / manifest["name"], entries, manifest)
     read_manifest(folder)
     return folder
+
+
+def compare_packs(a: str | Path, b: str | Path) -> dict[str, Any]:
+    """Keys only in ``a``, only in ``b``, in both, and in both with the same answer text (e.g. a CPU-made and a
+    GPU-made pack of the same parameters)."""
+    import json
+
+    from .llm.pack import read_entries
+
+    (_, ea), (_, eb) = read_entries(a), read_entries(b)
+    both = set(ea) & set(eb)
+    same = sum(json.loads(ea[k])["text"] == json.loads(eb[k])["text"] for k in both)
+    return {"a": str(a), "b": str(b), "only_a": len(set(ea) - both), "only_b": len(set(eb) - both),
+            "both": len(both), "same_text": same}

@@ -37,6 +37,22 @@ def string_fields_schema(fields: Sequence[str], max_chars: Sequence[int] | int |
     return {"type": "object", "properties": props, "required": list(fields), "additionalProperties": False}
 
 
+CHARS_PER_TOKEN = 3.5  # a cautious figure for English prose with SmolLM2's BPE (about 4.2 on profiles)
+
+
+def fit_caps(fields: Sequence[str], caps: Sequence[int], max_new_tokens: int) -> list[int]:
+    """Length caps (characters) that let the whole object fit ``max_new_tokens``: ``caps`` as given when they
+    fit, else scaled down in proportion (at least 4 characters each). The object's own tokens (braces, keys,
+    quotes, separators, end token) are counted as 4 + one per 4 key characters + 3 per field (SmolLM2: 38 for
+    the 7-field LLMRec profile, whose empty object is 39 tokens + the end token; 16 for the RLMRec profile, 12 + 1)."""
+    overhead = 4 + sum(len(f) // 4 + 3 for f in fields)
+    room = int(max(0, max_new_tokens - overhead) * CHARS_PER_TOKEN)
+    total = sum(caps)
+    if total <= room:
+        return [int(c) for c in caps]
+    return [max(4, int(c * room / total)) for c in caps]
+
+
 _TOKENIZERS: dict[tuple[int, int], Any] = {}
 
 

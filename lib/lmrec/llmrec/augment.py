@@ -26,7 +26,7 @@ import torch
 
 from ..llm.cache import KVCache
 from ..llm.chat import ChatRequest, GenParams, StageStats, generate_chat
-from ..llm.constrain import string_fields_schema
+from ..llm.constrain import fit_caps, string_fields_schema
 from ..llm.structured import EMPTY_VALUES, continuation_prefill
 from .choice import candidate_orders, choose_pair, parse_scores, position_prior
 from .parsing import (
@@ -249,17 +249,23 @@ def augment_pairs(backend, dataset, candidates: np.ndarray, users: np.ndarray, g
     return PairBatch(pos, neg, run, prompts, orders, scores, prior, cal)
 
 
-def profile_schema(max_chars: int = 60) -> dict[str, Any]:
-    """The JSON schema of a user profile answer: every field a string of at most ``max_chars`` characters, the
-    age one or two digits (what :func:`~lmrec.llmrec.parsing.parse_profile` accepts)."""
-    schema = string_fields_schema(PROFILE_FIELDS, max_chars)
+def profile_schema(max_chars: int = 60, max_new_tokens: int = 0) -> dict[str, Any]:
+    """The JSON schema of a user profile answer: every field a string of at most ``max_chars`` characters (fewer
+    where the object must fit ``max_new_tokens``), the age one or two digits (what
+    :func:`~lmrec.llmrec.parsing.parse_profile` accepts)."""
+    caps = [2] + [max_chars] * (len(PROFILE_FIELDS) - 1)
+    schema = string_fields_schema(PROFILE_FIELDS, fit_caps(PROFILE_FIELDS, caps, max_new_tokens) if max_new_tokens
+                                  else caps)
     schema["properties"]["age"] = {"type": "string", "pattern": "^[1-9][0-9]?$"}
     return schema
 
 
-def attribute_schema(max_chars: int = 40) -> dict[str, Any]:
-    """The JSON schema of an item attribute answer (director, country, language), strings of <= ``max_chars``."""
-    return string_fields_schema(ATTRIBUTE_FIELDS, max_chars)
+def attribute_schema(max_chars: int = 40, max_new_tokens: int = 0) -> dict[str, Any]:
+    """The JSON schema of an item attribute answer (director, country, language), strings of at most
+    ``max_chars`` characters (fewer where the object must fit ``max_new_tokens``)."""
+    caps = [max_chars] * len(ATTRIBUTE_FIELDS)
+    return string_fields_schema(ATTRIBUTE_FIELDS, fit_caps(ATTRIBUTE_FIELDS, caps, max_new_tokens)
+                                if max_new_tokens else caps)
 
 
 def augment_profiles(backend, dataset, users: np.ndarray, gen: GenParams, max_history: int = 10,

@@ -175,7 +175,7 @@ def generate_augmentation(dataset, spec: AugmentSpec, score_fn, chat=None, progr
         summary.update({f"pairs_{name}_{k.replace('heldout', name)}": v for k, v in quality.items()})
     # 2) user profiles
     p_users = _subset(dataset.n_users, spec.profile_users, spec.seed + 1)
-    gen = GenParams(max_new_tokens=spec.max_new_tokens_profile, json_schema=profile_schema() if spec.constrain else None)
+    gen = GenParams(max_new_tokens=spec.max_new_tokens_profile, json_schema=profile_schema(max_new_tokens=spec.max_new_tokens_profile) if spec.constrain else None)
     prof = augment_profiles(chat, dataset, p_users, gen, spec.max_history, spec.retries, cache, progress)
     summary.update(prof.summary("profiles_"))
     failures["profiles"], examples["profiles"] = prof.failures, prof.raw[:3]
@@ -183,7 +183,8 @@ def generate_augmentation(dataset, spec: AugmentSpec, score_fn, chat=None, progr
     # 3) item attributes
     items = _subset(dataset.n_items, spec.attribute_items, spec.seed + 2)
     gen = GenParams(max_new_tokens=spec.max_new_tokens_attribute,
-                    json_schema=attribute_schema() if spec.constrain else None)
+                    json_schema=attribute_schema(max_new_tokens=spec.max_new_tokens_attribute)
+                    if spec.constrain else None)
     attr = augment_attributes(chat, dataset, items, gen, spec.retries, cache, progress)
     summary.update(attr.summary("attributes_"))
     failures["attributes"], examples["attributes"] = attr.failures, attr.raw[:3]

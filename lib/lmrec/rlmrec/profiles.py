@@ -21,7 +21,7 @@ import numpy as np
 from ..data.dataset import InteractionDataset
 from ..llm.cache import KVCache
 from ..llm.chat import ChatBackend, ChatRequest, GenParams, StageStats
-from ..llm.constrain import string_fields_schema
+from ..llm.constrain import fit_caps, string_fields_schema
 from ..llm.embed import EmbedConfig, embed_texts
 from ..llm.structured import generate_json
 from ..paths import pointer_path, read_pointer, stage_dir, write_pointer
@@ -179,9 +179,11 @@ class ProfileBatch:
 
 def answer_schema(kind: str, cfg: ProfileConfig) -> dict[str, Any]:
     """The JSON schema of a ``kind`` (item | user) profile answer: both fields, capped at the prompt's word limits
-    (``chars_per_word`` characters a word), so the object ends within the token budget."""
-    words = [getattr(cfg, f"{kind}_summary_words"), getattr(cfg, f"{kind}_reasoning_words")]
-    return string_fields_schema(REQUIRED, [w * cfg.chars_per_word for w in words])
+    (``chars_per_word`` characters a word; no limit: 100 words), scaled down where needed so the object ends within
+    ``max_new_tokens`` (:func:`lmrec.llm.constrain.fit_caps`)."""
+    words = [getattr(cfg, f"{kind}_summary_words") or 100, getattr(cfg, f"{kind}_reasoning_words") or 100]
+    caps = fit_caps(REQUIRED, [w * cfg.chars_per_word for w in words], cfg.max_new_tokens)
+    return string_fields_schema(REQUIRED, caps)
 
 
 def _profile(backend: ChatBackend, reqs: list[ChatRequest], ids: list[int], cfg: ProfileConfig,
