@@ -29,7 +29,7 @@ from lmrec.utils import resolve_device, seed_everything, write_json
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "recformer_scientific"))
     p.add_argument("--llm", default="smollm2-135m-instruct")
@@ -44,8 +44,10 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=2023)
     p.add_argument("--device", default="auto")
+    p.add_argument("--vectors", default="", help="item vectors .npy (bench/scientific.py learn-vectors) instead of the LLM")
+    p.add_argument("--records-dir", default="", help="also write one record per row for bench/scientific.py collect")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "learn_scientific.json"))
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if not Path(args.data).exists():
         raise SystemExit(f"{args.data}: missing; point --data at Recformer's finetune folder (smap.json, train.json, "
                          "val.json, test.json, item_text.tsv or meta_data.json)")
@@ -56,8 +58,16 @@ def main() -> None:
     loo = LeaveOneOut.from_dataset(dataset)
     print(dataset.describe(), subset, flush=True)
     t = time.perf_counter()
-    content, embed_stats = content_vectors(dataset, ContentConfig(model=args.llm, max_length=args.llm_max_length,
-                                                                  device=str(device), dtype=args.llm_dtype))
+    if args.vectors:  # computed elsewhere (a GPU machine has no LLM weights): one row per item of this dataset
+        import numpy as np
+        import torch
+
+        content, embed_stats = torch.as_tensor(np.load(args.vectors)), {"from": args.vectors}
+        if content.shape[0] != dataset.n_items:
+            raise SystemExit(f"{args.vectors}: {content.shape[0]} rows, but {args.data} has {dataset.n_items} items")
+    else:
+        content, embed_stats = content_vectors(dataset, ContentConfig(model=args.llm, max_length=args.llm_max_length,
+                                                                      device=str(device), dtype=args.llm_dtype))
     embed_s = time.perf_counter() - t
     print("content", tuple(content.shape), embed_stats, f"{embed_s:.1f} s", flush=True)
     model = LearnModel(content, TowerConfig(input_dim=content.shape[1], hidden_dim=args.hidden, n_layers=args.layers,
@@ -66,10 +76,13 @@ def main() -> None:
     for stage, epochs, lr in (("pretrain", args.pretrain_epochs, 1e-3), ("finetune", args.finetune_epochs, 5e-4)):
         cfg = LearnTrainConfig(stage=stage, epochs=epochs, batch_size=args.batch_size, lr=lr, samples_per_user=2,
                           warmup_epochs=1 if stage == "pretrain" else 0, eval_every=2, patience=3, seed=args.seed)
+        cpu0 = time.process_time()
         res = train(model, dataset, cfg, args.max_len, device, loo=loo)
         test = evaluate_towers(model, dataset, "test", loo, args.max_len)
         stages[stage] = {"best_epoch": res.best_epoch, "valid_ndcg@10": res.best_metric, "steps": res.steps,
-                         "seconds": round(res.seconds, 1), "test": sequential_metrics(test), "caption": test.caption()}
+                         "seconds": round(res.seconds, 1), "seconds_per_step": round(res.seconds / max(1, res.steps), 4),
+                         "cpu_seconds": round(time.process_time() - cpu0, 1), "status": getattr(res, "status", "completed"),
+                         "test": sequential_metrics(test), "caption": test.caption()}
         print(stage, stages[stage], flush=True)
     record = {
         "benchmark": "LEARN on recformer_scientific (items with text)", "data": subset,
@@ -79,7 +92,14 @@ def main() -> None:
         "machine": {**environment(device), "omp_threads": os.environ.get("OMP_NUM_THREADS")},
     }
     write_json(args.out, record)
+    if args.records_dir:  # the rows of the Scientific table (history masked: the towers' evaluator masks it)
+        for stage, row in (("pretrain", "LEARN (pretrained)"), ("finetune", "LEARN (finetuned)")):
+            st = stages[stage]
+            write_json(Path(args.records_dir) / f"learn_{stage}_{args.seed}.json",
+                       {"row": row, "seed": args.seed, "test_masked": st["test"], "status": st["status"],
+                        "best_epoch": st["best_epoch"], "cpu_seconds": st["cpu_seconds"], "data": args.data})
     print(json.dumps(stages, indent=1))
+    return record
 
 
 if __name__ == "__main__":

@@ -1,0 +1,285 @@
+"""The Scientific table (issue 23): Recformer's Amazon "Industrial & Scientific" split, all 11,041 users and all
+5,327 items (``recformer:../shared/data/recformer_scientific_full``), leave-one-out, full ranking, both protocols
+(history not masked, as Recformer's ``Ranker`` and RecBole's sequential evaluation behind the published numbers;
+and history masked, as this repository's sequential table).
+
+Subcommands:
+
+* ``sasrec``: SASRec with the values of ``params/scientific`` (notebook 06's defaults otherwise), one seed, straight
+  through the library (no notebook runner: the GPU machines lack papermill): test metrics under both protocols,
+  the validation curve, seconds; one JSON record per seed in ``--out-dir``.
+* ``mostpop``: MostPop under both protocols (one JSON record).
+* ``learn-vectors``: LEARN's frozen-LLM item vectors of every item (notebook 40's content settings: SmolLM2-135M,
+  128 tokens, float32), cached per text under ``$LMREC_OUTPUTS/cache`` (resumable: an interrupted call keeps what it
+  embedded), saved as ``<out-dir>/learn_item_vectors.npy`` (what a GPU machine without the LLM's weights is given),
+  with texts per second and the machine.
+* ``collect``: the rows (mean and 95 % interval over seeds, paired differences against SASRec), curves, machine and
+  CPU-hours from the notebook runs under ``--outputs`` (``python -m lmrec run 05 06 --params params/default
+  --params params/scientific``) and from records of this script -> ``bench/results/scientific.{json,md}``.
+
+``--smoke`` writes a tiny synthetic folder in Recformer's format and runs there (tests, bench/gpu_scientific.sh).
+
+    OMP_NUM_THREADS=1 python bench/scientific.py sasrec --seed 2023 --out-dir outputs/scientific_bench
+    python bench/scientific.py collect --outputs outputs/scientific
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from lmrec.data import load_dataset
+from lmrec.eval import evaluate
+from lmrec.eval.ranking import exclusion
+from lmrec.run.context import environment
+from lmrec.seqrec import SEQ_PROTOCOL, LeaveOneOut
+from lmrec.seqrec.evaluate import sequential_metrics
+from lmrec.seqrec.sasrec import SASRec, SASRecConfig, evaluate_sasrec, train_sasrec
+from lmrec.utils import resolve_device, seed_everything, write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "recformer_scientific_full"
+PARAMS = ROOT / "params" / "scientific" / "sequential.yaml"
+# notebook-06 parameter -> SASRecConfig field
+SASREC_FIELDS = {"HIDDEN_DIM": "hidden_dim", "N_BLOCKS": "n_blocks", "N_HEADS": "n_heads", "DROPOUT": "dropout",
+                 "MAX_LEN": "max_len", "LOSS": "loss", "EPOCHS": "epochs", "BATCH_SIZE": "batch_size", "LR": "lr",
+                 "EVAL_EVERY": "eval_every", "PATIENCE": "patience", "MASK_HISTORY": "mask_history"}
+PUBLISHED = {"SASRec": {"ndcg@10": 0.0797, "recall@10": 0.1305}, "UniSRec": {"ndcg@10": 0.0862, "recall@10": 0.1255},
+             "Recformer (finetuned)": {"ndcg@10": 0.1027, "recall@10": 0.1448, "mrr": 0.0951},
+             "LEARN (finetuned)": {"ndcg@10": 0.1060, "recall@10": 0.1594}}
+METRICS = ("ndcg@10", "recall@10", "mrr", "ndcg@50", "recall@50")
+
+
+def write_smoke_folder(folder: Path, n_users: int = 60, n_items: int = 30, seed: int = 0) -> Path:
+    """A tiny Recformer-format folder: users walk i -> i+1 (mod n_items) from a random start, with item text."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    seqs = {u: [(int(rng.integers(n_items)) + k) % n_items for k in range(int(rng.integers(4, 9)))] for u in range(n_users)}
+    files = {"smap.json": {f"A{i}": i for i in range(n_items)}, "umap.json": {f"U{u}": u for u in range(n_users)},
+             "train.json": {str(u): s[:-2] for u, s in seqs.items()}, "val.json": {str(u): [s[-2]] for u, s in seqs.items()},
+             "test.json": {str(u): [s[-1]] for u, s in seqs.items()},
+             "meta_data.json": {f"A{i}": {"title": f"item {i}", "brand": f"b{i % 3}", "category": "c"} for i in range(n_items)}}
+    for name, obj in files.items():
+        (folder / name).write_text(json.dumps(obj))
+    return folder
+
+
+def sasrec_config(seed: int, overrides: dict | None = None, params: Path = PARAMS) -> SASRecConfig:
+    """SASRecConfig from params/scientific's notebook-06 values (plus ``overrides``, notebook parameter names)."""
+    values = (yaml.safe_load(params.read_text())["notebooks"]["06_sasrec"] if params.exists() else {})
+    values = {**values, **(overrides or {})}
+    kwargs = {SASREC_FIELDS[k]: v for k, v in values.items() if k in SASREC_FIELDS}
+    return SASRecConfig(**kwargs, seed=seed)
+
+
+def run_sasrec(args: argparse.Namespace) -> dict:
+    seed_everything(args.seed)
+    device = resolve_device(args.device)
+    ds = load_dataset(f"recformer:{args.data}", "given", seed=args.seed)
+    loo = LeaveOneOut.from_dataset(ds)
+    overrides = {"EPOCHS": 3, "EVAL_EVERY": 1, "HIDDEN_DIM": 16, "N_BLOCKS": 1, "MAX_LEN": 10} if args.smoke else {}
+    overrides.update(json.loads(args.set or "{}"))
+    config = sasrec_config(args.seed, overrides)
+    model = SASRec(ds.n_items, config)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    result = train_sasrec(model, ds, config, device, loo=loo, checkpoint_dir=Path(args.out_dir) / f"sasrec_{args.seed}")
+    test = {mask: sequential_metrics(evaluate_sasrec(model, ds, "test", loo, mask_history=mask)) for mask in (False, True)}
+    record = {"row": "SASRec", "seed": args.seed, "data": str(args.data), "config": result.config,
+              "status": result.status, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
+              "train_seconds": round(result.seconds, 2), "wall_seconds": round(time.perf_counter() - wall0, 2),
+              "cpu_seconds": round(time.process_time() - cpu0, 2), "test_unmasked": test[False],
+              "test_masked": test[True], "history": result.history, "machine": environment(device)}
+    write_json(Path(args.out_dir) / f"sasrec_{args.seed}.json", record)
+    return record
+
+
+def run_learn_vectors(args: argparse.Namespace) -> dict:
+    from lmrec.learn import ContentConfig
+    from lmrec.learn.content import item_content_embeddings
+    from lmrec.learn.pipeline import item_texts
+
+    ds = load_dataset(f"recformer:{args.data}", "given")
+    texts = item_texts(ds)
+    config = ContentConfig(model="tiny-random" if args.smoke else "smollm2-135m-instruct", max_length=128,
+                           batch_size=16, device=str(resolve_device(args.device)))
+    stats: dict[str, float] = {}
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    vecs = item_content_embeddings(texts, config, progress=True, stats=stats)
+    Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+    np.save(Path(args.out_dir) / "learn_item_vectors.npy", vecs.astype(np.float32))
+    tokens = [len(t.split()) for t in texts]
+    record = {"what": "LEARN item vectors", "config": config.key(), "n_items": len(texts), "shape": list(vecs.shape),
+              "words_per_text_mean": float(np.mean(tokens)), "stats": stats,
+              "wall_seconds": round(time.perf_counter() - wall0, 2), "cpu_seconds": round(time.process_time() - cpu0, 2),
+              "machine": environment(config.device)}
+    write_json(Path(args.out_dir) / "learn_item_vectors.json", record)
+    return record
+
+
+def run_mostpop(args: argparse.Namespace) -> dict:
+    device = resolve_device(args.device)
+    ds = load_dataset(f"recformer:{args.data}", "given")
+    popularity = torch.as_tensor(np.asarray(ds.train.sum(0)).ravel(), dtype=torch.float32, device=device)
+
+    def score(users: torch.Tensor) -> torch.Tensor:
+        return popularity.expand(len(users), -1)
+
+    out = {}
+    for name, exclude in (("test_unmasked", None), ("test_masked", exclusion(ds, "test", SEQ_PROTOCOL))):
+        res = evaluate(score, ds.matrix("test"), exclude, SEQ_PROTOCOL, device, split="test")
+        out[name] = {k: float(res.metrics[k]) for k in METRICS}
+    record = {"row": "MostPop", "data": str(args.data), **out, "machine": environment(device)}
+    write_json(Path(args.out_dir) / "mostpop.json", record)
+    return record
+
+
+# ------------------------------------------------------------------------------------------------ collect
+def mean_ci(values: list[float]) -> tuple[float, float]:
+    """Mean and the half-width of its 95 % t-interval (0 for one value)."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2:
+        return float(v.mean()), 0.0
+    return float(v.mean()), float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+
+
+def _runs(outputs: Path) -> list[dict]:
+    """metrics.json of the notebook runs on the full Scientific folder under ``outputs``."""
+    out = []
+    for path in sorted((outputs / "runs").glob("*/*/metrics.json")):
+        rec = json.loads(path.read_text())
+        if str(rec.get("params", {}).get("DATASET", "")).rstrip("/").endswith("recformer_scientific_full"):
+            out.append({**rec, "folder": str(path.parent)})
+    return out
+
+
+def _protocols(rec: dict) -> dict[str, dict]:
+    """``{"unmasked": metrics, "masked": metrics}`` of a notebook run (headline + the other protocol's extra)."""
+    extra = rec.get("extra", {})
+    masked = rec.get("params", {}).get("MASK_HISTORY", extra.get("mask_history", True))
+    other = extra.get("test_history_unmasked" if masked else "test_history_masked")
+    out = {"masked" if masked else "unmasked": rec["metrics"]}
+    if other:
+        out["unmasked" if masked else "masked"] = other
+    return out
+
+
+def collect(outputs: list[Path], records: list[Path]) -> dict:
+    """Rows (per protocol: mean ± 95 % interval over seeds, each seed's numbers), curves and costs."""
+    rows: dict[str, dict] = {}
+    for root in outputs:
+        for rec in _runs(root):
+            row = rows.setdefault(rec["row"], {"seeds": {}, "status": [], "cpu_seconds": 0.0, "folders": []})
+            seed = rec.get("params", {}).get("SEED", rec.get("seed", 0))
+            key = str(seed) if rec["row"] != "MostPop" else f"mask={rec.get('params', {}).get('MASK_HISTORY', True)}"
+            entry = row["seeds"].setdefault(key, {})
+            entry.update(_protocols(rec))
+            extra = rec.get("extra", {})
+            entry.update({"best_epoch": extra.get("best_epoch"), "epochs_run": extra.get("epochs_run"),
+                          "history": extra.get("history")})
+            row["status"].append(rec.get("status", "completed"))
+            timings = rec.get("timings", {})
+            row["cpu_seconds"] += float(sum(v for v in timings.values() if isinstance(v, (int, float))))
+            row["folders"].append(rec["folder"])
+    for folder in records:
+        for path in sorted(Path(folder).glob("*.json")):
+            rec = json.loads(path.read_text())
+            if "row" not in rec or "test_masked" not in rec:
+                continue
+            row = rows.setdefault(rec["row"], {"seeds": {}, "status": [], "cpu_seconds": 0.0, "folders": []})
+            entry = {"masked": rec["test_masked"], "best_epoch": rec.get("best_epoch"),
+                     "epochs_run": rec.get("epochs_run"), "history": rec.get("history")}
+            if "test_unmasked" in rec:
+                entry["unmasked"] = rec["test_unmasked"]
+            row["seeds"][str(rec.get("seed", 0))] = entry
+            row["status"].append(rec.get("status", "completed"))
+            row["cpu_seconds"] += float(rec.get("cpu_seconds", rec.get("train_seconds", 0.0)))
+            row["folders"].append(str(path))
+    for name, row in rows.items():
+        for proto in ("unmasked", "masked"):
+            per_seed = [s[proto] for s in row["seeds"].values() if proto in s]
+            if per_seed and name != "MostPop":
+                row[proto] = {m: mean_ci([s[m] for s in per_seed]) for m in METRICS if all(m in s for s in per_seed)}
+            elif per_seed:  # MostPop: no seed; each protocol from its own run (both hold the same numbers)
+                row[proto] = {m: (per_seed[0][m], 0.0) for m in METRICS if m in per_seed[0]}
+        row["capped"] = any(s in ("capped", "epoch_limit") for s in row["status"])
+        row["cpu_hours"] = round(row["cpu_seconds"] / 3600, 3)
+    return rows
+
+
+def paired(rows: dict, row: str, base: str = "SASRec", metric: str = "ndcg@10", proto: str = "unmasked"):
+    """Mean and 95 % interval of ``row - base`` over the seeds both have (None without common seeds)."""
+    a, b = rows.get(row, {}).get("seeds", {}), rows.get(base, {}).get("seeds", {})
+    common = sorted(set(a) & set(b))
+    diffs = [a[s][proto][metric] - b[s][proto][metric] for s in common if proto in a[s] and proto in b[s]]
+    return mean_ci(diffs) + (len(diffs),) if diffs else None
+
+
+def markdown(rows: dict, machine: dict) -> str:
+    lines = ["| row | protocol | seeds | NDCG@10 | Recall@10 | MRR | NDCG@50 | Recall@50 | published N@10 / R@10 | "
+             "ratio N / R | status | wall h (1 thread) |", "|" + "---|" * 12]
+    for name, row in sorted(rows.items()):
+        for proto in ("unmasked", "masked"):
+            if proto not in row:
+                continue
+            cells = [f"{row[proto][m][0]:.4f}" + (f" ± {row[proto][m][1]:.4f}" if row[proto][m][1] else "")
+                     if m in row[proto] else "" for m in METRICS]
+            pub = PUBLISHED.get(name, {})
+            ref = f"{pub['ndcg@10']:.4f} / {pub['recall@10']:.4f}" if pub and proto == "unmasked" else ""
+            ratio = (f"{row[proto]['ndcg@10'][0] / pub['ndcg@10']:.2f} / {row[proto]['recall@10'][0] / pub['recall@10']:.2f}"
+                     if ref else "")
+            status = "capped" if row["capped"] else ", ".join(sorted(set(row["status"])))
+            lines.append(f"| {name} | history {'not ' if proto == 'unmasked' else ''}masked | {len(row['seeds'])} | "
+                         + " | ".join(cells) + f" | {ref} | {ratio} | {status} | {row['cpu_hours']} |")
+    return "\n".join(lines)
+
+
+def run_collect(args: argparse.Namespace) -> dict:
+    outputs = [Path(p) for p in (args.outputs or [ROOT / "outputs" / "scientific"])]
+    rows = collect(outputs, [Path(p) for p in args.records])
+    machine = environment("cpu")
+    diffs = {r: {p: paired(rows, r, proto=p) for p in ("unmasked", "masked")} for r in rows if r not in ("SASRec", "MostPop")}
+    record = {"bench": "scientific", "data": "recformer:../shared/data/recformer_scientific_full (11,041 users, 5,327 items)",
+              "rows": {name: {"metrics": {m: v[0] for m, v in row.get("unmasked", {}).items()},
+                              "metrics_masked": {m: v[0] for m, v in row.get("masked", {}).items()},
+                              "seeds": len(row["seeds"]), "status": "capped" if row["capped"] else
+                              (row["status"][0] if row["status"] else "completed"), "cpu_hours": row["cpu_hours"]}
+                       for name, row in rows.items()},
+              "detail": rows, "paired_vs_sasrec_ndcg@10": diffs, "machine": machine}
+    out = Path(args.out)
+    write_json(out.with_suffix(".json"), record)
+    print(markdown(rows, machine))
+    return record
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("command", choices=("sasrec", "mostpop", "learn-vectors", "collect"))
+    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--seed", type=int, default=2023)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--smoke", action="store_true", help="a tiny synthetic folder, a tiny model (tests, GPU smoke)")
+    ap.add_argument("--set", default="", help='JSON of notebook-06 parameters over params/scientific, e.g. {"LOSS": "bce"}')
+    ap.add_argument("--out-dir", default=str(ROOT / "outputs" / "scientific_bench"))
+    ap.add_argument("--outputs", action="append", help="outputs root(s) of notebook runs to collect")
+    ap.add_argument("--records", action="append", default=[], help="folder(s) of this script's JSON records to collect")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "scientific.json"))
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.data = str(write_smoke_folder(Path(args.out_dir) / "smoke_data"))
+    elif args.command != "collect" and not Path(args.data).exists():
+        raise SystemExit(f"{args.data}: the Scientific folder is absent (see ../shared/data/README.md)")
+    return {"sasrec": run_sasrec, "mostpop": run_mostpop, "learn-vectors": run_learn_vectors,
+            "collect": run_collect}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
