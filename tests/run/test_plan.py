@@ -130,17 +130,75 @@ def test_values_of_the_wrong_type_are_refused_at_plan_time_naming_the_parameter(
     assert plan[0].params == {"KS": [10, 20], "LR": 1, "EPOCHS": 3}            # an int is a fine float
 
 
-def test_a_format_folder_dataset_needs_the_given_split_at_plan_time(typed):
+def rlmrec_folder(folder: Path) -> Path:
+    """A small dataset written in the RLMRec format (``trn/val/tst_mat.pkl``) into ``folder``."""
+    import numpy as np
+
+    from lmrec.data import InteractionDataset, make_interactions
+    from lmrec.data.formats import write_format
+
+    user, item = np.array([0, 0, 1, 1, 2, 2]), np.array([0, 1, 1, 2, 2, 0])
+    split = np.array(["train", "valid", "train", "test", "train", "train"], dtype=object)
+    ds = InteractionDataset(name="t", interactions=make_interactions(user, item, split), n_users=3, n_items=3,
+                            user_ids=np.arange(3).astype(str).astype(object), item_ids=np.arange(3).astype(str).astype(object))
+    return write_format("rlmrec", ds, folder)
+
+
+def test_a_format_folder_dataset_needs_the_given_split_at_plan_time(typed, tmp_path):
     with pytest.raises(PlanError, match=r"DATASET='rlmrec:data/yelp'.*pre-split; set SPLIT='given' \(got SPLIT='rlmrec'\)"):
         build_plan([], {}, overrides={"DATASET": "rlmrec:data/yelp"}, notebooks=typed)  # SPLIT from the cell's default
     with pytest.raises(PlanError, match="SPLIT='given' needs a '<format>:<folder>' DATASET"):
         build_plan([], {}, overrides={"SPLIT": "given"}, notebooks=typed)
-    assert build_plan([], {}, overrides={"DATASET": "rlmrec:data/yelp", "SPLIT": "given"}, notebooks=typed)
+    folder = rlmrec_folder(tmp_path / "yelp")
+    assert build_plan([], {}, overrides={"DATASET": f"rlmrec:{folder}", "SPLIT": "given"}, notebooks=typed)
 
 
-def test_run_folders_are_named_from_the_final_values_and_never_cut_mid_value(typed):
+def test_a_missing_dataset_folder_is_refused_once_by_run_before_any_kernel_starts(tmp_path, monkeypatch, capsys):
+    """`run 11 --set DATASET=rlmrec:/nonexistent` started each of the plan's 12 kernels to fail in every one: `run`
+    and `plan` refuse it once, with the loader's own message, and start nothing."""
+    from lmrec.__main__ import main
+    from lmrec.run import runner
+
+    started = []
+    monkeypatch.setattr(runner, "execute", lambda run, kernel="lmrec": started.append(run))
+    for command in ("run", "plan"):
+        assert main([command, "11", "--set", f"DATASET=rlmrec:{tmp_path}/none", "--set", "SPLIT=given"]) == 2
+        err = capsys.readouterr().err
+        assert err == (f"error: 11_lightgcn: DATASET='rlmrec:{tmp_path}/none': {tmp_path}/none: not a folder; "
+                       "DATASET='rlmrec:<folder>' must name a folder in the rlmrec format\n")
+    assert not started
+
+
+def test_a_dataset_folder_lacking_its_formats_files_is_refused_at_plan_time(typed, tmp_path):
+    grid = {"grid": {"10_t": {"SEED": [1, 2, 3]}}}
+    folder = rlmrec_folder(tmp_path / "yelp")
+    (folder / "tst_mat.pkl").unlink()
+    with pytest.raises(PlanError, match=r"tst_mat.pkl: missing; expected the test matrix \(users x items\)"):
+        build_plan([], grid, {"DATASET": f"rlmrec:{folder}", "SPLIT": "given"}, notebooks=typed)
+    for bad, message in (("cllm4rec", r"meta.pkl: missing"), ("recformer", r"smap.json: missing"),
+                         ("llmrec", r"train.json: missing"), ("parquet", r"unknown dataset format 'parquet'")):
+        with pytest.raises(PlanError, match=message):
+            build_plan([], grid, {"DATASET": f"{bad}:{folder}", "SPLIT": "given"}, notebooks=typed)
+
+
+def test_the_plan_refuses_a_folder_with_the_message_the_loader_gives(tmp_path):
+    """One check, two callers: what the plan says is what reading the folder in a kernel would say."""
+    from lmrec.data import load_dataset
+    from lmrec.run.plan import check_dataset_folder
+
+    folder = rlmrec_folder(tmp_path / "yelp")
+    (folder / "val_mat.pkl").unlink()
+    with pytest.raises(ValueError) as loader:
+        load_dataset(f"rlmrec:{folder}", "given")
+    with pytest.raises(PlanError) as plan:
+        check_dataset_folder(f"rlmrec:{folder}", "11_lightgcn")
+    assert str(plan.value) == f"11_lightgcn: DATASET='rlmrec:{folder}': {loader.value}"
+
+
+def test_run_folders_are_named_from_the_final_values_and_never_cut_mid_value(typed, tmp_path):
+    folder = rlmrec_folder(tmp_path / "rlmrec_yelp")
     plan = build_plan([], {"grid": {"10_t": {"SPLIT": ["given"]}}},
-                      overrides={"DATASET": "rlmrec:../shared/data/rlmrec_yelp"}, notebooks=typed)
+                      overrides={"DATASET": f"rlmrec:{folder}"}, notebooks=typed)
     assert plan[0].label == "split=given-dataset=rlmrec-rlmrec_yelp"
     too_long = build_plan([], {"grid": {"10_t": [{"KS": list(range(1, 40)), "EPOCHS": 3}]}}, notebooks=typed)[0]
     assert too_long.label == "epochs=3"  # a part that does not fit is left out whole; the run key tells runs apart

@@ -9,7 +9,7 @@ Names a notebook does not declare in its
 ``parameters`` cell are rejected (papermill only warns); each value must have the type of the parameter's
 default (an int where the default is ``24``, a list where it is ``[5, 10, 20]``), checked before any
 kernel starts, as are rules between parameters (a ``<format>:<folder>`` DATASET comes pre-split: SPLIT must
-be ``given``).
+be ``given``) and a ``<format>:<folder>`` DATASET's folder (it must exist and hold the format's files).
 """
 
 from __future__ import annotations
@@ -177,6 +177,19 @@ def check_rules(values: dict[str, Any], where: str) -> None:
     if dataset == "ml100k" and split == "given":
         raise PlanError(f"{where}: SPLIT='given' needs a '<format>:<folder>' DATASET; ml100k is split by "
                         "rlmrec | user_80_10_10 | loo_time")
+    if isinstance(dataset, str) and ":" in dataset:
+        check_dataset_folder(dataset, where)
+
+
+def check_dataset_folder(dataset: str, where: str) -> None:
+    """A ``<format>:<folder>`` DATASET names a known format and a folder holding that format's files (the
+    loader's own checks and messages, nothing read): refused here once, not in every kernel of the plan."""
+    from ..data.loaders import check_dataset
+
+    try:
+        check_dataset(dataset, "given")
+    except ValueError as err:  # DatasetFormatError too
+        raise PlanError(f"{where}: DATASET={dataset!r}: {err}") from err
 
 
 def notebook_reads(path: Path) -> tuple[str, ...]:
