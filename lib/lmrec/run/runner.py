@@ -15,13 +15,13 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
 
 from tqdm.auto import tqdm
 
 from ..paths import report_dir, runs_dir
 from ..utils import write_json
 from .kernel_env import kernel_environment
+from .kernels import KernelsAhead, StartedKernel, kernel_manager
 from .plan import PlannedRun, without_budget
 
 KERNEL = "lmrec"
@@ -76,22 +76,9 @@ def newest_upstream(run: PlannedRun) -> float:
     return max(times, default=0.0)
 
 
-def kernel_manager(output: IO[str]) -> type:
-    """A kernel manager class whose kernel process writes its own stdout/stderr (start-up warnings such as
-    "Kernel is running over TCP without encryption", "KeyboardInterrupt caught in kernel" at shut-down) to
-    ``output`` instead of the runner's terminal."""
-    from jupyter_client.manager import AsyncKernelManager
-
-    class RunKernelManager(AsyncKernelManager):
-        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-            kw["stdout"], kw["stderr"] = output, output
-            await super()._async_launch_kernel(kernel_cmd, **kw)
-
-    return RunKernelManager
-
-
-def execute(run: PlannedRun, kernel: str = KERNEL) -> RunOutcome:
-    """Run one notebook with papermill into its run folder."""
+def execute(run: PlannedRun, kernel: str = KERNEL, ready: StartedKernel | None = None) -> RunOutcome:
+    """Run one notebook with papermill into its run folder, in the kernel started for it ahead (``ready``) or in one
+    started now. The kernel is killed once the notebook has finished (its last cell wrote ``metrics.json``)."""
     import papermill as pm
 
     folder = run_folder(run)
@@ -100,13 +87,14 @@ def execute(run: PlannedRun, kernel: str = KERNEL) -> RunOutcome:
     write_json(folder / "params.json", {"notebook": run.notebook, "params": run.params, "key": run.key})
     params = {**run.params, "RUN_DIR": str(folder)}
     t0 = time.perf_counter()
-    with (open(folder / "log.txt", "w") as log, open(folder / "kernel.txt", "w") as kernel_out,
+    kernel_out = ready.output if ready is not None else open(folder / "kernel.txt", "w")
+    with (open(folder / "log.txt", "w") as log, kernel_out,
           kernel_environment()):  # kernel_environment: threads, OpenMP wait, malloc
         try:
             pm.execute_notebook(str(run.path), str(folder / "executed.ipynb"), parameters=params,
                                 kernel_name=kernel, cwd=str(run.path.parent), progress_bar=False,
-                                stdout_file=log, stderr_file=log, report_mode=False,
-                                kernel_manager_class=kernel_manager(kernel_out))
+                                stdout_file=log, stderr_file=log, report_mode=False, shutdown_kernel="immediate",
+                                kernel_manager_class=kernel_manager(kernel_out, ready and ready.manager))
         except Exception as err:  # papermill has saved the executed notebook with the failing cell
             return RunOutcome(run, "failed", time.perf_counter() - t0, folder, _short_error(err))
     seconds = time.perf_counter() - t0
@@ -190,25 +178,38 @@ def strip_remote_scripts(html: str) -> str:
 
 def run_plan(plan: list[PlannedRun], force: bool = False, keep_going: bool = True, kernel: str = KERNEL,
              echo=print) -> list[RunOutcome]:
-    """Execute every run of the plan in order, skipping finished ones; print a summary at the end."""
+    """Execute every run of the plan in order, skipping finished ones; print a summary at the end. While a run
+    executes, the kernel of the next one starts (:class:`~lmrec.run.kernels.KernelsAhead`)."""
     outcomes: list[RunOutcome] = []
     bar = tqdm(plan, desc="runs", unit="run")
-    for run in bar:
-        bar.set_postfix_str(run.name[:60])
-        if not force and not run.always and is_finished(run):
-            outcomes.append(RunOutcome(run, "skipped", 0.0, run_folder(run)))
-            continue
-        folder = run_folder(run)
-        # resume only what was cut short (killed: no metrics; capped); a forced or stale re-run starts afresh
-        if force or ((folder / "metrics.json").exists() and not was_capped(folder)):
-            clear_checkpoints(folder)
-        outcome = execute(run, kernel)
-        outcomes.append(outcome)
-        if outcome.status == "failed":
-            tqdm.write(f"FAILED {run.name}: {outcome.error}\n  executed notebook: {outcome.folder / 'executed.ipynb'}")
-            if not keep_going:
-                break
-    bar.close()
+    ahead = KernelsAhead(kernel)
+
+    def to_execute(run: PlannedRun) -> bool:
+        return force or run.always or not is_finished(run)
+
+    try:
+        for i, run in enumerate(bar):
+            bar.set_postfix_str(run.name[:60])
+            if not to_execute(run):
+                outcomes.append(RunOutcome(run, "skipped", 0.0, run_folder(run)))
+                continue
+            folder = run_folder(run)
+            # resume only what was cut short (killed: no metrics; capped); a forced or stale re-run starts afresh
+            if force or ((folder / "metrics.json").exists() and not was_capped(folder)):
+                clear_checkpoints(folder)
+            ready = ahead.take(run.name)
+            following = next((r for r in plan[i + 1:] if to_execute(r)), None)
+            if following is not None:
+                ahead.start(following.name, following.path, run_folder(following) / "kernel.txt")
+            outcome = execute(run, kernel, ready)
+            outcomes.append(outcome)
+            if outcome.status == "failed":
+                tqdm.write(f"FAILED {run.name}: {outcome.error}\n  executed notebook: {outcome.folder / 'executed.ipynb'}")
+                if not keep_going:
+                    break
+    finally:
+        ahead.close()
+        bar.close()
     echo(summary(outcomes))
     return outcomes
 
