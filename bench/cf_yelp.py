@@ -35,6 +35,7 @@ from lmrec.cf.notebook import CFSpec, build_model, train_backbone
 from lmrec.cf.registry import BACKBONES, NOTEBOOKS
 from lmrec.data import load_dataset
 from lmrec.paths import REPO_ROOT
+from lmrec.rlmrec.embeddings import profile_targets
 from lmrec.run.context import machine_summary
 from lmrec.run.plan import load_params
 from lmrec.train.sampling import NegativeSampler
@@ -58,7 +59,7 @@ def seconds_per_epoch(spec: CFSpec, dataset, n_batches: int, lib=None) -> tuple[
     mk, batch_cls, sampler_cls = ((build_model, Batch, NegativeSampler) if lib is None else
                                   (lib.cf.notebook.build_model, lib.cf.backbone.Batch, lib.cf.trainer.NegativeSampler))
     torch.manual_seed(2023)
-    model = mk(spec, dataset)
+    model = build_model(spec, dataset, targets=profile_targets(spec, dataset)) if lib is None else mk(spec, dataset)
     g = model.backbone.graph
     sampler = sampler_cls(g.train_users, g.train_items, g.n_items)
     opt = torch.optim.Adam(model.parameters(), lr=spec.train.lr)
@@ -162,7 +163,8 @@ def same_numbers(rev: str, names: list[str], alignment: str) -> None:
         rows = {}
         for who in ("old", "new"):
             c0 = time.process_time()
-            r = lib.cf.notebook.run_backbone(old_spec, dataset=ds) if who == "old" else train_backbone(spec, dataset=ds)
+            r = lib.cf.notebook.run_backbone(old_spec, dataset=ds) if who == "old" else train_backbone(
+                spec, dataset=ds, targets=profile_targets(spec, ds))
             rows[who] = ({k: round(v, 6) for k, v in r.metrics().items()} | {"best_epoch": r.result.best_epoch},
                          time.process_time() - c0)
         same = rows["old"][0] == rows["new"][0]

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from lmrec.cf.notebook import CFSpec, train_backbone
+from lmrec.rlmrec.embeddings import profile_targets
 
 from .cf_planted import planted_dataset, planted_profiles
 
@@ -13,13 +14,13 @@ TINY = {"EPOCHS": 2, "BATCH_SIZE": 128, "EVAL_EVERY": 1, "PATIENCE": 1}
 def test_train_backbone_reports_rlmrec_columns_and_rows(monkeypatch):
     ds = planted_dataset()
     up, ip = planted_profiles(ds)
-    monkeypatch.setattr("lmrec.cf.notebook.target_embeddings", lambda source, dataset: (up, ip))
+    monkeypatch.setattr("lmrec.rlmrec.embeddings.target_embeddings", lambda source, dataset: (up, ip))
     user_ok = torch.ones(ds.n_users, dtype=torch.bool)
     user_ok[:10] = False  # ten failed user profiles
-    monkeypatch.setattr("lmrec.cf.notebook.target_masks",
+    monkeypatch.setattr("lmrec.rlmrec.embeddings.target_masks",
                         lambda source, dataset: (user_ok, torch.ones(ds.n_items, dtype=torch.bool)))
     spec = CFSpec.from_notebook("gccf", {"ALIGNMENT": "gen", "EMBED_DIM": 8, "LAYERS": 1, **TINY}, progress=False)
-    run = train_backbone(spec, dataset=ds)
+    run = train_backbone(spec, dataset=ds, targets=profile_targets(spec, ds))
     assert spec.row == "GCCF+Gen" and CFSpec.from_notebook("simgcl", {"ALIGNMENT": "con"}).row == "SimGCL+Con"
     m = run.metrics()
     assert {f"{n}@{k}" for n in ("recall", "ndcg") for k in (5, 10, 20)} <= set(m)
@@ -35,6 +36,8 @@ def test_unknown_names_fail_with_the_choices():
         CFSpec.from_notebook("lightgnc")
     with pytest.raises(ValueError, match="con"):
         train_backbone(CFSpec.from_notebook("lightgcn", {"ALIGNMENT": "kd"}), dataset=ds)
+    with pytest.raises(ValueError, match="needs alignment targets.*profile_targets"):
+        train_backbone(CFSpec.from_notebook("lightgcn", {"ALIGNMENT": "con"}), dataset=ds)
     with pytest.raises(ValueError, match=r"missing.*from_notebook"):
         CFSpec.from_params("lightgcn", {"ALIGNMENT": "none"})
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lmrec.cf.alignment import AlignmentTargets
 from lmrec.cf.notebook import CFSpec, build_model
 from lmrec.cf.trainer import train_cf
 from lmrec.eval import Protocol
@@ -47,20 +48,16 @@ def test_indexing_backward_is_bitwise_repeatable(two_threads):
     assert all(torch.equal(first, _indexing_grad()) for _ in range(10))
 
 
-def test_same_seed_alignment_training_gives_identical_weights(two_threads, monkeypatch):
-    import lmrec.cf.notebook as cf_notebook
-
+def test_same_seed_alignment_training_gives_identical_weights(two_threads):
     ds = planted_dataset(n_users=300, n_items=200, per_user=30)
-    monkeypatch.setattr(cf_notebook, "target_embeddings", lambda source, dataset: planted_profiles(dataset))
-    monkeypatch.setattr(cf_notebook, "target_masks", lambda source, dataset: (
-        torch.ones(dataset.n_users, dtype=torch.bool), torch.ones(dataset.n_items, dtype=torch.bool)))
+    targets = AlignmentTargets(*planted_profiles(ds))
     use_deterministic_kernels(True)
     spec = CFSpec.from_notebook("lightgcn", {"ALIGNMENT": "con", "EMBED_DIM": 32, "LAYERS": 2, "KD_WEIGHT": 1.0, "EPOCHS": 1,
                                              "BATCH_SIZE": 2048, "EVAL_EVERY": 1}, progress=False)
 
     def weights() -> list[torch.Tensor]:
         torch.manual_seed(0)
-        model = build_model(spec, ds)
+        model = build_model(spec, ds, targets=targets)
         train_cf(model, ds, spec.train, Protocol(ks=(20,)), "cpu")
         return [p.detach().clone() for p in model.parameters()]
 

@@ -13,6 +13,7 @@ import time
 import torch
 
 import lmrec.cf.trainer as trainer
+from lmrec.cf.alignment import AlignmentTargets
 from lmrec.cf.notebook import CFSpec, train_backbone
 from lmrec.utils import seed_everything, use_deterministic_kernels
 from tests.cf.cf_planted import planted_dataset, planted_profiles
@@ -31,14 +32,9 @@ def main(out: str, checkpoint_dir: str, delay: float = 0.0) -> None:
         trainer.train_epoch = slow
     ds = planted_dataset()
     up, ip = planted_profiles(ds)
-    import lmrec.cf.notebook as nb
-
-    nb.target_embeddings = lambda source, dataset: (up, ip)
-    nb.target_masks = lambda source, dataset: (torch.ones(dataset.n_users, dtype=torch.bool),
-                                                     torch.ones(dataset.n_items, dtype=torch.bool))
     spec = CFSpec.from_notebook("lightgcn", {"ALIGNMENT": "gen", "EMBED_DIM": 8, "LAYERS": 2, "SEED": 0, "EPOCHS": 16,
                                              "BATCH_SIZE": 64, "LR": 0.02, "EVAL_EVERY": 2, "PATIENCE": 20}, progress=False)
-    run = train_backbone(spec, dataset=ds, checkpoint_dir=checkpoint_dir)
+    run = train_backbone(spec, dataset=ds, checkpoint_dir=checkpoint_dir, targets=AlignmentTargets(up, ip))
     digest = float(sum(p.double().sum() for p in run.model.state_dict().values() if torch.is_tensor(p)))
     with open(out, "w") as fh:
         json.dump({"test": run.result.test.metrics, "best_epoch": run.result.best_epoch, "digest": digest,

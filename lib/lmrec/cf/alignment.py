@@ -1,4 +1,7 @@
-"""RLMRec's two alignments of CF embeddings with LLM profile embeddings (Ren et al., WWW'24, arXiv 2310.15950).
+"""Alignment of CF embeddings with fixed target embeddings, one per user and item: the two of RLMRec (Ren et al.,
+WWW'24, arXiv 2310.15950). Generic: any backbone, any targets (:class:`AlignmentTargets`, built by the caller;
+RLMRec's LLM profile embeddings come from :func:`lmrec.rlmrec.embeddings.profile_targets`). Below, "profile"
+is the target embedding of a node.
 
 * :class:`ContrastiveAlignment` (RLMRec-Con, paper eq. 8-9): an MLP ``sigma`` maps each profile embedding
   ``s`` into the CF space; InfoNCE (cosine / ``kd_temperature``) pulls a node's CF embedding towards its
@@ -22,6 +25,7 @@ negatives of any InfoNCE term (their row holds a stand-in text, not a profile).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -31,6 +35,19 @@ from .backbone import Alignment, Batch, TrainOutput
 from .losses import info_nce, info_nce_nodes
 
 ALIGNMENTS = ("none", "con", "gen")
+
+
+@dataclass(frozen=True)
+class AlignmentTargets:
+    """What an alignment pulls the CF embeddings towards: ``user`` ``[n_users, d]`` and ``item`` ``[n_items, d]``
+    fixed embeddings, the nodes whose target is real (``user_mask``/``item_mask``, bool; the others stay out of
+    the alignment losses; ``None``: all) and a ``caption`` saying where they come from (the run's caption shows it)."""
+
+    user: torch.Tensor
+    item: torch.Tensor
+    user_mask: torch.Tensor | None = None
+    item_mask: torch.Tensor | None = None
+    caption: str = ""
 
 
 def _mlp(d_in: int, d_out: int) -> nn.Sequential:

@@ -1,5 +1,6 @@
-"""What notebooks 10-15 call: one function (``train_backbone``) that loads data and profiles, builds backbone x
-alignment, trains with the one trainer, evaluates and returns everything the notebook shows and records."""
+"""What notebooks 10-15 call: one function (``train_backbone``) that builds backbone x alignment (aligned to the
+``targets`` the caller passes: RLMRec's profile embeddings come from :func:`lmrec.rlmrec.embeddings.profile_targets`),
+trains with the one trainer, evaluates and returns everything the notebook shows and records."""
 
 from __future__ import annotations
 
@@ -14,9 +15,7 @@ import torch
 from ..data import load_dataset
 from ..defaults import notebook_defaults
 from ..eval import Protocol
-from ..paths import repo_path
-from ..rlmrec.embeddings import coverage_text, target_embeddings, target_masks
-from .alignment import ALIGNMENTS
+from .alignment import ALIGNMENTS, AlignmentTargets
 from .backbone import BackboneConfig
 from .graph import Graph
 from .model import CFModel
@@ -49,7 +48,7 @@ class CFSpec:
     dataset: str
     split: str
     min_rating: float
-    profile_source: str
+    profile_source: str      # where the alignment targets come from; read by the caller that builds them
     dim: int
     layers: int
     reg_weight: float
@@ -119,6 +118,7 @@ class CFRun:
     model: CFModel
     result: CFTrainResult
     protocol: Protocol
+    targets: AlignmentTargets | None = None
 
     def metrics(self) -> dict[str, float]:
         """Test recall/ndcg at every K (the report's columns), plus the validation score that chose the model."""
@@ -131,18 +131,14 @@ class CFRun:
         cols = [f"{m}@{k}" for m in ("recall", "ndcg") for k in self.protocol.ks]
         return pd.DataFrame(rows).T[cols].round(4)
 
-    def profile_coverage(self) -> str:
-        """How many users/items the alignment had a generated profile for ("" without alignment)."""
-        coverage = getattr(self.model.alignment, "coverage", None)
-        if self.spec.alignment == "none" or coverage is None:
-            return ""
-        source = "item-text stand-in (no LLM)" if self.spec.profile_source == "item_text" else None
-        return f"profiles: {source}" if source else coverage_text(*coverage())
+    def targets_caption(self) -> str:
+        """What the alignment aligned to, as its targets say ("" without alignment)."""
+        return self.targets.caption if self.targets is not None and self.spec.alignment != "none" else ""
 
     def caption(self) -> str:
         capped = {"capped": " (capped by TIME_LIMIT_S: not converged)",
                   "epoch_limit": " (capped by EPOCHS: not converged)"}.get(self.result.status, "")
-        cov = self.profile_coverage()
+        cov = self.targets_caption()
         return (f"{self.spec.row} on {self.dataset.name} ({self.spec.split} split); best epoch "
                 f"{self.result.best_epoch} of {self.result.epochs_run}{capped} by valid Recall@20; "
                 f"{self.result.test.caption()}" + (f"; {cov}" if cov else ""))
@@ -154,31 +150,32 @@ def load_cf_data(spec: CFSpec):
     return load_dataset(spec.dataset, spec.split, seed=split_seed, min_rating=spec.min_rating)
 
 
-def build_model(spec: CFSpec, dataset, device: torch.device | str = "cpu") -> CFModel:
-    """Graph, backbone, alignment (profiles loaded when the alignment needs them), on ``device``."""
+def build_model(spec: CFSpec, dataset, device: torch.device | str = "cpu",
+                targets: AlignmentTargets | None = None) -> CFModel:
+    """Graph, backbone, alignment (to ``targets``, which every alignment but ``none`` needs), on ``device``."""
     if spec.alignment not in ALIGNMENTS:
         raise ValueError(f"ALIGNMENT={spec.alignment!r} is unknown; choose one of {ALIGNMENTS}")
     graph = Graph(dataset.train, device=device, backend=spec.graph_backend)
     backbone = build_backbone(spec.backbone, graph, BackboneConfig(spec.dim, spec.layers, dict(spec.extra)))
-    user_prof = item_prof = user_mask = item_mask = None
+    user = item = user_mask = item_mask = None
     if spec.alignment != "none":
-        source = spec.profile_source
-        if source not in ("generated", "item_text"):
-            source = str(repo_path(source))
-        user_prof, item_prof = target_embeddings(source, dataset)
-        user_mask, item_mask = target_masks(source, dataset)  # failed profiles: out of the alignment loss
-    alignment = build_alignment(spec.alignment, backbone, user_prof, item_prof, spec.kd_weight, spec.kd_temperature,
+        if targets is None:
+            raise ValueError(f"ALIGNMENT={spec.alignment!r} needs alignment targets: pass targets= (RLMRec's "
+                             "profile embeddings: lmrec.rlmrec.embeddings.profile_targets(spec, dataset))")
+        user, item, user_mask, item_mask = targets.user, targets.item, targets.user_mask, targets.item_mask
+    alignment = build_alignment(spec.alignment, backbone, user, item, spec.kd_weight, spec.kd_temperature,
                                 spec.mask_ratio, spec.recon_weight, spec.re_temperature, user_mask, item_mask)
     return CFModel(backbone, alignment, spec.reg_weight).to(device)
 
 
 def train_backbone(spec: CFSpec, device: torch.device | str = "cpu", dataset=None,
-                   checkpoint_dir: str | Path | None = None) -> CFRun:
+                   checkpoint_dir: str | Path | None = None, targets: AlignmentTargets | None = None) -> CFRun:
     """Load, build, train (early stopping on validation Recall@20), restore the best state, test once.
-    With ``checkpoint_dir`` (a notebook's run folder) training checkpoints there and a re-run resumes."""
+    With ``checkpoint_dir`` (a notebook's run folder) training checkpoints there and a re-run resumes;
+    ``targets``: what the alignment aligns to (see :func:`build_model`)."""
     dataset = dataset if dataset is not None else load_cf_data(spec)
     torch.manual_seed(spec.seed)
-    model = build_model(spec, dataset, device)
+    model = build_model(spec, dataset, device, targets)
     protocol = Protocol(ks=tuple(spec.ks), recall_denominator=spec.recall_denominator)
     result = train_cf(model, dataset, spec.train, protocol, device, checkpoint_dir=checkpoint_dir)
-    return CFRun(spec, dataset, model, result, protocol)
+    return CFRun(spec, dataset, model, result, protocol, targets)

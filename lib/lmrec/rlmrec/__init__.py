@@ -1,6 +1,6 @@
 """RLMRec (Ren et al., WWW'24): LLM profiles of users and items (:mod:`.profiles`, prompts in ``prompts/``),
-their embeddings as the alignment targets of the CF backbones (:mod:`.embeddings`; the alignments themselves
-live with the backbones in :mod:`lmrec.cf.alignment`), and the released data archive (:mod:`.data`).
+their embeddings as the alignment targets of the CF backbones (:mod:`.embeddings`: ``profile_targets(spec, dataset)``
+for ``lmrec.cf.notebook.train_backbone``; the alignments themselves are generic, in :mod:`lmrec.cf.alignment`), and the released data archive (:mod:`.data`).
 
 Public entry points:
 

@@ -14,12 +14,36 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
+from ..cf.alignment import AlignmentTargets
+from ..paths import repo_path
+
+if TYPE_CHECKING:
+    from ..cf.notebook import CFSpec
+
 PROFILE_SOURCES = ("generated", "item_text", "<folder with usr_emb_np.pkl/itm_emb_np.pkl>")
+
+
+def profile_targets(spec: CFSpec, dataset) -> AlignmentTargets | None:
+    """What RLMRec's alignments of a CF run align to (``None`` for ``ALIGNMENT`` ``none``): the profile embeddings
+    of ``spec.profile_source`` (a folder relative to the repository root), the nodes with a generated profile
+    (failed ones stay out of the alignment losses) and the caption that counts them; pass it to
+    :func:`lmrec.cf.notebook.train_backbone` as ``targets``."""
+    if spec.alignment == "none":
+        return None
+    source = spec.profile_source
+    if source not in ("generated", "item_text"):
+        source = str(repo_path(source))
+    user, item = target_embeddings(source, dataset)
+    user_mask, item_mask = target_masks(source, dataset)
+    caption = ("profiles: item-text stand-in (no LLM)" if source == "item_text" else
+               coverage_text(int(user_mask.sum()), user_mask.numel(), int(item_mask.sum()), item_mask.numel()))
+    return AlignmentTargets(user, item, user_mask, item_mask, caption)
 
 
 def target_masks(source: str, dataset) -> tuple[torch.Tensor, torch.Tensor]:
