@@ -113,3 +113,19 @@ def test_endpoint_gets_the_schema_or_falls_back_with_a_notice(refuse, capsys):
         assert notice.count("refused response_format=json_schema") == 1
     else:
         assert len(fake.bodies) == 3 and "notice" not in notice
+
+
+@pytest.mark.parametrize("fields,budget", [(FIELDS, 48), (FIELDS, 200), (("director", "country", "language"), 40),
+                                           (("age", "gender", "liked_genres", "disliked_genres", "liked_directors",
+                                             "country", "language"), 96)])
+def test_caps_fitted_to_the_budget_leave_room_for_the_whole_object(fields, budget):
+    from lmrec.llm.constrain import fit_caps
+    from lmrec.llm.hf import load_tokenizer
+
+    tok = load_tokenizer()
+    caps = fit_caps(fields, [400] * len(fields), budget)
+    prose = ("Viewers who enjoy tense crime dramas, sharp dialogue and morally complex characters would like this "
+             "film, as would fans of heist stories and classic Los Angeles noir with strong ensemble performances. ") * 4
+    obj = json.dumps({f: prose[:cap].strip() or "x" for f, cap in zip(fields, caps)})
+    assert len(tok(obj, add_special_tokens=False)["input_ids"]) + 1 <= budget  # + the end token
+    assert fit_caps(fields, [3] * len(fields), 10_000) == [3] * len(fields)  # caps that fit are kept

@@ -1,4 +1,5 @@
-"""LLM layer: chat + embedding backends, response cache, structured (JSON) output, the repair prompt.
+"""LLM layer: chat + embedding backends, response cache, structured (JSON) output, decoding constrained to a JSON
+schema (:mod:`.constrain`), packs of cached responses (:mod:`.pack`), the repair prompt of unconstrained backends.
 
 Public entry points (stable; other notebooks rely on them):
 
@@ -7,7 +8,9 @@ Public entry points (stable; other notebooks rely on them):
 - ``tiny_random_causal_lm(vocab_from="smollm2-135m-instruct", hidden=32, layers=2) -> (model, tokenizer)``.
 - ``embed_texts(texts, EmbedConfig(...)) -> np.ndarray[float32, (n, d)]`` (cached by model + text).
 - ``make_backend(ChatConfig(...))`` -> ``LocalChat`` | ``OpenAIChat``; ``generate_chat(backend, requests, GenParams,
-  cache=response_cache())`` -> results + ``StageStats``; ``generate_json(...)`` for structured output.
+  cache=response_cache())`` -> results + ``StageStats``; ``generate_json(...)`` for structured output
+  (``GenParams(json_schema=...)``: enforced while decoding by the local transformers engine, sent as
+  ``response_format`` to endpoints).
 
 Method-specific prompting lives with its method (RLMRec's profiles: :mod:`lmrec.rlmrec`; LLMRec's
 augmentation: :mod:`lmrec.llmrec`).
