@@ -27,7 +27,7 @@ from lmrec.recformer import (
     RecformerConfig,
     RecformerTrainConfig,
     finetune,
-    load_backbone,
+    load_encoder,
     pretrain,
     tokenize_items,
 )
@@ -73,7 +73,7 @@ def main() -> None:
     tcfg = RecformerTrainConfig(batch_size=args.batch_size, eval_batch_size=128, max_steps_per_epoch=args.steps)
     acc = make_accelerator("cpu")
     with timed("model"):
-        model, tok, info = load_backbone("minilm", config)
+        model, tok, info = load_encoder("minilm", config)
         items = tokenize_items(attrs, tok, config)
     with timed("pretrain"):
         hist = pretrain(model, tok, items, loo.train, tcfg, acc, max_steps=args.pretrain_steps, seed=args.seed, progress=False)

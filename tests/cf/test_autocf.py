@@ -89,7 +89,7 @@ def test_mask_subgraphs_matches_per_seed_loop(depth):
     # a path 0-1-2-3-4-5-6 plus a branch 2-7
     rows, cols = sym_edges([(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (2, 7)])
     n = 8
-    out = mask_subgraphs(rows, cols, n, torch.tensor([0]), depth, keep_rate=0.0)
+    out = mask_subgraphs(rows, cols, n, torch.tensor([0]), depth, random_node_share=0.0)
     kept, masked = reference_mask(rows, cols, [0], depth)
     got = set(zip(out.encoder.rows.tolist(), out.encoder.cols.tolist()))
     assert got == kept
@@ -110,12 +110,12 @@ def test_mask_subgraphs_matches_per_seed_loop(depth):
 
 def test_mask_subgraphs_two_seeds_and_random_nodes():
     rows, cols = sym_edges([(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (2, 7)])
-    out = mask_subgraphs(rows, cols, 8, torch.tensor([0, 6]), 2, keep_rate=0.0)
+    out = mask_subgraphs(rows, cols, 8, torch.tensor([0, 6]), 2, random_node_share=0.0)
     kept, masked = reference_mask(rows, cols, [0, 6], 2)
     assert set(zip(out.encoder.rows.tolist(), out.encoder.cols.tolist())) == kept
     assert set(out.masked_nodes.tolist()) == masked
     torch.manual_seed(3)
-    many = mask_subgraphs(rows, cols, 8, torch.tensor([0]), 1, keep_rate=1.0)
+    many = mask_subgraphs(rows, cols, 8, torch.tensor([0]), 1, random_node_share=1.0)
     assert many.masked_nodes.numel() > 2  # 8 random draws join the masked set
 
 

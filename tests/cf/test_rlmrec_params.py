@@ -28,6 +28,8 @@ NAMES = {"embedding_size": "EMBED_DIM", "layer_num": "LAYERS", "gcn_layer": "LAY
 def _param_name(model: str, released: str) -> str:
     if released in ("temperature", "cl_temperature"):  # the view contrast's temperature
         return "CL_TEMPERATURE" if model == "dccf" else "TEMPERATURE"
+    if released == "keep_rate" and model == "autocf":  # AutoCF's keepRate: a share of seed nodes, not an edge keep rate
+        return "RANDOM_NODE_SHARE"
     return NAMES[released]
 
 

@@ -31,12 +31,12 @@ def test_pruned_bpr_keeps_lowest_or_highest_loss_share():
 
 
 def test_drop_rate_warms_up_linearly_over_epochs():
-    b = LLMRecBackbone(Graph(R), BackboneConfig(dim=4, layers=1), LLMRecConfig(drop_rate=0.2, prune_warmup_epochs=4))
+    b = LLMRecBackbone(Graph(R), BackboneConfig(dim=4, layers=1), LLMRecConfig(recon_weight=0.0, drop_rate=0.2, prune_warmup_epochs=4))
     assert [b.drop_rate_at(epoch) for epoch in range(6)] == pytest.approx([0.0, 0.05, 0.1, 0.15, 0.2, 0.2])
-    plain = LLMRecBackbone(Graph(R), BackboneConfig(dim=4, layers=1), LLMRecConfig(drop_rate=0.2))
+    plain = LLMRecBackbone(Graph(R), BackboneConfig(dim=4, layers=1), LLMRecConfig(recon_weight=0.0, drop_rate=0.2))
     assert plain.drop_rate_at(0) == pytest.approx(0.2)
     with pytest.raises(ValueError, match="prune_warmup_epochs"):
-        LLMRecConfig(prune_warmup_epochs=-1)
+        LLMRecConfig(recon_weight=0.0, prune_warmup_epochs=-1)
 
 
 def test_scaled_cosine_error_values():
@@ -68,7 +68,7 @@ def test_plain_backbone_is_lightgcn_mean_of_layers():
 def test_features_are_projected_propagated_and_fused_with_their_weights():
     torch.manual_seed(0)
     xi, xu = torch.randn(4, 5), torch.randn(3, 6)
-    cfg = LLMRecConfig(weights={"text": 0.5, "profile": 2.0, "attribute": 0.0})
+    cfg = LLMRecConfig(recon_weight=0.0, weights={"text": 0.5, "profile": 2.0, "attribute": 0.0})
     b = LLMRecBackbone(Graph(R), BackboneConfig(dim=4, layers=1), cfg, user_feats={"profile": xu},
                        item_feats={"text": xi}, item_families={"text": "text"})
     rn = dense_parts(R)
@@ -84,13 +84,13 @@ def test_features_are_projected_propagated_and_fused_with_their_weights():
 
 def test_augmented_triples_are_appended_for_users_with_a_pair():
     aug = (np.array([3, -1, 0]), np.array([2, -1, 1]))
-    b = LLMRecBackbone(Graph(R), BackboneConfig(dim=4, layers=1), LLMRecConfig(aug_sample_rate=1.0), aug_pairs=aug)
+    b = LLMRecBackbone(Graph(R), BackboneConfig(dim=4, layers=1), LLMRecConfig(recon_weight=0.0, aug_sample_rate=1.0), aug_pairs=aug)
     batch = Batch(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]), torch.tensor([3, 3, 0]))
     b.on_step_start(batch)
     assert len(batch) == 5
     added = sorted(zip(batch.users[3:].tolist(), batch.pos[3:].tolist(), batch.neg[3:].tolist()))
     assert added == [(0, 3, 2), (2, 0, 1)]
-    off = LLMRecBackbone(Graph(R), BackboneConfig(dim=4, layers=1), LLMRecConfig(aug_sample_rate=0.0), aug_pairs=aug)
+    off = LLMRecBackbone(Graph(R), BackboneConfig(dim=4, layers=1), LLMRecConfig(recon_weight=0.0, aug_sample_rate=0.0), aug_pairs=aug)
     batch = Batch(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]), torch.tensor([3, 3, 0]))
     off.on_step_start(batch)
     assert len(batch) == 3
@@ -102,7 +102,7 @@ def test_bad_inputs_name_the_problem():
     with pytest.raises(ValueError, match="aug_pairs"):
         LLMRecBackbone(Graph(R), BackboneConfig(dim=4, layers=1), aug_pairs=(np.array([9, 0, 0]), np.array([1, 1, 1])))
     with pytest.raises(ValueError, match="prune_keep"):
-        LLMRecConfig(prune_keep="middle")
+        LLMRecConfig(recon_weight=0.0, prune_keep="middle")
 
 
 def test_masked_reconstruction_trains_its_decoder_and_mask_token():
@@ -148,7 +148,7 @@ def planted_dataset(n_users=40, n_items=30, seed=0):
 def test_learns_a_planted_signal_through_the_cf_trainer():
     torch.manual_seed(0)
     ds = planted_dataset()
-    b = LLMRecBackbone(Graph(ds.train), BackboneConfig(dim=16, layers=2), LLMRecConfig(drop_rate=0.1))
+    b = LLMRecBackbone(Graph(ds.train), BackboneConfig(dim=16, layers=2), LLMRecConfig(recon_weight=0.0, drop_rate=0.1))
     res = train_cf(CFModel(b, NoAlignment(), reg_weight=1e-6), ds,
               CFTrainConfig(epochs=40, batch_size=64, lr=0.02, eval_every=5, patience=10, progress=False,
                           select_metric="recall@5"),
@@ -171,7 +171,7 @@ def test_augmented_pairs_carry_signal_the_plain_model_lacks():
     for name, aug in (("plain", None), ("aug", (target, other))):
         torch.manual_seed(0)
         b = LLMRecBackbone(Graph(ds.train), BackboneConfig(dim=16, layers=2),
-                           LLMRecConfig(drop_rate=0.0, aug_sample_rate=1.0), aug_pairs=aug)
+                           LLMRecConfig(recon_weight=0.0, drop_rate=0.0, aug_sample_rate=1.0), aug_pairs=aug)
         res = train_cf(CFModel(b, NoAlignment(), reg_weight=1e-6), ds,
                   CFTrainConfig(epochs=20, batch_size=64, lr=0.02, eval_every=20, patience=5, progress=False,
                               select_metric="recall@1"),
@@ -210,7 +210,7 @@ def _bpr_terms(fu, fi, users, pos, neg):
 def test_feature_bpr_is_the_released_profile_vs_attribute_and_content_terms():
     """aug_bpr: profile (user side, two hops) against each attribute (item side, two hops), summed; mm_bpr: the
     text feature's user side (one hop) against its item side (two hops); users without a profile left out."""
-    cfg = LLMRecConfig(drop_rate=0.0, aug_bpr_weight=1.0, mm_bpr_weight=1.0)
+    cfg = LLMRecConfig(recon_weight=0.0, drop_rate=0.0, aug_bpr_weight=1.0, mm_bpr_weight=1.0)
     b, xu, xi = _feature_backbone(cfg)
     rn = dense_parts(R)
     with torch.no_grad():
@@ -238,7 +238,7 @@ def test_feature_bpr_is_the_released_profile_vs_attribute_and_content_terms():
 
 
 def test_feature_bpr_weights_and_pruning_follow_the_config():
-    b, _, _ = _feature_backbone(LLMRecConfig(drop_rate=0.0, aug_bpr_weight=0.012, mm_bpr_weight=1e-4))
+    b, _, _ = _feature_backbone(LLMRecConfig(recon_weight=0.0, drop_rate=0.0, aug_bpr_weight=0.012, mm_bpr_weight=1e-4))
     users, pos, neg = torch.tensor([0, 2, 0, 2]), torch.tensor([0, 2, 1, 3]), torch.tensor([3, 0, 2, 1])
     with torch.no_grad():
         feats = b._features({})
@@ -252,14 +252,14 @@ def test_feature_bpr_weights_and_pruning_follow_the_config():
     assert got["aug_bpr"].item() == pytest.approx(0.012 * unit["aug_bpr"].item(), rel=1e-5)
     assert got["mm_bpr"].item() == pytest.approx(1e-4 * unit["mm_bpr"].item(), rel=1e-5)
     assert pruned["mm_bpr"].item() == pytest.approx(exp.item(), rel=1e-5)
-    off = LLMRecBackbone(Graph(R), BackboneConfig(dim=4, layers=1), LLMRecConfig(aug_bpr_weight=0, mm_bpr_weight=0))
+    off = LLMRecBackbone(Graph(R), BackboneConfig(dim=4, layers=1), LLMRecConfig(recon_weight=0.0, aug_bpr_weight=0, mm_bpr_weight=0))
     assert off.feature_bpr({}, Batch(users, pos, neg)) == {}
 
 
 def test_a_failed_profile_is_not_fed_to_the_model():
     """The failed user's zero row projects to zero (not the bias), so what reaches the fused embeddings is
     the other users' profiles only; the mean mask token is the mean of real profiles."""
-    cfg = LLMRecConfig(weights={"text": 0.0, "profile": 1.0, "attribute": 0.0}, mask_token="mean")
+    cfg = LLMRecConfig(recon_weight=0.0, weights={"text": 0.0, "profile": 1.0, "attribute": 0.0}, mask_token="mean")
     b, xu, _ = _feature_backbone(cfg)
     rn = dense_parts(R)
     with torch.no_grad():
@@ -283,11 +283,11 @@ def test_named_pruning_rules_keep_the_stated_end():
     losses = F.softplus(neg - pos).sort().values
     for mode, epoch, expect in (("released", 0, losses[-29:].mean()), ("low_warmup", 20, losses[:90].mean()),
                                 ("low_warmup", 0, losses.mean()), ("none", 5, losses.mean())):
-        b = LLMRecBackbone(Graph(R), BackboneConfig(dim=4, layers=1), LLMRecConfig(**prune_settings(mode)))
+        b = LLMRecBackbone(Graph(R), BackboneConfig(dim=4, layers=1), LLMRecConfig(recon_weight=0.0, **prune_settings(mode)))
         assert pruned_bpr(pos, neg, b.drop_rate_at(epoch), b.cfg.prune_keep).item() == pytest.approx(expect.item(), rel=1e-5)
     with pytest.raises(ValueError, match="PRUNE"):
         prune_settings("middle")
-    base = LLMRecConfig(**prune_settings("released"))
+    base = LLMRecConfig(recon_weight=0.0, **prune_settings("released"))
     assert variant_config("prune_low", base).prune_keep == "low" and variant_config("full", base).prune_keep == "high"
     assert variant_config("wo_prune", base).drop_rate == 0.0
 

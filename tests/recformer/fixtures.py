@@ -8,11 +8,11 @@ import torch
 
 from lmrec.data import InteractionDataset, make_interactions
 from lmrec.recformer.config import RecformerConfig
-from lmrec.recformer.model import BackboneSpec, Recformer
+from lmrec.recformer.model import EncoderSpec, Recformer
 
 
-def tiny_spec(vocab_size: int = 30522, hidden: int = 32, layers: int = 2, heads: int = 4) -> BackboneSpec:
-    return BackboneSpec(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+def tiny_spec(vocab_size: int = 30522, hidden: int = 32, layers: int = 2, heads: int = 4) -> EncoderSpec:
+    return EncoderSpec(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
                         intermediate_size=2 * hidden, max_position_embeddings=256, pad_token_id=0,
                         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, name="tiny")
 

@@ -12,7 +12,7 @@ import torch
 
 from lmrec.recformer.config import RecformerConfig
 from lmrec.recformer.corpus import load_pretraining_corpus, prepare_amazon_pretraining
-from lmrec.recformer.items import item_attributes, split_amazon_text, text_subset
+from lmrec.recformer.items import item_attributes, restrict_to_text, split_amazon_text
 
 from .fixtures import successor_dataset
 
@@ -36,7 +36,7 @@ def test_text_subset_drops_items_without_text_and_users_losing_targets():
     ds = successor_dataset(n_items=16, n_users=40)
     attrs = item_attributes(ds)
     attrs[3] = []  # item 3 has no text
-    sub, stats = text_subset(ds, attrs)
+    sub, stats = restrict_to_text(ds, attrs)
     assert stats["items_kept"] == 15 and "3" not in set(sub.item_ids)
     inter = ds.interactions
     lost = set(inter[(inter["item"] == 3) & inter["split"].isin(["valid", "test"])]["user"])
@@ -85,23 +85,23 @@ def test_checkpoint_hand_over_restores_weights_and_checks_the_layout(tmp_path, m
 
     monkeypatch.setenv("LMREC_OUTPUTS", str(tmp_path))
     cfg = RecformerConfig(max_token_num=32, attention_window=8)
-    model, _, _ = pipeline.load_backbone("minilm", cfg, num_layers=1)
+    model, _, _ = pipeline.load_encoder("minilm", cfg, n_layers=1)
     with torch.no_grad():
         model.embeddings.item_position_embeddings.weight.fill_(0.5)
-    params = {"DATASET": "ml100k", "SPLIT": "loo_time", "SEED": 1, "BACKBONE": "minilm", "MAX_STEPS": 40}
-    path = pipeline.save_pretrained(model, "minilm", pipeline.pretrained_path(params))
+    params = {"DATASET": "ml100k", "SPLIT": "loo_time", "SEED": 1, "LM": "minilm", "MAX_STEPS": 40}
+    path = pipeline.save_encoder_checkpoint(model, "minilm", pipeline.encoder_checkpoint_path(params))
     # a pretraining run with another schedule is another checkpoint, whatever the run folder
-    assert pipeline.pretrained_path({**params, "MAX_STEPS": 80}) != path
-    assert pipeline.pretrained_path({**params, "DEVICE": "cuda"}) == path  # where it ran is not what it is
+    assert pipeline.encoder_checkpoint_path({**params, "MAX_STEPS": 80}) != path
+    assert pipeline.encoder_checkpoint_path({**params, "DEVICE": "cuda"}) == path  # where it ran is not what it is
     pipeline.set_current_pretrained("ml100k", "loo_time", 1, "minilm", path)
-    loaded, _, info = pipeline.load_for_finetuning("auto", "minilm", cfg, "ml100k", "loo_time", 1, num_layers=1)
+    loaded, _, info = pipeline.load_for_finetuning("auto", "minilm", cfg, "ml100k", "loo_time", 1, n_layers=1)
     assert info["pretrained"] == str(path.resolve())
     assert torch.equal(loaded.embeddings.item_position_embeddings.weight, torch.full_like(loaded.embeddings.item_position_embeddings.weight, 0.5))
     with pytest.raises(ValueError, match="MAX_ITEM_EMBEDDINGS"):
         pipeline.load_for_finetuning("auto", "minilm", RecformerConfig(max_item_embeddings=9, max_token_num=32),
-                                     "ml100k", "loo_time", 1, num_layers=1)
+                                     "ml100k", "loo_time", 1, n_layers=1)
     with pytest.raises(FileNotFoundError, match="30_recformer_pretrain"):
-        pipeline.load_for_finetuning("auto", "minilm", cfg, "ml100k", "loo_time", 2, num_layers=1)
+        pipeline.load_for_finetuning("auto", "minilm", cfg, "ml100k", "loo_time", 2, n_layers=1)
 
 
 def test_prepare_data_samples_users_for_smoke_runs(monkeypatch, tmp_path):

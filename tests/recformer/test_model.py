@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lmrec.recformer.backbone import bert_to_recformer_state, load_backbone, minilm_path
 from lmrec.recformer.config import RecformerConfig
+from lmrec.recformer.encoder import bert_to_recformer_state, load_encoder, minilm_path
 from lmrec.recformer.model import contrastive_loss, finetune_loss, mlm_loss
 
 from .fixtures import tiny_model
@@ -75,7 +75,7 @@ def test_minilm_conversion_reproduces_bert_on_short_inputs(tokenizer):
     input lies inside the window and the global projections are copies of the local ones)."""
     from transformers import BertModel
 
-    model, _, info = load_backbone("minilm", RecformerConfig(attention_window=64, max_token_num=64))
+    model, _, info = load_encoder("minilm", RecformerConfig(attention_window=64, max_token_num=64))
     assert "global" in info["conversion"]
     bert = BertModel.from_pretrained(str(minilm_path())).eval()
     model.eval()
@@ -130,6 +130,6 @@ def test_mlm_loss_ignores_unmasked_tokens():
     assert mlm_loss(logits, torch.full((5,), -100)).item() == 0.0
 
 
-def test_too_long_inputs_for_the_backbone_are_refused():
+def test_too_long_inputs_for_the_encoder_are_refused():
     with pytest.raises(ValueError, match="max_token_num"):
         tiny_model(RecformerConfig(max_token_num=1000, attention_window=8))

@@ -43,7 +43,7 @@ def _setup(tokenizer, seed=0):
 def test_pretraining_reduces_its_losses_on_planted_sequences(tokenizer):
     dataset, model, items, loo = _setup(tokenizer)
     torch.manual_seed(0)
-    hist = pretrain(model, tokenizer, items, loo.train, RecformerTrainConfig(learning_rate=3e-3, batch_size=16, warmup_steps=0),
+    hist = pretrain(model, tokenizer, items, loo.train, RecformerTrainConfig(max_steps_per_epoch=None, lr=3e-3, batch_size=16, warmup_steps=0),
                     make_accelerator("cpu"), epochs=12, seed=0, progress=False)
     first, last = hist[:4], hist[-4:]
     for key in ("cl", "mlm_a"):
@@ -63,7 +63,7 @@ def test_pretraining_visits_every_sequence_once_per_epoch_in_a_new_order(tokeniz
         return real_pairs(sequences, rng)
 
     monkeypatch.setattr(train_mod, "pretrain_pairs", spy)
-    pretrain(model, tokenizer, items, loo.train, RecformerTrainConfig(batch_size=16, warmup_steps=0),
+    pretrain(model, tokenizer, items, loo.train, RecformerTrainConfig(max_steps_per_epoch=None, batch_size=16, warmup_steps=0),
              make_accelerator("cpu"), epochs=2, seed=0, progress=False)
     users = [tuple(int(i) for i in s) for s in loo.train if len(s) >= 2]
     first, second = seen[:len(users)], seen[len(users):]
@@ -76,7 +76,7 @@ def test_two_stage_finetuning_learns_the_successor_rule(tokenizer):
     torch.manual_seed(0)
     before = evaluate_recformer(model, tokenizer, items, dataset, "valid", loo.history("valid"), SEQ_PROTOCOL)
     res = finetune(model, tokenizer, items, dataset, loo.train, loo.history("valid"), SEQ_PROTOCOL,
-                   RecformerTrainConfig(learning_rate=3e-3, batch_size=16, warmup_steps=0), make_accelerator("cpu"),
+                   RecformerTrainConfig(max_steps_per_epoch=None, lr=3e-3, batch_size=16, warmup_steps=0), make_accelerator("cpu"),
                    stage1_epochs=25, stage2_epochs=3, progress=False, seed=0)
     after = evaluate_recformer(model, tokenizer, items, dataset, "valid", loo.history("valid"), SEQ_PROTOCOL,
                                item_table=res.item_table)
@@ -105,7 +105,7 @@ def test_stage_one_re_encodes_the_table_each_epoch_and_stage_two_keeps_the_best_
     monkeypatch.setattr(train_mod, "finetune_loss", spy)
     torch.manual_seed(0)
     res = finetune(model, tokenizer, items, dataset, loo.train, loo.history("valid"), SEQ_PROTOCOL,
-                   RecformerTrainConfig(learning_rate=3e-3, batch_size=16, warmup_steps=0, max_steps_per_epoch=2),
+                   RecformerTrainConfig(lr=3e-3, batch_size=16, warmup_steps=0, max_steps_per_epoch=2),
                    make_accelerator("cpu"), stage1_epochs=3, stage2_epochs=3, patience=(9, 9), progress=False, seed=0)
     per_stage = {s: [h for h in res.history if h.get("stage") == s and "loss" in h] for s in (1, 2)}
     assert len(per_stage[1]) == 3 and len(per_stage[2]) == 3
@@ -136,7 +136,7 @@ def test_stage_two_keeps_a_state_only_if_it_beats_stage_ones_best(tokenizer, mon
 
     monkeypatch.setattr(train_mod, "evaluate_recformer", scripted)
     res = finetune(model, tokenizer, items, dataset, loo.train, loo.history("valid"), SEQ_PROTOCOL,
-                   RecformerTrainConfig(learning_rate=3e-3, batch_size=16, warmup_steps=0, max_steps_per_epoch=1),
+                   RecformerTrainConfig(lr=3e-3, batch_size=16, warmup_steps=0, max_steps_per_epoch=1),
                    make_accelerator("cpu"), stage1_epochs=3, stage2_epochs=2, patience=(9, 9), progress=False, seed=0)
     assert (res.best_stage, res.best_epoch, res.best_valid) == (1, 2, 0.6)
     best_state, best_table = states[1]
@@ -194,7 +194,7 @@ def test_finetuning_killed_in_stage_two_resumes_to_the_uninterrupted_numbers(tok
         torch.manual_seed(0)
         _interrupt_call(monkeypatch, rt, "evaluate_recformer", evaluate, fail_on_call)
         res = finetune(model, tokenizer, items, dataset, loo.train, loo.history("valid"), SEQ_PROTOCOL,
-                       RecformerTrainConfig(learning_rate=3e-3, batch_size=16, warmup_steps=0), make_accelerator("cpu"),
+                       RecformerTrainConfig(max_steps_per_epoch=None, lr=3e-3, batch_size=16, warmup_steps=0), make_accelerator("cpu"),
                        stage1_epochs=3, stage2_epochs=3, progress=False, seed=0, checkpoint_dir=ckpt)
         return res, [h["loss"] for h in res.history], torch.cat([p.detach().flatten() for p in model.parameters()])
 
@@ -217,7 +217,7 @@ def test_pretraining_interrupted_resumes_to_the_uninterrupted_steps(tokenizer, t
         dataset, model, items, loo = _setup(tokenizer)
         torch.manual_seed(0)
         _interrupt_call(monkeypatch, rt, "pretrain_pairs", pairs, fail_on_call)
-        hist = pretrain(model, tokenizer, items, loo.train, RecformerTrainConfig(learning_rate=3e-3, batch_size=16, warmup_steps=0),
+        hist = pretrain(model, tokenizer, items, loo.train, RecformerTrainConfig(max_steps_per_epoch=None, lr=3e-3, batch_size=16, warmup_steps=0),
                         make_accelerator("cpu"), epochs=3, seed=0, progress=False, checkpoint_dir=ckpt)
         return hist, torch.cat([p.detach().flatten() for p in model.parameters()])
 

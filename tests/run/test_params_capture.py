@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lmrec.run.context import notebook_parameters, start_run
+from lmrec.run.context import namespace_parameters, start_run
 
 EPOCHS = 7
 KS = [5, 10]
@@ -19,4 +19,4 @@ def test_start_run_captures_the_callers_parameters_without_run_dir_or_objects(tm
 
 
 def test_notebook_parameters_filters_a_namespace():
-    assert notebook_parameters({"A": 1, "_B": 2, "c": 3, "RUN_DIR": "", "D": None, "E": {1, 2}}) == {"A": 1, "D": None}
+    assert namespace_parameters({"A": 1, "_B": 2, "c": 3, "RUN_DIR": "", "D": None, "E": {1, 2}}) == {"A": 1, "D": None}

@@ -8,7 +8,7 @@ A masked graph autoencoder whose masks are learned:
   ``seed_num`` become mask centres; ``-mean(log phi + noise)`` is the infomax loss.
 * **Subgraph masking.** Edges within ``mask_depth`` hops of the seeds are removed; the encoder (``gcn_layers``
   of ``D^-1/2 A' D^-1/2`` propagation) sees the rest. The decoder graph links random pairs of masked nodes
-  (plus a ``keep_rate`` share of random nodes) as many times as there are edges, plus self-loops and the
+  (plus a ``random_node_share`` of random nodes) as many times as there are edges, plus self-loops and the
   kept edges.
 * **Graph-transformer decoder.** ``gt_layers`` of multi-head attention restricted to the decoder edges
   (``att = softmax_row(clamp(q.k, -10, 10))``, no scaling, no residual); encoder and decoder layer outputs
@@ -82,12 +82,12 @@ class MaskedGraphs:
 
 
 def mask_subgraphs(rows: torch.Tensor, cols: torch.Tensor, n: int, seeds: torch.Tensor, mask_depth: int,
-                   keep_rate: float, backend: str = "torch", generator: torch.Generator | None = None,
+                   random_node_share: float, backend: str = "torch", generator: torch.Generator | None = None,
                    ) -> MaskedGraphs:
     """Remove every edge within ``mask_depth`` hops of ``seeds`` from the symmetric edge list ``(rows, cols)``.
 
     Hop ``h`` removes the remaining edges touching the current frontier; the endpoints of those edges
-    are the next frontier (all hops but the last) and are masked. ``int(n * keep_rate)`` random nodes join
+    are the next frontier (all hops but the last) and are masked. ``int(n * random_node_share)`` random nodes join
     the masked set; the decoder links ``len(rows)`` random ordered pairs of masked nodes in both
     directions, adds a self-loop per node and the kept edges (duplicates removed)."""
     device = rows.device
@@ -104,7 +104,7 @@ def mask_subgraphs(rows: torch.Tensor, cols: torch.Tensor, n: int, seeds: torch.
             masked |= nxt
             frontier = nxt
         keep &= ~touch
-    sampled = torch.randint(n, (int(n * keep_rate),), device=device, generator=generator)
+    sampled = torch.randint(n, (int(n * random_node_share),), device=device, generator=generator)
     masked[sampled] = True
     masked_nodes = masked.nonzero().squeeze(1)
 
@@ -163,7 +163,8 @@ def uniformity_terms(user_emb: torch.Tensor, item_emb: torch.Tensor, users: torc
 @dataclass(frozen=True)
 class AutoCFParams(BackboneParams):
     """RLMRec ``autocf.yml`` defaults: ``gt_layers`` (1), ``n_heads`` (4), ``seed_num`` (100), ``mask_depth``
-    (2), ``keep_rate`` (0.2: here the share of random nodes added to the masked set, not an edge dropout),
+    (2), ``random_node_share`` (0.2: the share of random nodes added to the masked set; AutoCF's code calls it
+    keepRate, which in LightGCN/SGL is an edge keep probability),
     ``fix_steps`` (10), ``ssl_reg`` (1.0). ``con_negatives``: RLMRec-Con on AutoCF also aligns the trainer's
     sampled negative items (True, the paper's alignment of every node in the batch) or only users and
     positive items (False, RLMRec's ``autocf_plus.py``: AutoCF's loss uses no negatives)."""
@@ -172,7 +173,7 @@ class AutoCFParams(BackboneParams):
     n_heads: int = 4
     seed_num: int = 100
     mask_depth: int = 2
-    keep_rate: float = 0.2
+    random_node_share: float = 0.2
     fix_steps: int = 10
     ssl_reg: float = 1.0
     con_negatives: bool = True
@@ -200,7 +201,7 @@ class AutoCF(Backbone):
         super().__init__(graph, config)
         p = self.params
         self.gt_layers, self.n_heads, self.seed_num = p.gt_layers, p.n_heads, p.seed_num
-        self.mask_depth, self.keep_rate, self.fix_steps, self.ssl_reg = p.mask_depth, p.keep_rate, p.fix_steps, p.ssl_reg
+        self.mask_depth, self.random_node_share, self.fix_steps, self.ssl_reg = p.mask_depth, p.random_node_share, p.fix_steps, p.ssl_reg
         if self.dim % self.n_heads:
             raise ValueError(f"AutoCF: dim={self.dim} must be divisible by n_heads={self.n_heads}")
         self.gt = nn.ModuleList([GraphTransformerLayer(self.dim, self.n_heads) for _ in range(self.gt_layers)])
@@ -215,7 +216,7 @@ class AutoCF(Backbone):
         rows, cols = self._edges
         relatedness = subgraph_relatedness(rows, cols, self.ego())
         scores, seeds = select_seeds(relatedness, self.seed_num, generator)
-        self.masks = mask_subgraphs(rows, cols, self.graph.n_nodes, seeds, self.mask_depth, self.keep_rate,
+        self.masks = mask_subgraphs(rows, cols, self.graph.n_nodes, seeds, self.mask_depth, self.random_node_share,
                                     self.graph.backend, generator)
         return -scores.mean()
 

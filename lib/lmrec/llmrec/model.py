@@ -59,8 +59,10 @@ def prune_settings(mode: str) -> dict[str, float | int | str]:
 
 @dataclass
 class LLMRecConfig:
-    """LLMRec's own settings (defaults: the released code's values where the paper gives none)."""
+    """LLMRec's own settings (defaults: the released code's values where the paper gives none). The weight of the
+    reconstruction loss has no default: notebook 21 holds the main job's, ``0.0`` is the released code's."""
 
+    recon_weight: float                # weight of the reconstruction loss (att_re_rate; 0 = w/o-recon)
     weights: dict[str, float] = field(default_factory=lambda: {"text": 0.02, "profile": 2.8, "attribute": 0.005})
     aug_sample_rate: float = 0.1       # share of a batch's users that add their LLM triple (0 = w/o-u-i)
     drop_rate: float = 0.71            # prune_loss_drop_rate; 0 disables pruning (w/o-prune)
@@ -68,7 +70,6 @@ class LLMRecConfig:
     prune_warmup_epochs: int = 0       # drop rate grows linearly from 0 over these epochs (0 = full rate at once)
     mask_rate: float = 0.1             # share of users/items whose augmented features are masked
     mask_token: str = "learned"        # learned (paper) | mean (released code)
-    recon_weight: float = 0.0          # weight of the reconstruction loss (att_re_rate; 0 = w/o-recon)
     sce_gamma: float = 2.0             # alpha_l: power of the scaled cosine error
     aug_bpr_weight: float = 0.012      # aug_mf_rate: BPR of user profile features vs item attribute features
     mm_bpr_weight: float = 1e-4        # mm_mf_rate: BPR of each item-content feature's user vs item side
@@ -128,7 +129,7 @@ class LLMRecBackbone(Backbone):
                  item_families: dict[str, str] | None = None,
                  aug_pairs: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         super().__init__(graph, config)
-        self.cfg = llmrec or LLMRecConfig()
+        self.cfg = llmrec or LLMRecConfig(recon_weight=0.0)  # no features to reconstruct
         dev = graph.device
         self.item_families = dict(item_families or {})
         self.proj = nn.ModuleDict()

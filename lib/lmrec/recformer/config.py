@@ -15,12 +15,14 @@ TYPE_CLS, TYPE_KEY, TYPE_VALUE, TYPE_PAD = 0, 1, 2, 3
 
 @dataclass
 class RecformerConfig:
-    """Input layout, encoder window and objective weights."""
+    """Input layout, encoder window and objective weights. The defaults are the main job's, the parameters cell of
+    notebooks 30/31 (tests/test_one_default.py holds them equal); the paper's: 32 tokens per attribute, 1024
+    per user sequence."""
 
     max_attr_num: int = 3          # attributes kept per item (key-value pairs)
-    max_attr_length: int = 32      # tokens per attribute (key + value), after which it is cut
+    max_attr_length: int = 8       # tokens per attribute (key + value), after which it is cut
     max_item_embeddings: int = 51  # item-position rows: 0 for <s>, 1.. for items (most recent = 1); pads use the last
-    max_token_num: int = 1024      # tokens per user sequence, <s> included
+    max_token_num: int = 64        # tokens per user sequence, <s> included
     attention_window: int = 64     # Longformer sliding window (full width, even)
     temperature: float = 0.05      # cosine-similarity temperature
     mlm_weight: float = 0.1        # total = CL + mlm_weight * (MLM_a + MLM_b)

@@ -50,7 +50,7 @@ def item_attributes(dataset: InteractionDataset, fields: tuple[str, ...] | None 
     return out
 
 
-def text_subset(dataset: InteractionDataset, attributes: list[Attributes], users: np.ndarray | None = None
+def restrict_to_text(dataset: InteractionDataset, attributes: list[Attributes], users: np.ndarray | None = None
                 ) -> tuple[InteractionDataset, dict]:
     """Keep the items that have text and the users whose valid and test items have text and who keep at
     least one training item (restricted to ``users`` when given); ids are re-numbered. Returns the subset

