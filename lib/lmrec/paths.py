@@ -6,9 +6,12 @@ the repository root, as the notebooks run in ``notebooks/``), else ``<repo>/outp
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,6 +69,116 @@ def read_pointer(pointer: Path, missing: str) -> Path:
     if not pointer.exists():
         raise FileNotFoundError(f"{pointer}: {missing}")
     return Path(pointer.read_text().strip())
+
+
+HANDOFF_RECORD = "handoff.json"  # beside a handed-on product, and in the run folder that made it
+AUTO = ("auto", "current", "")       # a downstream source value meaning "the product the pointer names"
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """A product one notebook hands on to the next (:func:`hand_on`, :func:`take_over`): the product (file or
+    folder), the notebook that made it and every parameter of that run, so the next notebook restates none."""
+
+    product: Path
+    notebook: str
+    params: dict[str, Any]
+
+    @property
+    def folder(self) -> Path:
+        return self.product if self.product.is_dir() else self.product.parent
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.params:
+            raise KeyError(f"{self.folder / HANDOFF_RECORD}: the {self.notebook or 'upstream'} run recorded no "
+                           f"parameter {name!r}; run {self.notebook or 'the upstream notebook'} again to record it")
+        return self.params[name]
+
+
+class HandoffMismatch(ValueError):
+    """The product a downstream notebook was given was made with other values than it asks for."""
+
+
+def _record_file(product: Path) -> Path:
+    return (product if product.is_dir() else product.parent) / HANDOFF_RECORD
+
+
+def hand_on(pointer: Path, product: Path, notebook: str, params: dict[str, Any], run_dir: Path | None = None) -> Path:
+    """Hand a complete ``product`` on to the next notebook: record the parameters of the run that made it
+    (``handoff.json`` beside the product, and in ``run_dir``, naming the product), then move ``pointer`` to it.
+    The next notebook takes everything it needs from that record (:func:`take_over`). Returns the pointer."""
+    from .utils import write_json
+
+    product = Path(product).resolve()
+    record = {"notebook": notebook, "product": str(product), "params": params}
+    write_json(_record_file(product), record)
+    if run_dir is not None:
+        write_json(Path(run_dir) / HANDOFF_RECORD, record)
+    return write_pointer(pointer, product)
+
+
+def read_handoff(path: Path) -> Handoff:
+    """The product at ``path`` (a product file or folder, or the run folder of the notebook that made it) with
+    its recorded parameters (``{}`` when it has no record: made before records were kept, or from elsewhere)."""
+    path = repo_path(path)
+    record_file = _record_file(path)
+    if not record_file.exists():
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such product or run folder")
+        return Handoff(path, "", {})
+    record = json.loads(record_file.read_text())
+    product = Path(record.get("product") or path)
+    if not product.exists():
+        raise FileNotFoundError(f"{record_file}: the product it names, {product}, is gone; run "
+                                f"{record.get('notebook') or 'the upstream notebook'} again")
+    return Handoff(product, record.get("notebook", ""), record.get("params") or {})
+
+
+def differences(recorded: dict[str, Any], requested: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """``{name: (requested, recorded)}`` for each requested value the record holds with another value (values
+    compared as JSON, so a tuple equals a list and 4 equals 4.0)."""
+    def plain(value: Any) -> Any:
+        return json.loads(json.dumps(value))
+
+    return {k: (v, recorded[k]) for k, v in requested.items() if k in recorded and plain(v) != plain(recorded[k])}
+
+
+def take_over(source: str | os.PathLike, pointer: Path, missing: str,
+              requested: dict[str, Any] | None = None) -> Handoff:
+    """The product a downstream notebook starts from, with the parameters the upstream run recorded.
+
+    ``source``: ``auto`` (or ``current``, ``""``) takes the product ``pointer`` names (the latest complete one for
+    this look-up; ``FileNotFoundError`` saying ``missing``, plus the values of the products found under other
+    look-ups); anything else is a product or the upstream's run folder. ``requested``: values this notebook states
+    that the upstream run had too (e.g. ``SEED``); one the record holds with another value raises
+    :class:`HandoffMismatch` naming every such value."""
+    if str(source) in AUTO:
+        if not pointer.exists():
+            raise FileNotFoundError(f"{pointer}: {missing}{_others(pointer, requested or {})}")
+        handoff = read_handoff(read_pointer(pointer, missing))
+    else:
+        handoff = read_handoff(Path(source))
+    diff = differences(handoff.params, requested or {})
+    if diff:
+        made = handoff.notebook or "the upstream notebook"
+        listed = "; ".join(f"{k}: this run {a!r}, {made} ran with {b!r}" for k, (a, b) in diff.items())
+        raise HandoffMismatch(f"{handoff.folder / HANDOFF_RECORD}: {listed}. Run {made} with the values this run "
+                              "asks for, or give this run the recorded ones")
+    return handoff
+
+
+def _others(pointer: Path, requested: dict[str, Any]) -> str:
+    """What products of the same kind exist under other look-ups, and how their values differ (for errors)."""
+    product = pointer.name.split("-")[1] if pointer.name.count("-") >= 2 else ""
+    found = []
+    for other in sorted(pointer.parent.glob(f"CURRENT-{product}-*")):
+        try:
+            handoff = read_handoff(Path(other.read_text().strip()))
+        except (OSError, ValueError):
+            continue
+        diff = differences(handoff.params, requested)
+        found.append(", ".join(f"{k}={b!r}" for k, (_, b) in diff.items()) or str(handoff.product))
+    return f" (found under other values: {'; '.join(found[:5])})" if found else ""
 
 
 def runs_dir() -> Path:
