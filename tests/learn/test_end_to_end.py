@@ -33,10 +33,10 @@ def test_pretrain_then_finetune_learns_planted_transitions():
                                             dropout=0.0, max_len=6))
     before = evaluate_towers(model, ds, "valid", max_len=6).metrics["mrr"]
     pre = train(model, ds, LearnTrainConfig(stage="pretrain", epochs=40, batch_size=32, lr=3e-3, samples_per_user=2,
-                                       eval_every=10, patience=0, seed=0), max_len=6)
+                                       eval_every=10, patience=0, seed=0, warmup_epochs=1.0), max_len=6)
     after_pre = evaluate_towers(model, ds, "valid", max_len=6).metrics["mrr"]
     ft = train(model, ds, LearnTrainConfig(stage="finetune", epochs=20, batch_size=32, lr=2e-3, samples_per_user=2,
-                                      eval_every=10, patience=0, seed=0), max_len=6)
+                                      eval_every=10, patience=0, seed=0, warmup_epochs=1.0), max_len=6)
     test = evaluate_towers(model, ds, "test", max_len=6).metrics
     assert before < 0.3
     assert after_pre > 0.6 and pre.best_metric > 0.3
@@ -53,7 +53,7 @@ def test_an_interrupted_stage_resumes_to_the_uninterrupted_numbers(tmp_path):
     use_deterministic_kernels(True)
     ds = planted_dataset(n_users=40)
     cfg = LearnTrainConfig(stage="pretrain", epochs=6, batch_size=16, lr=3e-3, samples_per_user=2, eval_every=2,
-                      patience=0, seed=0)
+                      patience=0, seed=0, warmup_epochs=1.0)
 
     def run(ckpt=None, stop_at=None):
         torch.manual_seed(0)

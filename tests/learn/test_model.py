@@ -85,10 +85,11 @@ def test_only_users_with_a_history_and_a_target_are_trained():
 
 def test_cut_range_follows_the_stage_unless_set():
     """auto: pretraining cuts in the second half, finetuning anywhere; an explicit choice wins for both."""
-    assert LearnTrainConfig(stage="pretrain").second_half_cuts
-    assert not LearnTrainConfig(stage="finetune").second_half_cuts
-    assert LearnTrainConfig(stage="finetune", cut_from="second_half").second_half_cuts
-    assert not LearnTrainConfig(stage="pretrain", cut_from="any").second_half_cuts
+    run = {"epochs": 1, "lr": 1e-3, "warmup_epochs": 0}
+    assert LearnTrainConfig(stage="pretrain", **run).second_half_cuts
+    assert not LearnTrainConfig(stage="finetune", **run).second_half_cuts
+    assert LearnTrainConfig(stage="finetune", cut_from="second_half", **run).second_half_cuts
+    assert not LearnTrainConfig(stage="pretrain", cut_from="any", **run).second_half_cuts
 
 
 def test_history_exclusion():

@@ -1,8 +1,9 @@
-"""What notebooks 40 and 41 share: the dataset (restricted to items with text), the content vectors, and
-the key under which 40 leaves the pretrained towers for 41."""
+"""What notebooks 40 and 41 share: the dataset (restricted to items with text), the content vectors, the
+configs built from a run's parameters (40's own; for 41, the ones 40 recorded), and the key of 40's towers."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -10,9 +11,11 @@ import numpy as np
 import torch
 
 from ..data import InteractionDataset, load_dataset
+from ..paths import Handoff
 from ..seqrec.subset import text_subset
 from .content import ContentConfig, content_geometry, item_content_embeddings, postprocess_content
 from .model import TowerConfig
+from .train import LearnTrainConfig
 
 
 def prepare_data(name: str, split: str, seed: int, min_rating: float = 0) -> tuple[InteractionDataset, dict]:
@@ -45,11 +48,36 @@ def content_vectors(dataset: InteractionDataset, config: ContentConfig, progress
     return out, stats
 
 
-def pretrained_key(dataset: str, split: str, seed: int, min_rating: float, content: ContentConfig,
-                   tower: TowerConfig, postprocess: str = "none") -> dict[str, Any]:
-    """Settings that identify a pretrained tower (the file 40 writes and 41 reads)."""
-    key = {"dataset": dataset, "split": split, "seed": seed, "min_rating": min_rating, "content": content.key(),
-           "tower": asdict(tower)}
-    if postprocess != "none":  # older keys stay valid for the paper's setting
-        key["content_postprocess"] = postprocess
+def content_config(params: Mapping[str, Any] | Handoff, device: str) -> ContentConfig:
+    """The frozen content LLM of a run's parameters (``LLM``, ``LLM_MAX_LENGTH``, ``LLM_BATCH_SIZE``, ``LLM_DTYPE``)."""
+    return ContentConfig(model=params["LLM"], max_length=params["LLM_MAX_LENGTH"], batch_size=params["LLM_BATCH_SIZE"],
+                         device=str(device), dtype=params["LLM_DTYPE"])
+
+
+def tower_config(params: Mapping[str, Any] | Handoff, input_dim: int) -> TowerConfig:
+    """The tower shape of a run's parameters (``HIDDEN_DIM``, ``N_LAYERS``, ``N_HEADS``, ``OUTPUT_DIM``, ``DROPOUT``,
+    ``MAX_LEN``, ``POSITION_EMBEDDINGS``) over content vectors of ``input_dim``."""
+    return TowerConfig(input_dim=input_dim, hidden_dim=params["HIDDEN_DIM"], n_layers=params["N_LAYERS"],
+                       n_heads=params["N_HEADS"], output_dim=params["OUTPUT_DIM"], dropout=params["DROPOUT"],
+                       max_len=params["MAX_LEN"], position_embeddings=params["POSITION_EMBEDDINGS"])
+
+
+def train_config(stage: str, params: Mapping[str, Any] | Handoff) -> LearnTrainConfig:
+    """One training stage from a run's parameters (``EPOCHS``, ``BATCH_SIZE``, ``LR``, ...; pretraining also
+    ``LOGQ_CORRECTION``, finetuning ``MASK_HISTORY``); ``TIME_LIMIT_S = 0`` means no budget."""
+    own = {"logq_correction": params["LOGQ_CORRECTION"]} if stage == "pretrain" else {"mask_history": params["MASK_HISTORY"]}
+    return LearnTrainConfig(stage=stage, epochs=params["EPOCHS"], batch_size=params["BATCH_SIZE"], lr=params["LR"],
+                            weight_decay=params["WEIGHT_DECAY"], warmup_epochs=params["WARMUP_EPOCHS"],
+                            samples_per_user=params["SAMPLES_PER_USER"], logit_scale=params["LOGIT_SCALE"],
+                            eval_every=params["EVAL_EVERY"], patience=params["PATIENCE"],
+                            time_limit_s=params["TIME_LIMIT_S"] or None, seed=params["SEED"], **own)
+
+
+def pretrained_key(params: Mapping[str, Any] | Handoff, content: ContentConfig, tower: TowerConfig) -> dict[str, Any]:
+    """What identifies notebook 40's towers (the folder they are saved in): data, content LLM, post-processing,
+    tower shape, seed."""
+    key = {"dataset": params["DATASET"], "split": params["SPLIT"], "seed": params["SEED"],
+           "min_rating": params["MIN_RATING"], "content": content.key(), "tower": asdict(tower)}
+    if params["CONTENT_POSTPROCESS"] != "none":  # older keys stay valid for the paper's setting
+        key["content_postprocess"] = params["CONTENT_POSTPROCESS"]
     return key

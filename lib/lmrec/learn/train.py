@@ -33,24 +33,25 @@ from .model import LearnModel
 STAGES = ("pretrain", "finetune")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LearnTrainConfig:
     """One training stage. ``stage``: ``pretrain`` (in-batch softmax, duplicate targets masked) or
     ``finetune`` (full softmax over the catalogue, history items excluded from the negatives when
-    ``mask_history``, as in the released code)."""
+    ``mask_history``, as in the released code). Defaults equal notebooks 40/41's parameters cells (their
+    documented home; tests/learn checks that they agree); what the two stages set apart (epochs, lr, warm-up) has none."""
 
     stage: str = "pretrain"
-    epochs: int = 50
+    epochs: int
     batch_size: int = 128
-    lr: float = 1e-3
+    lr: float
     weight_decay: float = 0.0
-    warmup_epochs: float = 1.0
-    samples_per_user: int = 1
+    warmup_epochs: float
+    samples_per_user: int = 2
     logit_scale: float = 20.0
     mask_history: bool = True
     cut_from: str = "auto"         # auto (pretrain: second half; finetune: any) | second_half | any
-    eval_every: int = 1
-    patience: int = 5               # evaluations without improvement before stopping (0: never stop)
+    eval_every: int = 2
+    patience: int = 3               # evaluations without improvement before stopping (0: never stop)
     select_metric: str = "ndcg@10"
     time_limit_s: float | None = None  # training-time budget; the run ends ``capped`` and a re-run resumes
     logq_correction: bool = False   # pretrain: subtract log q(item) from in-batch logits (not in the paper)
