@@ -22,7 +22,7 @@ from lmrec.cllm4rec import (
     FinetuneConfig,
     PretrainConfig,
     build_model,
-    load_backbone,
+    load_language_model,
 )
 from lmrec.data import load_dataset
 from lmrec.eval import Protocol
@@ -64,7 +64,7 @@ def main() -> None:
     print(ds.describe(), flush=True)
 
     t = time.perf_counter()
-    lm, base_tok = load_backbone(args.lm, device, layers=args.layers)
+    lm, base_tok = load_language_model(args.lm, device, n_layers=args.layers)
     model, tok = build_model(lm, base_tok, ds.n_users, ds.n_items, device=device)
     timings["load_lm"] = time.perf_counter() - t
     accelerator = make_accelerator(device, find_unused_parameters=True)  # under `accelerate launch`: one process per GPU (DDP)
@@ -78,7 +78,8 @@ def main() -> None:
     t = time.perf_counter()
     state, best = trainer.finetune(items, [], FinetuneConfig(epochs=args.ft_epochs, lr=args.ft_lr,
                                                              batch_size=args.batch_size, max_items=args.max_items,
-                                                             users_per_epoch=args.users_per_epoch, seed=args.seed))
+                                                             users_per_epoch=args.users_per_epoch, seed=args.seed,
+                                                             targets="masked", patience=0))  # as the recorded run
     model.load_trainable_state(state)
     timings["finetune"] = time.perf_counter() - t
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from lmrec.cllm4rec import stage_dir as cllm4rec_stage_dir
-from lmrec.learn import pretrained_path
 from lmrec.paths import stage_dir
 
 
@@ -18,9 +16,6 @@ def test_every_value_of_the_key_names_the_folder(tmp_path, monkeypatch):
     assert stage_dir("llmrec", "augment", {**key, "LLM_MODEL": "gpt-4o-mini"}) != folder
     assert stage_dir("llmrec", "train", key) != folder and stage_dir("cf", "augment", key) != folder
     assert not folder.exists()  # a look-up creates nothing
-    # the methods' own helpers use it
-    assert cllm4rec_stage_dir("finetune", key) == stage_dir("cllm4rec", "finetune", key)
-    assert pretrained_path(key).parent == stage_dir("learn", "pretrained", key)
 
 
 def test_a_relative_outputs_root_is_taken_from_the_repository(monkeypatch, tmp_path):

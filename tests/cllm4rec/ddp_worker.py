@@ -29,6 +29,7 @@ def main() -> None:
     from lmrec.train import make_accelerator
 
     fixtures, e2e = _load("conftest"), _load("test_end_to_end")
+    ALL_DOCS = e2e.ALL_DOCS  # noqa: N806
     torch.manual_seed(0)
     base = fixtures.make_tokenizer()
     ds = e2e.planted_dataset()
@@ -37,9 +38,9 @@ def main() -> None:
     trainer = CLLM4RecTrainer(model, tok, acc)
     items = ds.sequences("train")
     docs = [(f"item_{i} is described as:", "great fun" if i < 6 else "too long") for i in range(ds.n_items)]
-    trainer.pretrain(items, docs, PretrainConfig(rounds=2, lr=5e-2, batch_size=4, max_items=8, lambda_v=0.1, seed=0))
+    trainer.pretrain(items, docs, PretrainConfig(rounds=2, lr=5e-2, batch_size=4, max_items=8, lambda_v=0.1, seed=0, **ALL_DOCS))
     trainer.finetune(items, docs, FinetuneConfig(epochs=2, lr=5e-2, content_lr=5e-2, batch_size=4, max_items=8,
-                                                 lambda_v=0.1, seed=0))
+                                                 lambda_v=0.1, seed=0, targets="masked", patience=0, **ALL_DOCS))
     tables = {k: float(v.sum()) for k, v in model.trainable_state().items()}
     # one file per rank: the two processes share stdout, where their lines can interleave
     out = Path(os.environ["LMREC_OUTPUTS"]) / f"rank{acc.process_index}.json"

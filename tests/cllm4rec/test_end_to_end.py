@@ -11,12 +11,15 @@ from lmrec.cllm4rec import (
     FinetuneConfig,
     PretrainConfig,
     build_model,
-    load_stage,
-    save_stage,
+    load_tables,
+    save_tables,
+    take_over_tables,
 )
 from lmrec.data import InteractionDataset, make_interactions
 from lmrec.eval import Protocol
 from lmrec.train import make_accelerator
+
+ALL_DOCS = {"max_content_tokens": 32, "content_docs_per_epoch": 0}  # every content document, whole, each epoch
 
 
 def planted_dataset(n_users: int = 24, n_items: int = 12, seed: int = 0) -> InteractionDataset:
@@ -36,7 +39,7 @@ def planted_dataset(n_users: int = 24, n_items: int = 12, seed: int = 0) -> Inte
 
 
 @pytest.mark.slow
-def test_tiny_run_learns_planted_clusters(base_tokenizer, make_lm, tmp_path):
+def test_tiny_run_learns_planted_clusters(base_tokenizer, make_lm, tmp_path, monkeypatch):
     torch.manual_seed(0)
     ds = planted_dataset()
     model, tok = build_model(make_lm(len(base_tokenizer), hidden=16), base_tokenizer, ds.n_users, ds.n_items)
@@ -46,11 +49,12 @@ def test_tiny_run_learns_planted_clusters(base_tokenizer, make_lm, tmp_path):
     protocol = Protocol(ks=(2, 4), recall_denominator="min_k")
     before = trainer.evaluate(ds, "test", items, 8, protocol).metrics["recall@2"]
 
-    trainer.pretrain(items, docs, PretrainConfig(rounds=10, lr=5e-2, batch_size=8, max_items=8, lambda_v=0.1, seed=0))
+    trainer.pretrain(items, docs, PretrainConfig(rounds=10, lr=5e-2, batch_size=8, max_items=8, lambda_v=0.1, seed=0, **ALL_DOCS))
     collab = [h["loss"] for h in trainer.history if h["task"] == "collab"]
     assert collab[-1] < collab[0]  # the collaborative LM learns
     state, best = trainer.finetune(items, docs, FinetuneConfig(epochs=40, lr=5e-2, content_lr=5e-2, batch_size=8,
-                                                               max_items=8, lambda_v=0.1, seed=0),
+                                                               max_items=8, lambda_v=0.1, seed=0, targets="masked",
+                                                               patience=0, **ALL_DOCS),
                                    ds, Protocol(ks=(20, 40, 100), recall_denominator="min_k"))
     assert 1 <= best["epoch"] <= 40 and set(state) == {f"{t}.{k}.weight" for t in ("collab", "content")
                                                      for k in ("user", "item")}
@@ -59,10 +63,11 @@ def test_tiny_run_learns_planted_clusters(base_tokenizer, make_lm, tmp_path):
     # 8 unmasked candidates, 2 of them in the user's cluster: chance recall@2 is about 0.25
     assert after > 0.8 > before + 0.3
 
-    # the cached tables round-trip and reproduce the scores
-    save_stage(tmp_path, state, {"best": best["epoch"]})
+    # the tables handed on round-trip and reproduce the scores
+    monkeypatch.setenv("LMREC_OUTPUTS", str(tmp_path))
+    save_tables("finetune", state, {"SEED": 0, "DATASET": "planted"}, {"best": best["epoch"]})
     fresh, _ = build_model(make_lm(len(base_tokenizer), hidden=16), base_tokenizer, ds.n_users, ds.n_items)
-    fresh.load_trainable_state(load_stage(tmp_path, "finetune", "test"))
+    fresh.load_trainable_state(load_tables(take_over_tables("finetune", "auto", 0)))
     again = CLLM4RecTrainer(fresh, tok, make_accelerator("cpu", find_unused_parameters=True)).evaluate(ds, "test", items, 8, protocol)
     assert again.metrics["recall@2"] == after
 
@@ -75,7 +80,7 @@ def test_finetuning_with_patience_resumes_after_an_interruption_to_the_same_tabl
     items = ds.sequences("train")
     docs = [(f"item_{i} is described as:", "great fun" if i < 6 else "too long") for i in range(ds.n_items)]
     cfg = FinetuneConfig(epochs=8, lr=5e-2, content_lr=5e-2, batch_size=8, max_items=8, lambda_v=0.1, seed=0,
-                         eval_every=2, patience=2)
+                         eval_every=2, patience=2, targets="masked", **ALL_DOCS)
 
     def run(ckpt=None, stop_at=None):
         torch.manual_seed(0)
@@ -117,6 +122,7 @@ def test_content_warm_up_trains_without_the_regulariser_and_the_rounds_with_it(b
 
     monkeypatch.setattr(trainer, "_pass", spy)
     trainer.pretrain(ds.sequences("train"), docs, PretrainConfig(rounds=1, content_warmup_epochs=2, lr=1e-2,
-                                                                 batch_size=8, max_items=8, lambda_v=0.3, seed=0))
+                                                                 batch_size=8, max_items=8, lambda_v=0.3, seed=0,
+                                                                 **ALL_DOCS))
     assert seen == [("warmup", "content", 0.0), ("warmup", "content", 0.0),
                     ("pretrain", "collab", 0.3), ("pretrain", "content", 0.3)]

@@ -131,7 +131,7 @@ def test_truncate_layers_keeps_the_first_blocks(base_tokenizer, make_lm):
     assert len(lm.model.layers) == 1 and lm.model.layers[0] is first and lm.config.num_hidden_layers == 1
     ids = torch.tensor([[1, 2, 3]])
     assert lm(input_ids=ids).logits.shape == (1, 3, len(base_tokenizer))
-    with pytest.raises(ValueError, match="LM_LAYERS=5"):
+    with pytest.raises(ValueError, match="N_LM_LAYERS=5"):
         truncate_layers(lm, 5)
 
 

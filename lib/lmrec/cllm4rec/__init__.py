@@ -2,7 +2,8 @@
 
 Modules: :mod:`.tokenizer` (atomic ``user_i``/``item_j`` tokens), :mod:`.model` (extended embeddings,
 heads, losses), :mod:`.documents` (prompts and main texts), :mod:`.train` (pretraining, finetuning,
-scoring under Accelerate), :mod:`.setup` (backbone loading, cached tables).
+scoring under Accelerate), :mod:`.setup` (loading the language model, building the model),
+:mod:`.stages` (the tables handed on from notebook 50 to 51 to 52, the stage configs from parameters).
 """
 
 from .documents import movielens_content_documents, review_documents
@@ -15,13 +16,15 @@ from .model import (
     mutual_regularizer,
     recommendation_scores,
 )
-from .setup import build_model, load_backbone, load_stage, save_stage, stage_dir
+from .setup import build_model, load_language_model
+from .stages import finetune_config, load_tables, pretrain_config, save_tables, take_over_tables
 from .tokenizer import UserItemTokenizer
 from .train import CLLM4RecTrainer, FinetuneConfig, PretrainConfig
 
 __all__ = [
     "CLLM4Rec", "TaskModel", "UserItemTokenizer", "CLLM4RecTrainer", "PretrainConfig", "FinetuneConfig",
-    "build_model", "load_backbone", "load_stage", "save_stage", "stage_dir",
+    "build_model", "load_language_model", "save_tables", "take_over_tables", "load_tables", "pretrain_config",
+    "finetune_config",
     "collaborative_lm_loss", "content_lm_loss", "multinomial_nll", "mutual_regularizer", "recommendation_scores",
     "movielens_content_documents", "review_documents",
 ]

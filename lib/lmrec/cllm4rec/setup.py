@@ -1,4 +1,5 @@
-"""Building a CLLM4Rec model from a backbone name, and caching its trainable tables between notebooks."""
+"""Building a CLLM4Rec model: its causal language model (by name, optionally cut to its first blocks), the
+extended tokenizer, and the content documents of a run."""
 
 from __future__ import annotations
 
@@ -7,18 +8,16 @@ from typing import Any
 
 import torch
 
-from .. import paths
-from ..utils import atomic_path, write_json
 from .model import CLLM4Rec
 from .tokenizer import UserItemTokenizer
 
 TINY_LM = "tiny-random"
 
 
-def load_backbone(name: str, device: str | torch.device = "cpu", layers: int = 0) -> tuple[Any, Any]:
+def load_language_model(name: str, device: str | torch.device = "cpu", n_layers: int = 0) -> tuple[Any, Any]:
     """``(causal LM, tokenizer)``: ``tiny-random`` (a 2-layer random Llama with SmolLM2's tokenizer, for
     smoke runs), ``smollm2-135m-instruct`` (the offline default), ``gpt2`` or any Hugging Face name/folder.
-    ``layers > 0`` keeps only the first ``layers`` transformer blocks (a CPU-budget option, see
+    ``n_layers > 0`` keeps only the first ``n_layers`` transformer blocks (a CPU-budget option, see
     :func:`truncate_layers`)."""
     from ..llm import load_causal_lm, tiny_random_causal_lm
 
@@ -26,28 +25,28 @@ def load_backbone(name: str, device: str | torch.device = "cpu", layers: int = 0
         lm, tok = tiny_random_causal_lm(hidden=32, layers=2, heads=4, seed=0)
     else:
         lm, tok = load_causal_lm(name, device="cpu")
-    if layers:
-        truncate_layers(lm, layers)
+    if n_layers:
+        truncate_layers(lm, n_layers)
     return lm.to(device), tok
 
 
-def truncate_layers(lm, layers: int):
-    """Keep the first ``layers`` transformer blocks of a causal LM (Llama-style ``model.layers`` or GPT-2's
+def truncate_layers(lm, n_layers: int):
+    """Keep the first ``n_layers`` transformer blocks of a causal LM (Llama-style ``model.layers`` or GPT-2's
     ``transformer.h``); the final norm and the LM head stay. Not in the paper: it trades LM depth for speed
     when the whole pipeline must run on a small CPU budget."""
     body = lm.base_model
     name = "layers" if hasattr(body, "layers") else "h" if hasattr(body, "h") else None
     if name is None:
-        raise TypeError(f"{type(lm).__name__}: cannot find the list of transformer blocks to truncate (LM_LAYERS)")
+        raise TypeError(f"{type(lm).__name__}: cannot find the list of transformer blocks to truncate (N_LM_LAYERS)")
     blocks = getattr(body, name)
-    if not 0 < layers <= len(blocks):
-        raise ValueError(f"LM_LAYERS={layers}: the LM has {len(blocks)} blocks; use 0 (all) or 1..{len(blocks)}")
-    setattr(body, name, blocks[:layers])
+    if not 0 < n_layers <= len(blocks):
+        raise ValueError(f"N_LM_LAYERS={n_layers}: the LM has {len(blocks)} blocks; use 0 (all) or 1..{len(blocks)}")
+    setattr(body, name, blocks[:n_layers])
     for attr in ("num_hidden_layers", "n_layer"):
         if hasattr(lm.config, attr):
-            setattr(lm.config, attr, layers)
+            setattr(lm.config, attr, n_layers)
     if hasattr(lm.config, "layer_types") and lm.config.layer_types:
-        lm.config.layer_types = lm.config.layer_types[:layers]
+        lm.config.layer_types = lm.config.layer_types[:n_layers]
     return lm
 
 
@@ -57,31 +56,6 @@ def build_model(lm, base_tokenizer, n_users: int, n_items: int, freeze_lm: bool 
     tok = UserItemTokenizer(base_tokenizer, n_users, n_items)
     model = CLLM4Rec(lm, tok.n_vocab, n_users, n_items, freeze_lm=freeze_lm).to(device)
     return model, tok
-
-
-def stage_dir(stage: str, params: dict) -> Path:
-    """The cache folder of a stage (``pretrain``/``finetune``) keyed by the parameters it depends on
-    (:func:`lmrec.paths.stage_dir`; made when the stage is saved)."""
-    return paths.stage_dir("cllm4rec", stage, params)
-
-
-def save_stage(folder: Path, state: dict[str, torch.Tensor], info: dict) -> Path:
-    """Save the trainable tables (never the frozen LM) and a JSON record next to them, atomically."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with atomic_path(folder / "tables.pt") as tmp:
-        torch.save(state, tmp)
-    write_json(folder / "info.json", info)
-    return folder / "tables.pt"
-
-
-def load_stage(folder: Path, stage: str, needed_by: str) -> dict[str, torch.Tensor]:
-    """Load a cached stage or say which notebook has to run first with the same parameters."""
-    path = folder / "tables.pt"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no cached CLLM4Rec {stage} tables for these parameters; {needed_by} reads "
-                                f"them: run the {stage} notebook first with the same parameter values "
-                                "(the runner's plan runs 50 -> 51 -> 52 in order).")
-    return torch.load(path, map_location="cpu")
 
 
 CONTENT_SOURCES = ("item_text+user_attrs", "item_text", "reviews", "none")
