@@ -112,7 +112,9 @@ class CFSpec:
 
 
 @dataclass
-class CFRun:
+class TrainedBackbone:
+    """What :func:`train_backbone` returns: the spec, data, trained model, its training result and protocol."""
+
     spec: CFSpec
     dataset: Any
     model: CFModel
@@ -169,7 +171,7 @@ def build_model(spec: CFSpec, dataset, device: torch.device | str = "cpu",
 
 
 def train_backbone(spec: CFSpec, device: torch.device | str = "cpu", dataset=None,
-                   checkpoint_dir: str | Path | None = None, targets: AlignmentTargets | None = None) -> CFRun:
+                   checkpoint_dir: str | Path | None = None, targets: AlignmentTargets | None = None) -> TrainedBackbone:
     """Load, build, train (early stopping on validation Recall@20), restore the best state, test once.
     With ``checkpoint_dir`` (a notebook's run folder) training checkpoints there and a re-run resumes;
     ``targets``: what the alignment aligns to (see :func:`build_model`)."""
@@ -178,4 +180,4 @@ def train_backbone(spec: CFSpec, device: torch.device | str = "cpu", dataset=Non
     model = build_model(spec, dataset, device, targets)
     protocol = Protocol(ks=tuple(spec.ks), recall_denominator=spec.recall_denominator)
     result = train_cf(model, dataset, spec.train, protocol, device, checkpoint_dir=checkpoint_dir)
-    return CFRun(spec, dataset, model, result, protocol, targets)
+    return TrainedBackbone(spec, dataset, model, result, protocol, targets)
