@@ -110,7 +110,10 @@ def reference_spec(lib, spec: CFSpec):
     else:  # before the parameter dataclasses: no edge_drop / con_negatives
         extra = {k: v for k, v in spec.extra.items() if k not in ("edge_drop", "con_negatives")}
     fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name not in ("extra", "train")}
-    return lib.cf.notebook.CFSpec(**fields, extra=extra, train=lib.cf.trainer.CFTrainConfig(batch_size=spec.train.batch_size))
+    train = {k: getattr(spec.train, k) for k in ("epochs", "batch_size", "lr", "eval_every", "patience")}
+    if not hasattr(lib.cf.notebook.CFSpec, "from_notebook"):  # before f343227 these had defaults
+        train = {"batch_size": spec.train.batch_size}
+    return lib.cf.notebook.CFSpec(**fields, extra=extra, train=lib.cf.trainer.CFTrainConfig(**train))
 
 
 def compare(rev: str, ds, names: list[str], threads: list[int], n_batches: int, reps: int) -> None:
@@ -163,7 +166,8 @@ def same_numbers(rev: str, names: list[str], alignment: str) -> None:
         rows = {}
         for who in ("old", "new"):
             c0 = time.process_time()
-            r = lib.cf.notebook.run_backbone(old_spec, dataset=ds) if who == "old" else train_backbone(
+            old_train = getattr(lib.cf.notebook, "train_backbone", None) or lib.cf.notebook.run_backbone  # older revisions
+            r = old_train(old_spec, dataset=ds) if who == "old" else train_backbone(
                 spec, dataset=ds, targets=profile_targets(spec, ds))
             rows[who] = ({k: round(v, 6) for k, v in r.metrics().items()} | {"best_epoch": r.result.best_epoch},
                          time.process_time() - c0)
