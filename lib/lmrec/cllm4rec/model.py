@@ -1,6 +1,6 @@
 """CLLM4Rec model: a causal LM whose vocabulary is extended with user/item tokens (arXiv 2311.01343).
 
-One frozen backbone LM is shared by two sets of user/item token embeddings : the *collaborative*
+One frozen causal LM is shared by two sets of user/item token embeddings : the *collaborative*
 tables (trained on interaction documents) and the *content* tables (trained on text
 documents); the mutual regulariser ties the two. The input embedding of a token is the frozen LM
 embedding for vocabulary ids (< N), the user table for N <= id < N+I and the item table for ids >= N+I,
@@ -19,7 +19,7 @@ from torch import nn
 TABLES = ("collab", "content")
 
 
-def backbone_of(lm: nn.Module) -> nn.Module:
+def transformer_body(lm: nn.Module) -> nn.Module:
     """The transformer body (no LM head) of a ``*ForCausalLM`` (Llama: ``.model``, GPT-2: ``.transformer``)."""
     base = getattr(lm, "base_model", None)
     if base is None or base is lm:
@@ -46,7 +46,7 @@ class TokenMasks:
 
 
 class CLLM4Rec(nn.Module):
-    """Backbone LM + collaborative and content user/item tables.
+    """A causal LM + collaborative and content user/item tables.
 
     ``n_vocab`` is the base tokenizer's size N (user ids start there). ``freeze_lm`` keeps every LM weight
     fixed (the paper's setting); ``False`` trains the whole LM (ablation).
@@ -84,8 +84,8 @@ class CLLM4Rec(nn.Module):
         return out + tab.item(item_ids) * m.item.unsqueeze(-1)
 
     def hidden(self, ids: torch.Tensor, attention_mask: torch.Tensor, table: str = "collab") -> torch.Tensor:
-        """Last hidden states ``[B, L, d]`` of the backbone on the extended-vocabulary ids."""
-        out = backbone_of(self.lm)(inputs_embeds=self.embed(ids, table), attention_mask=attention_mask,
+        """Last hidden states ``[B, L, d]`` of the LM's transformer body on the extended-vocabulary ids."""
+        out = transformer_body(self.lm)(inputs_embeds=self.embed(ids, table), attention_mask=attention_mask,
                                    use_cache=False, return_dict=True)
         return out.last_hidden_state
 
