@@ -257,6 +257,11 @@ def run_collect(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     write_json(out.with_suffix(".json"), record)
     print(markdown(rows, machine))
+    for row, by_proto in diffs.items():
+        for proto, d in by_proto.items():
+            if d:
+                print(f"{row} - SASRec, NDCG@10, history {'not ' if proto == 'unmasked' else ''}masked: "
+                      f"{d[0]:+.4f} ± {d[1]:.4f} over {d[2]} paired seeds")
     return record
 
 
