@@ -187,7 +187,7 @@ def collect(outputs: list[Path], records: list[Path]) -> dict:
                           "history": extra.get("history")})
             row["status"].append(rec.get("status", "completed"))
             timings = rec.get("timings", {})
-            row["cpu_seconds"] += float(sum(v for v in timings.values() if isinstance(v, (int, float))))
+            row["cpu_seconds"] += float(timings.get("total", sum(v for v in timings.values() if isinstance(v, (int, float)))))
             row["folders"].append(rec["folder"])
     for folder in records:
         for path in sorted(Path(folder).glob("*.json")):
@@ -237,7 +237,8 @@ def markdown(rows: dict, machine: dict) -> str:
             ratio = (f"{row[proto]['ndcg@10'][0] / pub['ndcg@10']:.2f} / {row[proto]['recall@10'][0] / pub['recall@10']:.2f}"
                      if ref else "")
             status = "capped" if row["capped"] else ", ".join(sorted(set(row["status"])))
-            lines.append(f"| {name} | history {'not ' if proto == 'unmasked' else ''}masked | {len(row['seeds'])} | "
+            seeds = "-" if name == "MostPop" else len(row["seeds"])
+            lines.append(f"| {name} | history {'not ' if proto == 'unmasked' else ''}masked | {seeds} | "
                          + " | ".join(cells) + f" | {ref} | {ratio} | {status} | {row['cpu_hours']} |")
     return "\n".join(lines)
 
