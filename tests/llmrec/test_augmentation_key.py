@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lmrec.llmrec.pipeline import augmentation_dir, find_augmentation, set_current_augmentation
+from lmrec.paths import HandoffMismatch
 
 PARAMS = {"DATASET": "ml100k", "SPLIT": "rlmrec", "MIN_RATING": 4, "SEED": 2023, "N_CANDIDATES": 10,
           "LLM_BACKEND": "local", "LLM_MODEL": "smollm2-135m-instruct", "EMBED_MODEL": "all-minilm-l6-v2"}
@@ -26,10 +27,14 @@ def test_notebook_21_reads_the_last_successful_run_or_a_named_folder(tmp_path, m
     with pytest.raises(FileNotFoundError, match="run notebooks/20_llmrec_augment first"):
         find_augmentation("current", *data)
     small, large = augmentation_dir(PARAMS), augmentation_dir({**PARAMS, "LLM_MODEL": "qwen2.5-7b"})
-    set_current_augmentation(*data, small)
+    small.mkdir(parents=True)
+    large.mkdir(parents=True)
+    set_current_augmentation(*data, small, PARAMS)
     assert find_augmentation("current", *data) == small.resolve()
-    set_current_augmentation(*data, large)
+    set_current_augmentation(*data, large, {**PARAMS, "LLM_MODEL": "qwen2.5-7b"})
     assert find_augmentation("current", *data) == large.resolve()
     assert find_augmentation(str(small), *data) == small
-    with pytest.raises(FileNotFoundError):  # other data has no current augmentation
+    with pytest.raises(FileNotFoundError, match="other values: SEED=2023"):  # other data has no current augmentation
         find_augmentation("current", "ml100k", "rlmrec", 4, 7)
+    with pytest.raises(HandoffMismatch, match="MIN_RATING: this run 3, 20_llmrec_augment ran with 4"):  # a named folder
+        find_augmentation(str(small), "ml100k", "rlmrec", 3, 2023)                                    # of other data

@@ -14,7 +14,7 @@ import torch
 from ..cf import BackboneConfig, CFModel, Graph, NoAlignment
 from ..llm.chat import GenParams, LocalChat, make_backend, response_cache
 from ..llm.embed import EmbedConfig, embed_texts
-from ..paths import pointer_path, read_pointer, repo_path, stage_dir, write_pointer
+from ..paths import hand_on, pointer_path, stage_dir, take_over
 from ..utils import atomic_path, write_json
 from .augment import (
     attribute_schema,
@@ -59,20 +59,22 @@ def _current_pointer(dataset: str, split: str, min_rating: float, seed: int) -> 
     return pointer_path("llmrec", "augment", dataset, split, f"r{min_rating:g}", f"s{seed}")
 
 
-def set_current_augmentation(dataset: str, split: str, min_rating: float, seed: int, folder: Path) -> Path:
-    """Point the data's ``current`` augmentation (what notebook 21 reads by default) at ``folder``; notebook
-    20 calls it only after a successful run."""
-    return write_pointer(_current_pointer(dataset, split, min_rating, seed), folder)
+def set_current_augmentation(dataset: str, split: str, min_rating: float, seed: int, folder: Path,
+                             params: dict | None = None, run_dir: Path | None = None) -> Path:
+    """Hand ``folder`` on as the data's ``current`` augmentation (what notebook 21 reads by default), with the
+    parameters of the notebook-20 run that wrote it (:func:`lmrec.paths.hand_on`); 20 calls it only after a
+    successful run."""
+    return hand_on(_current_pointer(dataset, split, min_rating, seed), folder, "20_llmrec_augment", params or {},
+                   run_dir)
 
 
 def find_augmentation(choice: str, dataset: str, split: str, min_rating: float, seed: int) -> Path:
     """Notebook 21's ``AUGMENTATION``: ``current`` (the last successful notebook-20 run on this data) or a
-    folder written by notebook 20."""
-    if choice != "current":
-        return repo_path(choice)
-    return read_pointer(_current_pointer(dataset, split, min_rating, seed),
-                        f"no LLMRec augmentation for DATASET={dataset!r}, SPLIT={split!r}, MIN_RATING={min_rating}, "
-                        f"SEED={seed}; run notebooks/20_llmrec_augment first, or set AUGMENTATION to a folder it wrote")
+    folder written by notebook 20 (or its run folder); one whose recorded data differs is refused, naming the values."""
+    return take_over(choice, _current_pointer(dataset, split, min_rating, seed),
+                     f"no LLMRec augmentation for DATASET={dataset!r}, SPLIT={split!r}, MIN_RATING={min_rating}, "
+                     f"SEED={seed}; run notebooks/20_llmrec_augment first, or set AUGMENTATION to a folder it wrote",
+                     requested={"DATASET": dataset, "SPLIT": split, "MIN_RATING": min_rating, "SEED": seed}).product
 
 
 @dataclass

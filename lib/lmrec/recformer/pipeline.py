@@ -9,7 +9,7 @@ import torch
 
 from ..data import InteractionDataset, load_dataset
 from ..eval import EvalResult
-from ..paths import pointer_path, read_pointer, stage_dir, write_pointer
+from ..paths import hand_on, pointer_path, stage_dir, take_over
 from ..utils import atomic_path
 from .config import RecformerConfig
 from .encoder import load_encoder
@@ -57,18 +57,19 @@ def _current_pointer(dataset: str, split: str, seed: int, lm: str) -> Path:
     return pointer_path("recformer", "pretrained", dataset, split, f"s{seed}", lm)
 
 
-def set_current_pretrained(dataset: str, split: str, seed: int, lm: str, path: Path) -> Path:
-    """Point ``PRETRAINED='auto'`` of notebook 31 for this data/seed/LM at ``path`` (the latest notebook-30
-    checkpoint); notebook 30 calls it after saving."""
-    return write_pointer(_current_pointer(dataset, split, seed, lm), path)
+def set_current_pretrained(dataset: str, split: str, seed: int, lm: str, path: Path, params: dict | None = None,
+                           run_dir: Path | None = None) -> Path:
+    """Hand ``path`` (the latest notebook-30 checkpoint) on to ``PRETRAINED='auto'`` of notebook 31 for this
+    data/seed/LM, with the parameters of the run that wrote it (:func:`lmrec.paths.hand_on`); 30 calls it after saving."""
+    return hand_on(_current_pointer(dataset, split, seed, lm), path, "30_recformer_pretrain", params or {}, run_dir)
 
 
 def find_pretrained(dataset: str, split: str, seed: int, lm: str) -> Path:
-    """The checkpoint of the latest notebook-30 run for this DATASET/SPLIT/SEED/LM."""
-    return read_pointer(_current_pointer(dataset, split, seed, lm),
-                        f"no pretrained Recformer checkpoint for DATASET={dataset!r}, SPLIT={split!r}, SEED={seed}, "
-                        f"LM={lm!r}; run notebook 30_recformer_pretrain with them first, give PRETRAINED "
-                        "a .pt path, or set PRETRAINED='none'")
+    """The checkpoint of the latest notebook-30 run for this DATASET/SPLIT/SEED/LM (:func:`lmrec.paths.take_over`)."""
+    return take_over("auto", _current_pointer(dataset, split, seed, lm),
+                     f"no pretrained Recformer checkpoint for DATASET={dataset!r}, SPLIT={split!r}, SEED={seed}, "
+                     f"LM={lm!r}; run notebook 30_recformer_pretrain with them first, give PRETRAINED "
+                     "a .pt path, or set PRETRAINED='none'", requested={"LM": lm}).product
 
 
 def save_encoder_checkpoint(model: Recformer, lm: str, path: Path, extra: dict | None = None) -> Path:

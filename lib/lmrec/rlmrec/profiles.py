@@ -24,7 +24,7 @@ from ..llm.chat import ChatBackend, ChatRequest, GenParams, StageStats
 from ..llm.constrain import fit_caps, string_fields_schema
 from ..llm.embed import EmbedConfig, embed_texts
 from ..llm.structured import generate_json
-from ..paths import pointer_path, read_pointer, stage_dir, write_pointer
+from ..paths import pointer_path, read_pointer, stage_dir, take_over, write_pointer
 from ..utils import atomic_path, stable_hash, write_json
 from .prompts import FAMILIES, load_template
 
@@ -253,10 +253,10 @@ def embeddings_pointer(ds_key: str) -> Path:
 
 def current_profiles(ds: InteractionDataset) -> Path:
     """The profiles folder notebook 01 last completed for this dataset (same name/split/min_rating/seed)."""
-    return read_pointer(profiles_pointer(dataset_key(ds)),
-                        f"no profiles for {ds.name} ({ds.split_protocol}) yet; run notebooks/01_profiles.ipynb with "
-                        "the same DATASET/SPLIT/MIN_RATING/SEED first, or give a folder holding itm_prf.pkl and "
-                        "usr_prf.pkl")
+    return take_over("auto", profiles_pointer(dataset_key(ds)),
+                     f"no profiles for {ds.name} ({ds.split_protocol}) yet; run notebooks/01_profiles.ipynb with "
+                     "the same DATASET/SPLIT/MIN_RATING/SEED first, or give a folder holding itm_prf.pkl and "
+                     "usr_prf.pkl").product
 
 
 def _dump(obj: Any, path: Path) -> None:
