@@ -1,4 +1,6 @@
-"""Where run products live: ``outputs/`` (git-ignored) with ``cache/``, ``runs/``, ``tables/``, ``report/``.
+"""Where run products live: ``outputs/`` (git-ignored) with ``cache/``, ``runs/``, ``tables/``, ``report/``, and
+how a notebook hands its product on to the next (:func:`hand_on`, :func:`take_over`: the product travels with the
+parameters of the run that made it, so the next notebook restates none of them).
 
 The root is ``$LMREC_OUTPUTS`` when set (tests point it at a temporary folder; a relative path is taken from
 the repository root, as the notebooks run in ``notebooks/``), else ``<repo>/outputs``.
@@ -110,6 +112,8 @@ def hand_on(pointer: Path, product: Path, notebook: str, params: dict[str, Any],
     from .utils import write_json
 
     product = Path(product).resolve()
+    if not product.exists():
+        raise FileNotFoundError(f"{product}: nothing to hand on; write the product before handing it on")
     record = {"notebook": notebook, "product": str(product), "params": params}
     write_json(_record_file(product), record)
     if run_dir is not None:
