@@ -21,10 +21,12 @@ from .stages import finetune_config, load_tables, pretrain_config, save_tables, 
 from .tokenizer import UserItemTokenizer
 from .train import CLLM4RecTrainer, FinetuneConfig, PretrainConfig
 
-__all__ = [
-    "CLLM4Rec", "TaskModel", "UserItemTokenizer", "CLLM4RecTrainer", "PretrainConfig", "FinetuneConfig",
-    "build_model", "load_language_model", "save_tables", "take_over_tables", "load_tables", "pretrain_config",
-    "finetune_config",
-    "collaborative_lm_loss", "content_lm_loss", "multinomial_nll", "mutual_regularizer", "recommendation_scores",
+__all__ = [  # in import order, one line per module
     "movielens_content_documents", "review_documents",
+    "CLLM4Rec", "TaskModel", "collaborative_lm_loss", "content_lm_loss", "multinomial_nll", "mutual_regularizer",
+    "recommendation_scores",
+    "build_model", "load_language_model",
+    "finetune_config", "load_tables", "pretrain_config", "save_tables", "take_over_tables",
+    "UserItemTokenizer",
+    "CLLM4RecTrainer", "FinetuneConfig", "PretrainConfig",
 ]
