@@ -74,7 +74,8 @@ def compare(records: list[dict], diagnostics: list[dict] | None = None) -> list[
     plain = {r["row"]: r for r in records if r["alignment"] == "none"}
     longer = {r["row"]: r for r in (diagnostics or []) if r["alignment"] == "none"}
     for ref in load_references():
-        if ref.paper != "RLMRec" or not set(ref.dataset) & set(SPLIT_NAMES):
+        # the released code's numbers; the paper's table is the reproduction table's (its rows read this record)
+        if ref.paper != "RLMRec" or ref.kind != "released-code" or not set(ref.dataset) & set(SPLIT_NAMES):
             continue
         run = plain.get(ref.row)
         ours = run["test"].get(ref.metric) if run else None
