@@ -80,3 +80,12 @@ def test_a_first_cell_that_fails_in_the_kernel_started_ahead_fails_in_the_run_it
     assert failed.status == "failed" and "lmrec_no_such_module" in failed.error
     first = next(c for c in nbformat.read(failed.folder / "executed.ipynb", as_version=4).cells if c.cell_type == "code")
     assert first.outputs and first.outputs[0]["ename"] == "ModuleNotFoundError", "the error shows in the run's own cell"
+
+
+def test_an_unknown_kernel_fails_each_run_with_papermills_message_and_stops_nothing_else(tmp_path, monkeypatch):
+    monkeypatch.setenv("LMREC_OUTPUTS", str(tmp_path / "outputs"))
+    path = make_notebook(tmp_path, "00_k", 'A = 1  # a\nRUN_DIR = ""  # runner')
+    plan = build_plan([], {"grid": {"00_k": {"A": [1, 2]}}}, notebooks={"00_k": path})
+    outcomes = run_plan(plan, kernel="lmrec_no_such_kernel", echo=lambda s: None)
+    assert [o.status for o in outcomes] == ["failed", "failed"]
+    assert all("lmrec_no_such_kernel" in o.error for o in outcomes), [o.error for o in outcomes]

@@ -76,9 +76,10 @@ class KernelsAhead:
         self.kernel = kernel
         self.ahead: dict[str, StartedKernel] = {}
 
-    def start(self, name: str, notebook: Path, kernel_out: Path) -> None:
+    def start(self, name: str, notebook: Path, kernel_out: Path) -> bool:
         """Start the kernel of run ``name`` (its process output to ``kernel_out``) and send it the notebook's
-        first-cell imports; returns at once."""
+        first-cell imports; returns at once. False when the kernel could not be started (an unknown kernel name, a
+        notebook that cannot be read): the run then starts its own, and papermill reports the error in it."""
         from jupyter_core.utils import run_sync
 
         self.close()
@@ -86,16 +87,19 @@ class KernelsAhead:
         output = open(kernel_out, "w")
         manager = kernel_manager(output)(kernel_name=self.kernel)
         try:
+            code = first_cell_imports(notebook)
             with kernel_environment():  # the kernel's environment is fixed when its process starts
                 run_sync(manager.start_kernel)(cwd=str(notebook.parent), extra_arguments=list(KERNEL_ARGUMENTS))
             client = manager.client()
             client.start_channels()
-            code = first_cell_imports(notebook)
             imports_id = client.execute(code, silent=True, store_history=False) if code else None
         except Exception:
+            if manager.has_kernel:
+                run_sync(manager.shutdown_kernel)(now=True)
             output.close()
-            raise
+            return False
         self.ahead[name] = StartedKernel(manager, client, imports_id, output)
+        return True
 
     def take(self, name: str) -> StartedKernel | None:
         """The kernel started for run ``name`` once its imports are done; None when none was started for it or its
