@@ -11,16 +11,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from lmrec.cf import (
-    BackboneConfig,
-    Batch,
-    CFModel,
-    CFTrainConfig,
-    Graph,
-    NoAlignment,
-    build_alignment,
-    train_cf,
-)
+from lmrec.cf import BackboneConfig, Batch, CFModel, CFTrainConfig, Graph, NoAlignment, build_alignment
 from lmrec.cf.autocf import (
     AutoCF,
     GraphTransformerLayer,
@@ -29,6 +20,7 @@ from lmrec.cf.autocf import (
     subgraph_relatedness,
     uniformity_terms,
 )
+from lmrec.cf.trainer import train_cf
 from lmrec.data import InteractionDataset, make_interactions
 from lmrec.eval import Protocol
 

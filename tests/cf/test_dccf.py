@@ -12,16 +12,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from lmrec.cf import (
-    BackboneConfig,
-    Batch,
-    CFModel,
-    CFTrainConfig,
-    Graph,
-    NoAlignment,
-    build_alignment,
-    train_cf,
-)
+from lmrec.cf import BackboneConfig, Batch, CFModel, CFTrainConfig, Graph, NoAlignment, build_alignment
 from lmrec.cf.dccf import (
     DCCF,
     DCCFViews,
@@ -32,6 +23,7 @@ from lmrec.cf.dccf import (
     spmm_multi,
     undirected_pairs,
 )
+from lmrec.cf.trainer import train_cf
 from lmrec.data import InteractionDataset, make_interactions
 from lmrec.eval import Protocol
 
