@@ -22,6 +22,7 @@ import importlib
 import inspect
 import pkgutil
 from collections.abc import Iterator
+from functools import cache
 from typing import Any
 
 import nbformat
@@ -48,6 +49,7 @@ RUN_CONTROL = {"SEED", "SPLIT_SEED", "PRETRAIN_SEED", "DEVICE", "RUN_DIR"}
 NOTEBOOKS = sorted(p.stem for p in notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
 
 
+@cache
 def _classes() -> dict[str, list[type]]:
     """Every class defined in lmrec, by name (a name may exist in two modules)."""
     out: dict[str, list[type]] = {}
@@ -63,8 +65,6 @@ def _classes() -> dict[str, list[type]]:
                 out.setdefault(name, []).append(obj)
     return out
 
-
-CLASSES = _classes()
 
 
 def _bound_name(value: ast.expr) -> tuple[str, bool] | None:
@@ -87,7 +87,7 @@ def _calls(source: str) -> Iterator[tuple[str, str, str, bool]]:
         if not isinstance(node, ast.Call):
             continue
         func = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
-        if func not in CLASSES:
+        if func not in _classes():
             continue
         for kw in node.keywords:
             bound = _bound_name(kw.value) if kw.arg else None
@@ -148,7 +148,7 @@ def bindings(notebook: str) -> list[tuple[str, type, str, bool]]:
     out = []
     for source in sources:
         for cls_name, kw, name, falsy_none in _calls(source):
-            out += [(name, cls, kw, falsy_none) for cls in CLASSES[cls_name]]
+            out += [(name, cls, kw, falsy_none) for cls in _classes()[cls_name]]
     if "CFSpec.from_params" in code or notebook in HANDED_ON_NOTEBOOKS:
         from lmrec.cf.notebook import SPEC_PARAMS, TRAIN_PARAMS, CFSpec
         from lmrec.cf.registry import NOTEBOOKS as CF_NOTEBOOKS
