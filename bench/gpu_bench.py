@@ -148,7 +148,7 @@ def cf_record(run, wall_s: float, eval_s: float, cap_s: float) -> dict[str, Any]
     }
 
 
-def run_cf(args: argparse.Namespace) -> dict[str, Any]:
+def bench_cf(args: argparse.Namespace) -> dict[str, Any]:
     from cf_yelp import yelp_spec
 
     from lmrec.cf.trainer import evaluate_cf
@@ -201,7 +201,7 @@ def run_cf(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------------------------------------- eval
-def run_eval(args: argparse.Namespace) -> dict[str, Any]:
+def bench_eval(args: argparse.Namespace) -> dict[str, Any]:
     from eval_speed import make_data
 
     from lmrec.eval import Protocol, evaluate
@@ -298,7 +298,7 @@ def llm_dataset(ml100k: str | None, smoke: bool):
     return InteractionDataset("smoke", frame, n, n, np.arange(n), np.arange(n), item_text=text), "synthetic titles"
 
 
-def run_llm(args: argparse.Namespace) -> dict[str, Any]:
+def bench_llm(args: argparse.Namespace) -> dict[str, Any]:
     from lmrec.llm.chat import LocalChat
     from lmrec.rlmrec.profiles import ProfileConfig, profile_items
 
@@ -410,7 +410,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.stage == "cf" and not args.data and not args.smoke:
         raise SystemExit("cf: --data is required (RLMRec's Yelp folder), or --smoke for a synthetic split")
-    result = {"cf": run_cf, "eval": run_eval, "llm": run_llm}[args.stage](args)
+    result = {"cf": bench_cf, "eval": bench_eval, "llm": bench_llm}[args.stage](args)
     print(json.dumps({k: v for k, v in result.items() if k not in ("env", "backbones", "rows")}, default=str))
 
 
