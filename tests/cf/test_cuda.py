@@ -41,12 +41,12 @@ def test_every_backbone_trains_on_the_device(name, device):
     torch.manual_seed(0)
     spec = CFSpec.from_notebook(name, {"EMBED_DIM": 8, "LAYERS": 2, "EPOCHS": 2, "BATCH_SIZE": 64, "EVAL_EVERY": 1,
                                        "PATIENCE": 2}, progress=False)
-    run = train_backbone(spec, device=device, dataset=planted_dataset())
-    assert {p.device.type for p in run.model.parameters()} == {torch.device(device).type}
-    losses = [h["loss"] for h in run.result.history]
+    trained = train_backbone(spec, device=device, dataset=planted_dataset())
+    assert {p.device.type for p in trained.model.parameters()} == {torch.device(device).type}
+    losses = [h["loss"] for h in trained.result.history]
     assert len(losses) == 2 and all(torch.isfinite(torch.tensor(losses)))
-    assert all(0.0 <= v <= 1.0 for v in run.metrics().values())
-    assert run.result.best_epoch in (1, 2) and run.result.seconds_per_epoch > 0
+    assert all(0.0 <= v <= 1.0 for v in trained.metrics().values())
+    assert trained.result.best_epoch in (1, 2) and trained.result.seconds_per_epoch > 0
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -54,6 +54,6 @@ def test_lightgcn_learns_the_planted_groups_on_the_device(device):
     torch.manual_seed(0)
     spec = CFSpec.from_notebook("lightgcn", {"EMBED_DIM": 16, "LAYERS": 2, "KEEP_RATE": 1.0, "EPOCHS": 20, "BATCH_SIZE": 128,
                                              "LR": 0.05, "EVAL_EVERY": 5, "PATIENCE": 10}, progress=False)
-    run = train_backbone(spec, device=device, dataset=planted_dataset())
+    trained = train_backbone(spec, device=device, dataset=planted_dataset())
     # one held-out item among 24 unseen: chance Recall@10 ~ 0.42; the group's 9 unseen items fit the top 10
-    assert run.result.test.metrics["recall@10"] > 0.8, run.result.test.metrics
+    assert trained.result.test.metrics["recall@10"] > 0.8, trained.result.test.metrics

@@ -34,12 +34,12 @@ def main(out: str, checkpoint_dir: str, delay: float = 0.0) -> None:
     up, ip = planted_profiles(ds)
     spec = CFSpec.from_notebook("lightgcn", {"ALIGNMENT": "gen", "EMBED_DIM": 8, "LAYERS": 2, "SEED": 0, "EPOCHS": 16,
                                              "BATCH_SIZE": 64, "LR": 0.02, "EVAL_EVERY": 2, "PATIENCE": 20}, progress=False)
-    run = train_backbone(spec, dataset=ds, checkpoint_dir=checkpoint_dir, targets=AlignmentTargets(up, ip))
-    digest = float(sum(p.double().sum() for p in run.model.state_dict().values() if torch.is_tensor(p)))
+    trained = train_backbone(spec, dataset=ds, checkpoint_dir=checkpoint_dir, targets=AlignmentTargets(up, ip))
+    digest = float(sum(p.double().sum() for p in trained.model.state_dict().values() if torch.is_tensor(p)))
     with open(out, "w") as fh:
-        json.dump({"test": run.result.test.metrics, "best_epoch": run.result.best_epoch, "digest": digest,
-                   "losses": [h["loss"] for h in run.result.history], "resumed_from": run.result.resumed_from,
-                   "status": run.result.status}, fh)
+        json.dump({"test": trained.result.test.metrics, "best_epoch": trained.result.best_epoch, "digest": digest,
+                   "losses": [h["loss"] for h in trained.result.history], "resumed_from": trained.result.resumed_from,
+                   "status": trained.result.status}, fh)
 
 
 if __name__ == "__main__":

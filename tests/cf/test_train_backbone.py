@@ -20,14 +20,14 @@ def test_train_backbone_reports_rlmrec_columns_and_rows(monkeypatch):
     monkeypatch.setattr("lmrec.rlmrec.embeddings.target_masks",
                         lambda source, dataset: (user_ok, torch.ones(ds.n_items, dtype=torch.bool)))
     spec = CFSpec.from_notebook("gccf", {"ALIGNMENT": "gen", "EMBED_DIM": 8, "LAYERS": 1, **TINY}, progress=False)
-    run = train_backbone(spec, dataset=ds, targets=profile_targets(spec, ds))
+    trained = train_backbone(spec, dataset=ds, targets=profile_targets(spec, ds))
     assert spec.row == "GCCF+Gen" and CFSpec.from_notebook("simgcl", {"ALIGNMENT": "con"}).row == "SimGCL+Con"
-    m = run.metrics()
+    m = trained.metrics()
     assert {f"{n}@{k}" for n in ("recall", "ndcg") for k in (5, 10, 20)} <= set(m)
-    assert list(run.table().index) == ["valid", "test"]
-    assert "GCCF+Gen" in run.caption() and "Recall denominator" in run.caption()
-    assert f"LLM profiles for {ds.n_users - 10} of {ds.n_users} users" in run.caption()
-    assert "masked out of the alignment loss" in run.caption()
+    assert list(trained.table().index) == ["valid", "test"]
+    assert "GCCF+Gen" in trained.caption() and "Recall denominator" in trained.caption()
+    assert f"LLM profiles for {ds.n_users - 10} of {ds.n_users} users" in trained.caption()
+    assert "masked out of the alignment loss" in trained.caption()
 
 
 def test_unknown_names_fail_with_the_choices():
