@@ -117,7 +117,7 @@ def test_cli_help_lists_the_report_command_with_examples(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     text = capsys.readouterr().out
-    assert "report-html" not in text and "{run,plan,report}" in text and "python -m lmrec report " in text
+    assert "report-html" not in text and "{run,plan,report" in text and "python -m lmrec report " in text
     assert main(["plan", "10_gccf", "--set", "EPOCHS=abc"]) == 2
     assert "EPOCHS='abc' is a string" in capsys.readouterr().err
 
