@@ -25,15 +25,18 @@ import torch
 JSON_LAYOUT = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
 
 
-def string_fields_schema(fields: Sequence[str], max_chars: Sequence[int] | int | None = None) -> dict[str, Any]:
-    """A JSON schema: an object with exactly ``fields`` (required, in order), each a non-empty string of at most
-    ``max_chars`` characters (one cap for all, one per field, or ``None``/0 for no cap)."""
+def string_fields_schema(fields: Sequence[str], max_chars: Sequence[int] | int | None = None,
+                         min_chars: int = 1) -> dict[str, Any]:
+    """A JSON schema: an object with exactly ``fields`` (required, in order), each a string of at least
+    ``min_chars`` (at most its cap) and at most ``max_chars`` characters (one cap for all, one per field, or
+    ``None``/0 for no cap). A minimum of a dozen characters keeps a small model from answering "None"."""
     caps = [max_chars] * len(fields) if max_chars is None or isinstance(max_chars, int) else list(max_chars)
     if len(caps) != len(fields):
         raise ValueError(f"{len(caps)} length caps for {len(fields)} fields {list(fields)}")
     props = {}
     for f, cap in zip(fields, caps):
-        props[f] = {"type": "string", "minLength": 1, **({"maxLength": int(cap)} if cap else {})}
+        low = max(1, min(min_chars, cap)) if cap else max(1, min_chars)
+        props[f] = {"type": "string", "minLength": low, **({"maxLength": int(cap)} if cap else {})}
     return {"type": "object", "properties": props, "required": list(fields), "additionalProperties": False}
 
 

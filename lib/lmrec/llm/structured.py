@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from string import Template
 from typing import Any
 
@@ -115,14 +115,16 @@ class StructuredResult:
 
 def generate_json(backend: ChatBackend, requests: Sequence[ChatRequest], required: Sequence[str],
                   gen: GenParams, cache: KVCache | None = None, max_repairs: int = 1, progress: bool = True,
-                  desc: str = "llm", continue_partial: bool = True) -> StructuredResult:
+                  desc: str = "llm", continue_partial: bool = True, retry_temperature: float = 0.7) -> StructuredResult:
     """Ask for JSON objects of ``required`` string fields.
 
     When ``gen.json_schema`` is set and the backend enforces it (``backend.constrains(gen)``: the local
     transformers engine; an endpoint that accepts ``response_format``), the requests go without prefill and
     without repair turns: the answer is the object, or its prefix when ``max_new_tokens`` cut it (closed by the
-    parser when the required fields are there, else a failure whose problem says so). Otherwise failures are
-    re-asked with a repair instruction up to ``max_repairs`` times.
+    parser when the required fields are there, else a failure whose problem says so); a reply that parses but fails
+    the checks (a field copied from the instruction) is asked again, the same request sampled at temperature
+    ``retry_temperature`` (seed = round), up to ``max_repairs`` times. Otherwise failures are re-asked with a
+    repair instruction up to ``max_repairs`` times.
 
     The repair turn shows the model its own reply and what was wrong; repairs go through the same cache.
     With ``continue_partial``, a backend with ``supports_prefill`` and a prefilled request, a reply whose object holds the first
@@ -142,7 +144,8 @@ def generate_json(backend: ChatBackend, requests: Sequence[ChatRequest], require
     stats = StageStats()
     repaired = 0
     for round_ in range(max_repairs + 1):
-        run = generate_chat(backend, [current[i] for i in pending], gen, cache=cache, progress=progress,
+        g = replace(gen, temperature=retry_temperature, seed=round_) if round_ and constrains(gen) else gen
+        run = generate_chat(backend, [current[i] for i in pending], g, cache=cache, progress=progress,
                        desc=desc if round_ == 0 else f"{desc} repair {round_}")
         stats.add(run.stats)
         next_pending = []
@@ -165,13 +168,16 @@ def generate_json(backend: ChatBackend, requests: Sequence[ChatRequest], require
                                              prefill=continuation_prefill(err.partial, required))
                     next_pending.append(i)
                     continue
+                if constrains(gen):  # the schema holds the format: sample the same request again
+                    next_pending.append(i)
+                    continue
                 current[i] = ChatRequest(
                     messages=[*req.messages, {"role": "assistant", "content": reply},
                               {"role": "user", "content": repair_tpl.substitute(problem=problems[i])}],
                     prefill=requests[i].prefill, id=req.id)
                 next_pending.append(i)
         pending = next_pending
-        if not pending or constrains(gen):  # under the schema a re-ask writes the same object: no repair turn
+        if not pending:
             break
     stats.requests = len(requests)
     stats.failures = sum(v is None for v in values)

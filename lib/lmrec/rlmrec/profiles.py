@@ -62,6 +62,7 @@ class ProfileConfig:
     n_users: int = 0                  # (0 = all); the others keep their raw text and stay out of the alignment
     constrain: bool = True            # decode under the answer's JSON schema where the backend can (lmrec.llm.constrain)
     chars_per_word: int = 7           # a field's length cap in the schema: its word limit x this (0 limit: no cap)
+    min_chars: int = 16               # a field's minimum length in the schema (keeps "None" and bare titles out)
 
     def __post_init__(self) -> None:
         if self.family not in FAMILY_SPEC:
@@ -183,7 +184,7 @@ def answer_schema(kind: str, cfg: ProfileConfig) -> dict[str, Any]:
     ``max_new_tokens`` (:func:`lmrec.llm.constrain.fit_caps`)."""
     words = [getattr(cfg, f"{kind}_summary_words") or 100, getattr(cfg, f"{kind}_reasoning_words") or 100]
     caps = fit_caps(REQUIRED, [w * cfg.chars_per_word for w in words], cfg.max_new_tokens)
-    return string_fields_schema(REQUIRED, caps)
+    return string_fields_schema(REQUIRED, caps, cfg.min_chars)
 
 
 def _profile(backend: ChatBackend, reqs: list[ChatRequest], ids: list[int], cfg: ProfileConfig,
