@@ -13,6 +13,7 @@ from lmrec.run.plan import build_plan, find_notebooks, load_params, notebook_par
 from lmrec.run.report import CAPPED
 from lmrec.run.runner import run_plan
 
+from . import smoke_metrics
 from .conftest import REPO_ROOT
 
 NOTEBOOKS = find_notebooks()
@@ -66,6 +67,29 @@ def test_notebook_runs_with_smoke_parameters(smoke_outcomes, name):
         assert outcome.status == "done", f"{outcome.run.name}: {outcome.error} (see {outcome.folder}/executed.ipynb)"
         record = json.loads((outcome.folder / "metrics.json").read_text())
         assert record["notebook"] == name and record["params"] is not None
+
+
+def test_the_expected_metrics_table_has_one_row_per_smoke_run():
+    """Rows are keyed by notebook and label: a renamed parameter or a new grid entry needs the table regenerated."""
+    planned = {smoke_metrics.run_key(r.notebook, r.label) for r in smoke_metrics.smoke_plan()}
+    table = set(smoke_metrics.load_table())
+    assert len(planned) == len(smoke_metrics.smoke_plan()), "two smoke runs share a label: the table cannot tell them apart"
+    assert planned == table, (f"smoke runs without a row: {sorted(planned - table)}; rows without a smoke run: "
+                              f"{sorted(table - planned)}; regenerate with `{smoke_metrics.REGENERATE}`")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(NOTEBOOKS))
+def test_smoke_run_metrics_match_the_expected_table(smoke_outcomes, name):
+    """Each smoke run's metrics equal tests/expected_smoke_metrics.json within tests/smoke_metrics.py's tolerances: a
+    change that halves a model's quality fails here, not only one that stops a notebook."""
+    table = smoke_metrics.load_table()
+    problems = []
+    for outcome in (o for o in smoke_outcomes if o.run.notebook == name and o.status == "done"):
+        key = smoke_metrics.run_key(name, outcome.run.label)
+        got = json.loads((outcome.folder / "metrics.json").read_text())["metrics"]
+        problems += smoke_metrics.compare(name, key, got, table.get(key))
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.slow
