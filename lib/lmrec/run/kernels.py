@@ -6,8 +6,10 @@ lmrec: 2-5 s), then for the graceful shut-down of its kernel (~1 s): 3-7 s a run
 executes and has it run the import statements of that notebook's first code cell (silently: nothing is shown and
 no execution count is taken). The notebook's own first cell then re-runs the same imports, which binds the same
 modules, so a run starts from the state its first cell would have made in a fresh kernel; nothing is carried over
-from one run to the next. A kernel whose imports fail is discarded (the run starts a fresh one and shows the error
-in its own cell). A finished run's kernel is killed at once: its last cell has written ``metrics.json``.
+from one run to the next. One visible difference: a warning printed while those modules are imported goes to the
+silent request, not to the executed notebook's first cell. A kernel whose imports fail is discarded (the run starts
+a fresh one and shows the error in its own cell). A finished run's kernel is killed at once: its last cell has
+written ``metrics.json``. (Reusing one kernel for several runs was rejected: nothing guarantees a clean state.)
 """
 
 from __future__ import annotations
