@@ -149,3 +149,24 @@ def test_the_shipped_pack_matches_the_current_prompts_and_parameters(folder):
     manifest, entries = read_entries(folder)
     assert stale_reasons(manifest) == [], "re-make the pack with `make pack` after editing prompts or parameters"
     assert entries
+
+
+def test_a_damaged_manifest_is_an_error_when_packs_are_looked_up(pack):
+    (pack / MANIFEST_FILE).write_text('{"name": "p1", "dataset_key": "d"')  # cut off
+    with pytest.raises(PackError, match="manifest is not readable JSON"):
+        find_packs(pack.parent, dataset_key="d")
+
+
+def test_notebooks_import_the_pack_of_their_dataset_only(pack, tmp_path, monkeypatch):
+    import lmrec.pack as packmod
+
+    monkeypatch.setattr(packmod, "PACKS_DIR", pack.parent)
+    monkeypatch.setattr(packmod, "stale_reasons", lambda manifest: [])
+    said: list[str] = []
+    cache = KVCache(tmp_path / "c.sqlite")
+    assert packmod.import_packs("auto", "other-dataset", cache, echo=said.append) == []
+    assert len(cache) == 0 and "no LLM pack for dataset other-dataset" in said[-1]
+    done = packmod.import_packs("auto", "d", cache, echo=said.append)
+    assert [i.name for i in done] == ["p1"] and len(cache) == len(TITLES)
+    assert packmod.pack_caption(done) == f"LLM pack p1 ({len(TITLES)} responses)"
+    assert packmod.import_packs("", "d", cache) == []

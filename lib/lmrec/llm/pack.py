@@ -141,11 +141,9 @@ def find_packs(root: str | Path, **match: Any) -> list[Path]:
     for manifest in sorted(root.glob(f"*/{MANIFEST_FILE}")):
         try:
             data = json.loads(manifest.read_text())
-        except (OSError, json.JSONDecodeError):
-            data = {}  # a damaged manifest is reported when that pack is imported by name, not skipped silently
-            if not match:
-                out.append(manifest.parent)
-            continue
+        except (OSError, json.JSONDecodeError) as err:  # never skipped silently: a damaged pack is an error
+            raise PackError(f"{manifest}: manifest is not readable JSON ({err}); restore the pack from git or "
+                            "re-make it with `make pack`") from err
         if all(data.get(k) == v for k, v in match.items()):
             out.append(manifest.parent)
     return out
