@@ -58,9 +58,9 @@ RULES: tuple[Rule, ...] = (
     # The LLM stages (01: SmolLM2 on 4 prompts; 20: a tiny random LM on 4 profiles, 4 items, 32 pair choices) decode
     # in bf16 on native-bf16 CPUs and in float32 elsewhere: a near-tie can turn one answer (its length, cut, parse,
     # choice). Equal on both kinds when measured; one answer's (or two choices') worth is allowed, all failing is not.
-    Rule("01_*", ("requests", "items_profiled", "users_profiled", "item_coverage", "user_coverage", "cache_hits"), 0, 0,
-         "what was asked: fixed by N_ITEMS and N_USERS"),
+    Rule("01_*", ("requests", "cache_hits"), 0, 0, "what was asked: fixed by N_ITEMS and N_USERS"),
     Rule("01_*", ("failure_rate",), 0, 0.25, "one of the 4 answers"),
+    Rule("01_*", ("*_coverage",), 0.5, 0, "one of the 2 items' or 2 users' answers"),
     Rule("01_*", ("*",), 0.25, 1, "the decoded text: one of the 4 answers (a count by 1, tokens by a quarter)"),
     Rule("20_*", ("profiles_failure_rate", "attributes_failure_rate"), 0, 0.25, "one of the 4 answers"),
     Rule("20_*", ("users_with_profile", "items_with_attributes"), 0, 1, "one of the 4 answers"),
