@@ -181,13 +181,15 @@ def collect(outputs: list[Path], records: list[Path]) -> dict:
             seed = rec.get("params", {}).get("SEED", rec.get("seed", 0))
             key = str(seed) if rec["row"] != "MostPop" else f"mask={rec.get('params', {}).get('MASK_HISTORY', True)}"
             entry = row["seeds"].setdefault(key, {})
-            entry.update(_protocols(rec))
             extra = rec.get("extra", {})
+            entry.update(_protocols(rec))
             entry.update({"best_epoch": extra.get("best_epoch"), "epochs_run": extra.get("epochs_run"),
                           "history": extra.get("history")})
             row["status"].append(rec.get("status", "completed"))
             timings = rec.get("timings", {})
-            row["cpu_seconds"] += float(timings.get("total", sum(v for v in timings.values() if isinstance(v, (int, float)))))
+            total = float(timings.get("total", sum(v for v in timings.values() if isinstance(v, (int, float)))))
+            # a resumed run's timings cover its last session only; its training seconds cover every session
+            row["cpu_seconds"] += max(total, float(extra.get("train_seconds", 0.0)) + float(timings.get("evaluate", 0.0)))
             row["folders"].append(rec["folder"])
     for folder in records:
         for path in sorted(Path(folder).glob("*.json")):
