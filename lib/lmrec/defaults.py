@@ -8,6 +8,7 @@ is written once and cannot disagree with what the notebook runs.
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,15 @@ from .paths import notebooks_dir
 
 
 def literal_defaults(path: Path) -> dict[str, Any]:
-    """The ``parameters`` cell's defaults as Python values (names whose default is not a literal are left out)."""
-    import nbformat
+    """The ``parameters`` cell's defaults as Python values (names whose default is not a literal are left out).
 
-    nb = nbformat.read(path, as_version=4)
-    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    Reads the notebook as plain JSON (nbformat v4), not through nbformat: bench scripts call this on machines
+    that carry only the training dependencies (the GPU machines have no Jupyter stack)."""
+    nb = json.loads(Path(path).read_text())
+    cells = [c for c in nb.get("cells", []) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    source = cells[0]["source"] if cells else ""
     out: dict[str, Any] = {}
-    for node in ast.parse(cells[0].source).body if cells else []:
+    for node in ast.parse("".join(source) if isinstance(source, list) else source).body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             try:
                 out[node.targets[0].id] = ast.literal_eval(node.value)
