@@ -50,6 +50,20 @@ def test_the_next_notebook_reads_the_upstream_runs_parameters_by_pointer_product
     assert record == json.loads((run_dir / HANDOFF_RECORD).read_text()) and record["product"] == str(product.resolve())
 
 
+def test_a_product_whose_outputs_folder_moved_is_taken_from_where_it_is_now(outputs):
+    (outputs / "a").mkdir()
+    product = _product(outputs / "a")
+    hand_on(pointer_path("m", "stage", "s2023"), product, "40_up", UPSTREAM)
+    moved = (outputs / "a").rename(outputs / "b") / "product"
+    for source in (moved, moved / "weights.pt"):
+        assert take_over(str(source), pointer_path("m", "x", "s0"), "run 40").product == moved.resolve()
+    with pytest.raises(FileNotFoundError, match="is gone"):  # a run folder's record names a product elsewhere
+        run_dir = outputs / "run"
+        run_dir.mkdir()
+        (run_dir / HANDOFF_RECORD).write_text((moved / HANDOFF_RECORD).read_text())
+        take_over(str(run_dir), pointer_path("m", "x", "s0"), "run 40")
+
+
 def test_a_request_the_record_contradicts_names_every_differing_value(outputs):
     pointer = pointer_path("m", "stage", "s2023")
     hand_on(pointer, _product(outputs), "40_up", UPSTREAM)

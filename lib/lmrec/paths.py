@@ -132,6 +132,9 @@ def read_handoff(path: Path) -> Handoff:
         return Handoff(path, "", {})
     record = json.loads(record_file.read_text())
     product = Path(record.get("product") or path)
+    if not product.exists():  # the outputs folder was moved or copied: the record sits beside the product it names
+        product = next((here for here in (path, record_file.parent) if here.exists() and here.name == product.name),
+                       product)
     if not product.exists():
         raise FileNotFoundError(f"{record_file}: the product it names, {product}, is gone; run "
                                 f"{record.get('notebook') or 'the upstream notebook'} again")
