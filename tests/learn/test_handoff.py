@@ -22,7 +22,7 @@ from lmrec.paths import HandoffMismatch, stage_dir
 
 # what 40's towers are made of: the data, the content vectors and the tower shape
 PRODUCT_OF_40 = {"DATASET", "SPLIT", "MIN_RATING", "LLM", "LLM_MAX_LENGTH", "LLM_BATCH_SIZE", "LLM_DTYPE",
-                 "CONTENT_POSTPROCESS", "HIDDEN_DIM", "N_LAYERS", "N_HEADS", "OUTPUT_DIM", "DROPOUT", "MAX_LEN",
+                 "CONTENT_POSTPROCESS", "HIDDEN_DIM", "LAYERS", "N_HEADS", "OUTPUT_DIM", "DROPOUT", "MAX_LEN",
                  "POSITION_EMBEDDINGS"}
 
 
@@ -33,7 +33,7 @@ def test_41_restates_nothing_40_made_its_towers_with():
 
 def test_a_tower_value_changed_in_40_alone_reaches_41(tmp_path, monkeypatch):
     monkeypatch.setenv("LMREC_OUTPUTS", str(tmp_path))
-    run40 = {**notebook_defaults("40_learn_pretrain"), "LLM": "tiny-random", "N_LAYERS": 1, "HIDDEN_DIM": 8,
+    run40 = {**notebook_defaults("40_learn_pretrain"), "LLM": "tiny-random", "LAYERS": 1, "HIDDEN_DIM": 8,
              "OUTPUT_DIM": 4, "DEVICE": "cpu"}
     torch.manual_seed(0)
     content = torch.randn(6, 5)

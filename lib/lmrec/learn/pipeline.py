@@ -55,9 +55,9 @@ def content_config(params: Mapping[str, Any] | Handoff, device: str) -> ContentC
 
 
 def tower_config(params: Mapping[str, Any] | Handoff, input_dim: int) -> TowerConfig:
-    """The tower shape of a run's parameters (``HIDDEN_DIM``, ``N_LAYERS``, ``N_HEADS``, ``OUTPUT_DIM``, ``DROPOUT``,
+    """The tower shape of a run's parameters (``HIDDEN_DIM``, ``LAYERS``, ``N_HEADS``, ``OUTPUT_DIM``, ``DROPOUT``,
     ``MAX_LEN``, ``POSITION_EMBEDDINGS``) over content vectors of ``input_dim``."""
-    return TowerConfig(input_dim=input_dim, hidden_dim=params["HIDDEN_DIM"], n_layers=params["N_LAYERS"],
+    return TowerConfig(input_dim=input_dim, hidden_dim=params["HIDDEN_DIM"], n_layers=params["LAYERS"],
                        n_heads=params["N_HEADS"], output_dim=params["OUTPUT_DIM"], dropout=params["DROPOUT"],
                        max_len=params["MAX_LEN"], position_embeddings=params["POSITION_EMBEDDINGS"])
 
