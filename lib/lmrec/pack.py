@@ -192,7 +192,7 @@ def make_pack(name: str = "", outputs: str | Path = "", extra_params: list[str |
         "name": name or f"{key}-{time.strftime('%Y%m%d')}",
         "dataset_key": key,
         "model": model_identity(p01["MODEL"]),
-        "engine": p01.get("ENGINE", "transformers"),
+        "engine": p01["ENGINE"],
         "dtype": p01.get("DTYPE"),
         "runs": {r.notebook: _run_params(r) for r in plan},
         "prompt_templates": template_hashes(),
