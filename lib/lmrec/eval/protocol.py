@@ -38,10 +38,12 @@ class Protocol:
             raise ValueError(f"ks must be positive cut-offs, got {self.ks}")
         object.__setattr__(self, "ks", tuple(sorted(int(k) for k in self.ks)))
 
-    def caption(self) -> str:
+    def caption(self, history_masked: bool = True) -> str:
+        """The protocol in words; ``history_masked=False`` for a ranking that masked nothing (Recformer's evaluator)."""
         denom = "|T|" if self.recall_denominator == "n_relevant" else "min(K,|T|)"
-        masked = "train+valid" if self.mask_valid_at_test else "train"
-        return (f"full ranking over all items; {masked} items masked at test; Recall denominator {denom}; "
+        masked = ("train+valid items masked at test" if self.mask_valid_at_test else "train items masked at test") \
+            if history_masked else "history not masked"
+        return (f"full ranking over all items; {masked}; Recall denominator {denom}; "
                 f"users with >=1 target; K in {list(self.ks)}; ties ranked pessimistically"
                 + ("; NDCG ideal over retrieved hits (LLMRec code)" if self.ndcg_ideal == "retrieved_hits" else ""))
 

@@ -27,9 +27,10 @@ class EvalResult:
     n_users: int
     split: str
     per_user: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    history_masked: bool = True   # False: nothing was masked before ranking (evaluate with exclude=None)
 
     def caption(self) -> str:
-        return f"{self.split}: {self.n_users} users; {self.protocol.caption()}"
+        return f"{self.split}: {self.n_users} users; {self.protocol.caption(self.history_masked)}"
 
 
 def _rows_coords(mat: sp.csr_matrix, rows: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,7 +126,8 @@ def evaluate(score_fn: ScoreFn, targets: sp.csr_matrix, exclude: sp.csr_matrix |
                 per_user.setdefault(name, []).append(values.cpu().numpy())
     n = max(1, len(users))
     return EvalResult(metrics={k: v / n for k, v in sorted(sums.items())}, protocol=protocol, n_users=len(users),
-                      split=split, per_user={k: np.concatenate(v) for k, v in per_user.items()})
+                      split=split, per_user={k: np.concatenate(v) for k, v in per_user.items()},
+                      history_masked=exclude is not None)
 
 
 def exclusion(dataset, split: str, protocol: Protocol) -> sp.csr_matrix:
