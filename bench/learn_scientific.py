@@ -19,6 +19,7 @@ import os
 import time
 from pathlib import Path
 
+from lmrec.defaults import notebook_defaults
 from lmrec.learn import ContentConfig, LearnModel, LearnTrainConfig, TowerConfig, evaluate_towers, train
 from lmrec.learn.pipeline import content_vectors, prepare_data
 from lmrec.run.context import environment
@@ -30,15 +31,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> dict:
+    tower = notebook_defaults("40_learn_pretrain")   # the towers' shape: notebook 40's, not typed again here
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "recformer_scientific"))
     p.add_argument("--llm", default="smollm2-135m-instruct")
     p.add_argument("--llm-max-length", type=int, default=32)
     p.add_argument("--llm-dtype", default="float32")
-    p.add_argument("--hidden", type=int, default=64)
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--output-dim", type=int, default=64)
-    p.add_argument("--max-len", type=int, default=40)
+    p.add_argument("--hidden", type=int, default=tower["HIDDEN_DIM"])
+    p.add_argument("--layers", type=int, default=tower["LAYERS"])
+    p.add_argument("--output-dim", type=int, default=tower["OUTPUT_DIM"])
+    p.add_argument("--max-len", type=int, default=tower["MAX_LEN"])
     p.add_argument("--pretrain-epochs", type=int, default=10)
     p.add_argument("--finetune-epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=256)
