@@ -64,8 +64,8 @@ def tower_config(params: Mapping[str, Any] | Handoff, input_dim: int) -> TowerCo
 
 def train_config(stage: str, params: Mapping[str, Any] | Handoff) -> LearnTrainConfig:
     """One training stage from a run's parameters (``EPOCHS``, ``BATCH_SIZE``, ``LR``, ...; pretraining also
-    ``LOGQ_CORRECTION``, finetuning ``MASK_HISTORY``); ``TIME_LIMIT_S = 0`` means no budget."""
-    own = {"logq_correction": params["LOGQ_CORRECTION"]} if stage == "pretrain" else {"mask_history": params["MASK_HISTORY"]}
+    ``LOGQ_CORRECTION``, finetuning ``HISTORY_NOT_NEGATIVES``); ``TIME_LIMIT_S = 0`` means no budget."""
+    own = {"logq_correction": params["LOGQ_CORRECTION"]} if stage == "pretrain" else {"history_not_negatives": params["HISTORY_NOT_NEGATIVES"]}
     return LearnTrainConfig(stage=stage, epochs=params["EPOCHS"], batch_size=params["BATCH_SIZE"], lr=params["LR"],
                             weight_decay=params["WEIGHT_DECAY"], warmup_epochs=params["WARMUP_EPOCHS"],
                             samples_per_user=params["SAMPLES_PER_USER"], logit_scale=params["LOGIT_SCALE"],

@@ -37,7 +37,7 @@ STAGES = ("pretrain", "finetune")
 class LearnTrainConfig:
     """One training stage. ``stage``: ``pretrain`` (in-batch softmax, duplicate targets masked) or
     ``finetune`` (full softmax over the catalogue, history items excluded from the negatives when
-    ``mask_history``, as in the released code). Defaults equal notebooks 40/41's parameters cells (their
+    ``history_not_negatives``, as in the released code). Defaults equal notebooks 40/41's parameters cells (their
     documented home; tests/learn checks that they agree); what the two stages set apart (epochs, lr, warm-up) has none."""
 
     stage: str = "pretrain"
@@ -48,7 +48,7 @@ class LearnTrainConfig:
     warmup_epochs: float
     samples_per_user: int = 2
     logit_scale: float = 20.0
-    mask_history: bool = True
+    history_not_negatives: bool = True
     cut_from: str = "auto"         # auto (pretrain: second half; finetune: any) | second_half | any
     eval_every: int = 2
     patience: int = 3               # evaluations without improvement before stopping (0: never stop)
@@ -126,11 +126,11 @@ def history_exclusion(ids: torch.Tensor, mask: torch.Tensor, n_items: int) -> to
 
 
 def finetune_loss(model: LearnModel, ids: torch.Tensor, mask: torch.Tensor, target: torch.Tensor,
-                  scale: float, mask_history: bool) -> torch.Tensor:
+                  scale: float, history_not_negatives: bool) -> torch.Tensor:
     """Full softmax over all items (item tower applied to the whole catalogue), history optionally excluded."""
     users, items = model(ids, mask)
     logits = scale * users @ items.T
-    if mask_history:
+    if history_not_negatives:
         excl = history_exclusion(ids, mask, items.shape[0]) & ~F.one_hot(target, items.shape[0]).bool()
         logits = logits.masked_fill(excl, float("-inf"))
     return F.cross_entropy(logits, target)
@@ -202,7 +202,7 @@ def train(model: LearnModel, dataset: InteractionDataset, config: LearnTrainConf
                 if config.stage == "pretrain":
                     loss = pretrain_loss(wrapped, ids, mask, target, config.logit_scale, log_q)
                 else:
-                    loss = finetune_loss(wrapped, ids, mask, target, config.logit_scale, config.mask_history)
+                    loss = finetune_loss(wrapped, ids, mask, target, config.logit_scale, config.history_not_negatives)
             optimizer.zero_grad(set_to_none=True)
             accelerator.backward(loss)
             if config.grad_clip:
