@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from ..defaults import literal_defaults  # noqa: F401  (re-exported: the runner's and the report's reader)
+from ..defaults import literal_defaults
 from ..paths import notebooks_dir
 from ..utils import stable_hash
 

@@ -107,7 +107,7 @@ def _notebook_defaults(notebook: str, cache: dict[str, dict]) -> dict[str, Any]:
     if notebook not in cache:
         path = notebooks_dir() / f"{notebook}.ipynb"
         try:
-            from .plan import literal_defaults
+            from ..defaults import literal_defaults
 
             cache[notebook] = literal_defaults(path) if path.exists() else {}
         except Exception:  # a notebook that cannot be read does not stop the report
