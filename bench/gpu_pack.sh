@@ -2,7 +2,7 @@
 # The LLM pack (issue 24, part 3) on one CUDA device in one call: `python -m lmrec pack` with params/default +
 # params/pack (full coverage, pinned decoding settings) and DEVICE=cuda, written to $OUT/packs/<name>/ (not into
 # the checkout), with the generation's log, then compared with each pack under packs/ (lmrec.pack.compare_packs:
-# shared keys, identical answers; the keys do not depend on the device, the answers of bf16 on a GPU may differ).
+# shared keys, identical answers; the keys do not depend on the device, float32 answers on a GPU may still differ in rare tokens).
 #
 #   bash bench/gpu_pack.sh [--smoke] [--total-s S]
 #
