@@ -50,8 +50,8 @@ lab: setup  ## JupyterLab on the notebooks with the project kernel
 bench: setup  ## benchmarks in bench/ (results are recorded in bench/results/)
 	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
-readme-results: setup  ## copy outputs/tables/*.md into the README's results block
-	$(PY) -c "from pathlib import Path; from lmrec.run.report import update_readme; update_readme(Path('README.md'))"
+readme-results: setup  ## rebuild bench/results/reproduction.md and the README's generated blocks (bench records; main-job tables if any)
+	$(PY) -m lmrec.run.readme
 
 clean-outputs:  ## delete run products (cache, runs, tables, report)
 	rm -rf outputs

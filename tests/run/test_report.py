@@ -229,8 +229,9 @@ def test_readme_block_has_one_section_per_dataset_with_the_papers_columns(tmp_pa
 
     ref = Reference("RLMRec", "rlmrec", ("rlmrec:yelp",), "LightGCN", "recall@20", 0.2, "published", "a table")
     write_reproduction(reproduction_table(collect_runs(tmp_path), [ref]), tmp_path / "tables")
-    repro = readme_block(tmp_path / "tables").split("### reproduction")[1]
+    repro = (tmp_path / "tables" / "reproduction.md").read_text()
     assert "| RLMRec | rlmrec:yelp | LightGCN | recall@20 | 0.2000 | 0.1000 | 0.50 |" in repro  # the yelp run, not ml100k's
+    assert "reproduction" not in readme_block(tmp_path / "tables")  # it is the README's bench-results block
     readme = tmp_path / "README.md"
     readme.write_text("# x\n<!-- results:start -->\nold\n<!-- results:end -->\ntail\n")
     assert update_readme(readme, tmp_path / "tables") and "old" not in readme.read_text()

@@ -28,7 +28,6 @@ from ..train.engine import NOT_CONVERGED
 from ..utils import atomic_path
 
 METRIC_ORDER = ("recall", "ndcg", "precision", "hit", "mrr")
-README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 SEED_PARAMS = ("SEED", "DEVICE")  # runs differing only in these are repetitions of one row
 # the columns each table shows in the README and the report (the papers' own columns); the CSVs keep them all
 README_COLUMNS = {
@@ -465,7 +464,8 @@ def write_tables(tables: list[ResultTable], folder: Path | None = None) -> list[
 
 def readme_block(folder: Path | None = None) -> str:
     """The README's results: per table and dataset, the :data:`README_COLUMNS` (``mean ± interval`` where
-    several seeds ran) with the evaluation protocol as caption, then the reproduction table."""
+    several seeds ran) with the evaluation protocol as caption. (The reproduction table goes in the README's
+    ``bench-results`` block, from ``bench/results/reproduction.md``: :mod:`lmrec.run.readme`.)"""
     folder = folder or tables_dir()
     blocks = []
     for csv in sorted(folder.glob("*.csv")):
@@ -484,23 +484,14 @@ def readme_block(folder: Path | None = None) -> str:
                              part.set_index("row")[[f"{c}_mark" for c in cols]].fillna("").set_axis(cols, axis=1),
                              dict(zip(part["row"], part["protocol"].fillna(""))))
             blocks.append(table_markdown(rt).strip())
-    repro = folder / "reproduction.md"  # lmrec.run.reproduction: reference numbers beside ours
-    if repro.exists():
-        blocks.append("### reproduction\n\n" + repro.read_text().strip())
     return "\n\n".join(blocks)
 
 
 def update_readme(readme: Path, folder: Path | None = None) -> bool:
-    """Replace the README's generated results block with :func:`readme_block`; True if it changed."""
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise ValueError(f"{readme}: no {README_START} ... {README_END} block to fill")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    new = f"{head}{README_START}\n" + readme_block(folder) + f"\n{README_END}{tail}"
-    if new != text:
-        readme.write_text(new)
-    return new != text
+    """Replace the README's generated ``results`` block with :func:`readme_block`; True if it changed."""
+    from .readme import update_block
+
+    return update_block(readme, "results", readme_block(folder))
 
 
 def provenance(runs: pd.DataFrame) -> pd.DataFrame:
