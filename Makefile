@@ -38,7 +38,7 @@ test: setup  ## lint, notebooks stripped, the test suite (GPU tests skip without
 expected-metrics: setup  ## rerun the smoke plan and rewrite tests/expected_smoke_metrics.json (review its diff)
 	$(PY) -m tests.smoke_metrics
 
-pack: setup  ## LLM products of 01 + 20 at full coverage -> packs/<name>/ (hours on CPU; resumable: run again)
+pack: setup  ## LLM products of 01 + 20, full coverage -> packs/<dataset key>/ (hours; resumes from packs/); PACK_ARGS=--partial saves progress to commit
 	$(PY) -m lmrec pack $(PACK_ARGS)
 
 smoke: setup  ## every notebook with tiny parameters (what the notebook tests run)

@@ -9,6 +9,8 @@ examples:
                                                         from the runs already in outputs/runs
   python -m lmrec pack                                  generate the LLM products of 01 and 20 at full coverage
                                                         (resumable) and write packs/<name>/ (see lmrec.pack)
+  python -m lmrec pack --partial                        save the generation so far as a partial pack (commit
+                                                        packs/<name>/: the next `pack` resumes from it)
 """
 
 from __future__ import annotations
@@ -59,9 +61,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--params", "-p", action="append", default=[], help="extra YAML overlaid on params/pack")
     p.add_argument("--set", "-s", action="append", default=[], metavar="[NB.]NAME=VALUE")
     p.add_argument("--outputs", default="", help="private outputs root of the generation (default outputs/pack)")
-    p.add_argument("--name", default="", help="pack folder name (default <dataset key>-<date>)")
-    p.add_argument("--dest", default="", help="where the pack folder is written (default packs/)")
-    p.add_argument("--export-only", action="store_true", help="write the pack from finished runs, generate nothing")
+    p.add_argument("--name", default="", help="pack folder name (default: the dataset key; the date is in the "
+                   "manifest)")
+    p.add_argument("--dest", default="", help="where the pack folder is written, and the packs a generation resumes "
+                   "from are looked up (default packs/)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--export-only", action="store_true", help="write the pack from finished runs, generate nothing")
+    how.add_argument("--partial", action="store_true",
+                     help="write the response cache's entries so far as a partial pack (complete: false, merged with "
+                     "the partial pack already there; never imported by notebooks), generate nothing; commit "
+                     "packs/<name>/ to carry the progress to the next session")
+    p.add_argument("--no-resume", action="store_true", help="do not first import the packs of the same dataset "
+                   "under --dest into the generation's cache")
     p.add_argument("--kernel", default="lmrec", help="Jupyter kernel name (default: lmrec)")
     return parser
 
@@ -73,12 +84,14 @@ def main(argv: list[str] | None = None) -> int:
         from .pack import PACKS_DIR, make_pack
 
         try:
-            folder = make_pack(args.name, args.outputs, args.params, _parse_set(args.set), not args.export_only,
-                               args.dest or PACKS_DIR, args.kernel)
+            folder = make_pack(args.name, args.outputs, args.params, _parse_set(args.set),
+                               not (args.export_only or args.partial), args.dest or PACKS_DIR, args.kernel,
+                               partial=args.partial, resume=not args.no_resume)
         except PackError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
-        print(f"pack written: {folder}")
+        print(f"{'partial ' if args.partial else ''}pack written: {folder}"
+              + (" (commit it; `make pack` continues from it, notebooks do not import it)" if args.partial else ""))
         return 0
 
     from .run.plan import PlanError, build_plan, load_params

@@ -165,7 +165,7 @@ def test_notebooks_import_the_pack_of_their_dataset_only(pack, tmp_path, monkeyp
     said: list[str] = []
     cache = KVCache(tmp_path / "c.sqlite")
     assert packmod.import_packs("auto", "other-dataset", cache, echo=said.append) == []
-    assert len(cache) == 0 and "no LLM pack for dataset other-dataset" in said[-1]
+    assert len(cache) == 0 and "no complete LLM pack for dataset other-dataset" in said[-1]
     done = packmod.import_packs("auto", "d", cache, echo=said.append)
     assert [i.name for i in done] == ["p1"] and len(cache) == len(TITLES)
     assert packmod.pack_caption(done) == f"LLM pack p1 ({len(TITLES)} responses)"

@@ -4,7 +4,9 @@ A pack is a folder ``<name>/`` holding ``manifest.json`` and ``responses.jsonl.x
 line per cache entry, sorted by key; ``value`` is the cached JSON text of :func:`lmrec.llm.chat.generate_chat`).
 The manifest records the format version, the entries file's SHA-256, size and entry count, and whatever the
 maker adds (model, weights hash, engine, dtype, decoding parameters, prompt-template hashes, dataset key,
-commit, date, machine, counts and failures per stage).
+commit, date, machine, counts and failures per stage). A manifest with ``"complete": false`` describes a
+*partial* pack: the entries a generation had made when it was saved, to be continued (possibly on another
+machine) and never read as a finished product; a manifest without the field is complete.
 
 :func:`import_pack` checks everything before it writes anything (version, size, hash, every line, the count),
 then adds the entries to a response cache in one transaction, never replacing an entry the cache already
@@ -79,6 +81,11 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     return manifest
 
 
+def is_complete(manifest: dict[str, Any]) -> bool:
+    """False only for a partial pack (``"complete": false``); packs written before the field existed are complete."""
+    return manifest.get("complete", True) is not False
+
+
 def read_entries(folder: str | Path) -> tuple[dict[str, Any], dict[str, bytes]]:
     """``(manifest, entries)`` of a pack, verified: size, SHA-256, a complete xz stream, every line, the count."""
     folder = Path(folder)
@@ -118,8 +125,12 @@ class PackImport:
     present: int
     manifest: dict[str, Any]
 
+    @property
+    def complete(self) -> bool:
+        return is_complete(self.manifest)
+
     def caption(self) -> str:
-        return f"LLM pack {self.name} ({self.entries} responses)"
+        return f"LLM pack {self.name} ({self.entries} responses{'' if self.complete else ', partial'})"
 
 
 def import_pack(folder: str | Path, cache: KVCache) -> PackImport:
