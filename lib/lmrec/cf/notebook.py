@@ -15,6 +15,7 @@ import torch
 from ..data import load_dataset
 from ..defaults import notebook_defaults
 from ..eval import Protocol
+from ..llm.controls import SOURCE_LABELS
 from .alignment import ALIGNMENTS, AlignmentTargets
 from .backbone import BackboneConfig
 from .graph import Graph
@@ -107,8 +108,10 @@ class CFSpec:
 
     @property
     def row(self) -> str:
-        """The RLMRec table row: ``LightGCN`` / ``LightGCN+Con`` / ``LightGCN+Gen``."""
-        return DISPLAY.get(self.backbone, self.backbone) + ALIGN_SUFFIX[self.alignment]
+        """The RLMRec table row: ``LightGCN`` / ``LightGCN+Con`` / ``LightGCN+Gen``; aligned to a control of the LLM
+        profiles (``PROFILE_SOURCE`` raw / shuffled, :mod:`lmrec.llm.controls`), e.g. ``LightGCN+Con (raw text)``."""
+        control = SOURCE_LABELS.get(self.profile_source, "") if self.alignment != "none" else ""
+        return DISPLAY.get(self.backbone, self.backbone) + ALIGN_SUFFIX[self.alignment] + control
 
 
 @dataclass

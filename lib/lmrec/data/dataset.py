@@ -99,6 +99,16 @@ class InteractionDataset:
         frame = text_cells(self.item_text[cols])
         return [sep.join(f"{c}: {v}" for c, v in zip(cols, row) if v) for row in frame.itertuples(index=False)]
 
+    def user_texts(self, fields: tuple[str, ...] | None = None, sep: str = ", ") -> list[str]:
+        """One text per user: ``field: value`` pairs of the chosen user attribute columns (ML-100K: age, gender,
+        occupation). A dataset without user attributes has no user text: ``DatasetFormatError``."""
+        if self.user_attrs is None:
+            raise DatasetFormatError(f"dataset {self.name}: no user attributes (user_attrs), so no user text; "
+                                     "use a dataset that has them (ml100k: age, gender, occupation)")
+        cols = list(fields) if fields else list(self.user_attrs.columns)
+        frame = text_cells(self.user_attrs[cols])
+        return [sep.join(f"{c}: {v}" for c, v in zip(cols, row) if v) for row in frame.itertuples(index=False)]
+
     def stats(self) -> dict:
         """Counts per split and density: what the loaders print and 00_data shows."""
         counts = self.interactions["split"].value_counts()

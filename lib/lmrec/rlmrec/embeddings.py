@@ -8,7 +8,14 @@
   :mod:`lmrec.rlmrec.data`), read by :func:`lmrec.data.formats.rlmrec.read_rlmrec_embeddings`;
 * ``"item_text"`` — a profile-free stand-in: MiniLM embeddings of each item's own text
   (title/year/genres on ML-100K) and, for users, the mean over their training items (no LLM involved;
-  useful when no profiles were generated, and labelled as such in the tables).
+  useful when no profiles were generated, and labelled as such in the tables);
+* ``"raw"`` and ``"shuffled"`` — the controls of :mod:`lmrec.llm.controls` (is it the LLM or just the text?),
+  both made from notebook 02's product for the dataset, for the nodes it holds LLM profiles of (the same
+  coverage masks as ``generated``): ``raw`` embeds each node's own text with 02's embedder (items: title, year,
+  genres; users: age, gender, occupation; no LLM call), ``shuffled`` moves the ``generated`` vectors along a
+  random cycle through the covered users, and one through the covered items, seeded by the split seed (so all
+  training seeds on one split align to the same permutation). Their rows are labelled ``+Con (raw text)`` /
+  ``+Con (shuffled)`` (:data:`lmrec.llm.controls.SOURCE_LABELS`).
 """
 
 from __future__ import annotations
@@ -21,12 +28,14 @@ import scipy.sparse as sp
 import torch
 
 from ..cf.alignment import AlignmentTargets
+from ..llm.controls import TEXT_SOURCES, cycle_permutation
 from ..paths import repo_path
 
 if TYPE_CHECKING:
     from ..cf.notebook import CFSpec
 
-PROFILE_SOURCES = ("generated", "item_text", "<folder with usr_emb_np.pkl/itm_emb_np.pkl>")
+PROFILE_SOURCES = ("generated", "raw", "shuffled", "item_text", "<folder with usr_emb_np.pkl/itm_emb_np.pkl>")
+CONTROLS = tuple(s for s in TEXT_SOURCES if s != "generated")  # raw, shuffled: made from the generated product
 
 
 def profile_targets(spec: CFSpec, dataset) -> AlignmentTargets | None:
@@ -37,6 +46,8 @@ def profile_targets(spec: CFSpec, dataset) -> AlignmentTargets | None:
     if spec.alignment == "none":
         return None
     source = spec.profile_source
+    if source in CONTROLS:
+        return control_targets(source, dataset, seed=spec.seed if spec.split_seed < 0 else spec.split_seed)
     if source not in ("generated", "item_text"):
         source = str(repo_path(source))
     user, item = target_embeddings(source, dataset)
@@ -61,6 +72,71 @@ def target_masks(source: str, dataset) -> tuple[torch.Tensor, torch.Tensor]:
         folder = rlmrec_data_folder(dataset_key(dataset)) if source == "generated" else Path(source)
         user, item = profile_masks(folder, dataset.n_users, dataset.n_items)
     return torch.from_numpy(user), torch.from_numpy(item)
+
+
+def control_targets(source: str, dataset, seed: int, folder: str | Path | None = None) -> AlignmentTargets:
+    """The ``raw`` or ``shuffled`` control targets (module doc) made from the generated profile embeddings in
+    ``folder`` (default: what notebook 02 last wrote for ``dataset``), with that product's coverage masks."""
+    from .profiles import dataset_key, profile_masks, rlmrec_data_folder
+
+    if source not in CONTROLS:
+        raise ValueError(f"PROFILE_SOURCE={source!r} is no control; controls: {CONTROLS}")
+    folder = Path(folder) if folder is not None else rlmrec_data_folder(dataset_key(dataset))
+    user_mask, item_mask = profile_masks(folder, dataset.n_users, dataset.n_items)
+    cover = coverage_text(int(user_mask.sum()), dataset.n_users, int(item_mask.sum()), dataset.n_items)
+    if source == "raw":
+        embed = folder_embed_config(folder)
+        user, item = raw_text_embeddings(dataset, embed)
+        caption = (f"alignment targets: the nodes' own text, no LLM (PROFILE_SOURCE raw: items' "
+                   f"{'/'.join(_columns(dataset.item_text))}, users' {'/'.join(_columns(dataset.user_attrs))}, "
+                   f"embedded by {embed.model}) for the nodes with LLM profiles: {cover}")
+    else:
+        gen_user, gen_item = (t.numpy() for t in target_embeddings(str(folder), dataset))
+        user, item = shuffled_embeddings(gen_user, gen_item, user_mask, item_mask, seed)
+        caption = (f"alignment targets: the LLM profile embeddings shuffled across nodes (PROFILE_SOURCE shuffled, "
+                   f"a random cycle through the profiled users and one through the profiled items, seed {seed}): {cover}")
+    return AlignmentTargets(torch.from_numpy(user), torch.from_numpy(item), torch.from_numpy(user_mask),
+                            torch.from_numpy(item_mask), caption)
+
+
+def _columns(frame) -> list[str]:
+    return [] if frame is None else [str(c) for c in frame.columns]
+
+
+def folder_embed_config(folder: str | Path):
+    """The :class:`lmrec.llm.EmbedConfig` that made the profile embeddings in ``folder`` (its ``meta.json``, written by
+    notebook 02): the ``raw`` control embeds the nodes' own text with the same embedder."""
+    import json
+
+    from ..llm import EmbedConfig
+
+    meta = Path(folder) / "meta.json"
+    key = json.loads(meta.read_text()).get("embed") if meta.exists() else None
+    if not isinstance(key, dict):
+        raise FileNotFoundError(f"{meta}: no record of the embedder ('embed'); PROFILE_SOURCE raw embeds the nodes' "
+                                "own text with the embedder of notebook 02's product: run notebooks/02_embeddings")
+    return EmbedConfig(**{k: v for k, v in key.items() if k in ("backend", "model", "normalize", "dimensions")})
+
+
+def raw_text_embeddings(dataset, embed) -> tuple[np.ndarray, np.ndarray]:
+    """``(user [n_users, d], item [n_items, d])`` float32: each node's own text (``dataset.user_texts()``,
+    ``dataset.item_texts()``) embedded by ``embed``; no LLM involved."""
+    from ..llm import embed_texts
+
+    item = np.asarray(embed_texts(dataset.item_texts(), embed), dtype=np.float32)
+    user = np.asarray(embed_texts(dataset.user_texts(), embed), dtype=np.float32)
+    return user, item
+
+
+def shuffled_embeddings(user: np.ndarray, item: np.ndarray, user_mask: np.ndarray, item_mask: np.ndarray,
+                        seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``user`` / ``item`` moved along a random cycle through the masked-in (profiled) ids
+    (:func:`lmrec.llm.controls.cycle_permutation`, users seeded by ``seed``, items by ``seed + 1``); rows outside
+    the masks stay where they are."""
+    user_perm = cycle_permutation(len(user), np.flatnonzero(np.asarray(user_mask)), seed)
+    item_perm = cycle_permutation(len(item), np.flatnonzero(np.asarray(item_mask)), seed + 1)
+    return (np.ascontiguousarray(np.asarray(user, dtype=np.float32)[user_perm]),
+            np.ascontiguousarray(np.asarray(item, dtype=np.float32)[item_perm]))
 
 
 def coverage_text(users_ok: int, n_users: int, items_ok: int, n_items: int) -> str:
@@ -95,8 +171,8 @@ def target_embeddings(source: str, dataset, embed_model: str = "all-minilm-l6-v2
     else:
         folder = Path(source)
         if not folder.is_dir():
-            raise FileNotFoundError(f"PROFILE_SOURCE={source!r} is neither 'generated', 'item_text' nor a folder; "
-                                    f"a folder must hold RLMRec's usr_emb_np.pkl and itm_emb_np.pkl")
+            raise FileNotFoundError(f"PROFILE_SOURCE={source!r} is neither 'generated', 'raw', 'shuffled', 'item_text' "
+                                    f"nor a folder; a folder must hold RLMRec's usr_emb_np.pkl and itm_emb_np.pkl")
         from ..data.formats.rlmrec import read_rlmrec_embeddings
 
         emb = read_rlmrec_embeddings(folder, dataset.n_users, dataset.n_items)
