@@ -25,7 +25,7 @@ SCRIPT = textwrap.dedent("""
     model = LearnModel(content, TowerConfig(input_dim=16, hidden_dim=32, n_layers=1, n_heads=2, output_dim=32,
                                             dropout=0.0, max_len=6))
     cfg = LearnTrainConfig(stage="pretrain", epochs=6, batch_size=32, lr=3e-3, samples_per_user=2, eval_every=6,
-                      patience=0, seed=0, warmup_epochs=1.0)
+                      patience=0, seed=0, warmup_epochs=1.0, mask_history=True)
     acc = make_accelerator("cpu", cfg.mixed_precision)
     res = train(model, ds, cfg, max_len=6, accelerator=acc)
     digest = float(sum(p.double().sum() for p in model.parameters()))

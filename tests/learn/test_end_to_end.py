@@ -31,13 +31,13 @@ def test_pretrain_then_finetune_learns_planted_transitions():
     content = F.normalize(torch.randn(ds.n_items, 16), dim=-1)  # random, distinct "LLM" vectors
     model = LearnModel(content, TowerConfig(input_dim=16, hidden_dim=32, n_layers=1, n_heads=2, output_dim=32,
                                             dropout=0.0, max_len=6))
-    before = evaluate_towers(model, ds, "valid", max_len=6).metrics["mrr"]
+    before = evaluate_towers(model, ds, "valid", max_len=6, mask_history=True).metrics["mrr"]
     pre = train(model, ds, LearnTrainConfig(stage="pretrain", epochs=40, batch_size=32, lr=3e-3, samples_per_user=2,
-                                       eval_every=10, patience=0, seed=0, warmup_epochs=1.0), max_len=6)
-    after_pre = evaluate_towers(model, ds, "valid", max_len=6).metrics["mrr"]
+                                       eval_every=10, patience=0, seed=0, warmup_epochs=1.0, mask_history=True), max_len=6)
+    after_pre = evaluate_towers(model, ds, "valid", max_len=6, mask_history=True).metrics["mrr"]
     ft = train(model, ds, LearnTrainConfig(stage="finetune", epochs=20, batch_size=32, lr=2e-3, samples_per_user=2,
-                                      eval_every=10, patience=0, seed=0, warmup_epochs=1.0), max_len=6)
-    test = evaluate_towers(model, ds, "test", max_len=6).metrics
+                                      eval_every=10, patience=0, seed=0, warmup_epochs=1.0, mask_history=True), max_len=6)
+    test = evaluate_towers(model, ds, "test", max_len=6, mask_history=True).metrics
     assert before < 0.3
     assert after_pre > 0.6 and pre.best_metric > 0.3
     assert test["mrr"] > 0.8 and test["hit@10"] > 0.95
@@ -53,7 +53,7 @@ def test_an_interrupted_stage_resumes_to_the_uninterrupted_numbers(tmp_path):
     use_deterministic_kernels(True)
     ds = planted_dataset(n_users=40)
     cfg = LearnTrainConfig(stage="pretrain", epochs=6, batch_size=16, lr=3e-3, samples_per_user=2, eval_every=2,
-                      patience=0, seed=0, warmup_epochs=1.0)
+                      patience=0, seed=0, warmup_epochs=1.0, mask_history=True)
 
     def run(ckpt=None, stop_at=None):
         torch.manual_seed(0)
@@ -87,7 +87,7 @@ def test_learning_rate_warms_up_over_warmup_epochs_then_follows_the_cosine():
     model = LearnModel(content, TowerConfig(input_dim=8, hidden_dim=8, n_layers=1, n_heads=2, output_dim=8,
                                             dropout=0.0, max_len=6))
     cfg = LearnTrainConfig(stage="pretrain", epochs=4, batch_size=16, lr=1e-3, samples_per_user=2, eval_every=4,
-                           patience=0, seed=0, warmup_epochs=2.0)
+                           patience=0, seed=0, warmup_epochs=2.0, mask_history=True)
     res = train(model, ds, cfg, max_len=6)
     per_epoch = res.steps // res.epochs_run
     assert per_epoch > 1
@@ -107,8 +107,8 @@ def test_evaluation_runs_in_eval_mode_and_restores_the_training_mode():
     model = LearnModel(content, TowerConfig(input_dim=8, hidden_dim=16, n_layers=1, n_heads=2, output_dim=8,
                                             dropout=0.5, max_len=6))
     model.eval()
-    reference = evaluate_towers(model, ds, "valid", max_len=6).metrics
+    reference = evaluate_towers(model, ds, "valid", max_len=6, mask_history=True).metrics
     model.train()
     for _ in range(2):
-        assert evaluate_towers(model, ds, "valid", max_len=6).metrics == reference
+        assert evaluate_towers(model, ds, "valid", max_len=6, mask_history=True).metrics == reference
         assert model.training

@@ -23,7 +23,7 @@ from lmrec.paths import HandoffMismatch, stage_dir
 # what 40's towers are made of: the data, the content vectors and the tower shape
 PRODUCT_OF_40 = {"DATASET", "SPLIT", "MIN_RATING", "LLM", "LLM_MAX_LENGTH", "LLM_BATCH_SIZE", "LLM_DTYPE",
                  "CONTENT_POSTPROCESS", "HIDDEN_DIM", "LAYERS", "N_HEADS", "OUTPUT_DIM", "DROPOUT", "MAX_LEN",
-                 "POSITION_EMBEDDINGS"}
+                 "POSITION_EMBEDDINGS", "MASK_HISTORY"}  # MASK_HISTORY: the protocol that selected the towers' epoch
 
 
 def test_41_restates_nothing_40_made_its_towers_with():
@@ -61,6 +61,7 @@ def test_the_library_defaults_equal_the_parameters_cells():
     nb40, nb41 = notebook_defaults("40_learn_pretrain"), notebook_defaults("41_learn_finetune")
     assert content_config(nb40, "cpu") == ContentConfig()
     assert tower_config(nb40, 7) == TowerConfig(input_dim=7)
-    for stage, params in (("pretrain", nb40), ("finetune", nb41)):
-        built = train_config(stage, params)  # the stages' own epochs, lr and warm-up have no library default
-        assert built == LearnTrainConfig(stage=stage, epochs=built.epochs, lr=built.lr, warmup_epochs=built.warmup_epochs)
+    for stage, params in (("pretrain", nb40), ("finetune", {**nb40, **nb41})):  # 41: its own over 40's record
+        built = train_config(stage, params)  # the stages' own epochs, lr, warm-up and 40's protocol have no library default
+        assert built == LearnTrainConfig(stage=stage, epochs=built.epochs, lr=built.lr, warmup_epochs=built.warmup_epochs,
+                                         mask_history=built.mask_history)

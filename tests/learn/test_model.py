@@ -85,7 +85,7 @@ def test_only_users_with_a_history_and_a_target_are_trained():
 
 def test_cut_range_follows_the_stage_unless_set():
     """auto: pretraining cuts in the second half, finetuning anywhere; an explicit choice wins for both."""
-    run = {"epochs": 1, "lr": 1e-3, "warmup_epochs": 0}
+    run = {"epochs": 1, "lr": 1e-3, "warmup_epochs": 0, "mask_history": True}
     assert LearnTrainConfig(stage="pretrain", **run).second_half_cuts
     assert not LearnTrainConfig(stage="finetune", **run).second_half_cuts
     assert LearnTrainConfig(stage="finetune", cut_from="second_half", **run).second_half_cuts

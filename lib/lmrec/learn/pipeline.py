@@ -63,21 +63,25 @@ def tower_config(params: Mapping[str, Any] | Handoff, input_dim: int) -> TowerCo
 
 
 def train_config(stage: str, params: Mapping[str, Any] | Handoff) -> LearnTrainConfig:
-    """One training stage from a run's parameters (``EPOCHS``, ``BATCH_SIZE``, ``LR``, ...; pretraining also
-    ``LOGQ_CORRECTION``, finetuning ``HISTORY_NOT_NEGATIVES``); ``TIME_LIMIT_S = 0`` means no budget."""
+    """One training stage from a run's parameters (``EPOCHS``, ``BATCH_SIZE``, ``LR``, ..., ``MASK_HISTORY``: the
+    selection's protocol; pretraining also ``LOGQ_CORRECTION``, finetuning ``HISTORY_NOT_NEGATIVES``);
+    ``TIME_LIMIT_S = 0`` means no budget. 41 passes its own parameters over 40's record (``MASK_HISTORY`` is 40's)."""
     own = {"logq_correction": params["LOGQ_CORRECTION"]} if stage == "pretrain" else {"history_not_negatives": params["HISTORY_NOT_NEGATIVES"]}
     return LearnTrainConfig(stage=stage, epochs=params["EPOCHS"], batch_size=params["BATCH_SIZE"], lr=params["LR"],
                             weight_decay=params["WEIGHT_DECAY"], warmup_epochs=params["WARMUP_EPOCHS"],
                             samples_per_user=params["SAMPLES_PER_USER"], logit_scale=params["LOGIT_SCALE"],
                             eval_every=params["EVAL_EVERY"], patience=params["PATIENCE"],
+                            mask_history=params["MASK_HISTORY"],
                             time_limit_s=params["TIME_LIMIT_S"] or None, seed=params["SEED"], **own)
 
 
 def pretrained_key(params: Mapping[str, Any] | Handoff, content: ContentConfig, tower: TowerConfig) -> dict[str, Any]:
     """What identifies notebook 40's towers (the folder they are saved in): data, content LLM, post-processing,
-    tower shape, seed."""
+    tower shape, seed, and the protocol that selected their epoch (``MASK_HISTORY``)."""
     key = {"dataset": params["DATASET"], "split": params["SPLIT"], "seed": params["SEED"],
            "min_rating": params["MIN_RATING"], "content": content.key(), "tower": asdict(tower)}
     if params["CONTENT_POSTPROCESS"] != "none":  # older keys stay valid for the paper's setting
         key["content_postprocess"] = params["CONTENT_POSTPROCESS"]
+    if not params["MASK_HISTORY"]:  # older keys (history masked, the only protocol then) stay valid
+        key["mask_history"] = False
     return key

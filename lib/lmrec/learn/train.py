@@ -38,7 +38,10 @@ class LearnTrainConfig:
     """One training stage. ``stage``: ``pretrain`` (in-batch softmax, duplicate targets masked) or
     ``finetune`` (full softmax over the catalogue, history items excluded from the negatives when
     ``history_not_negatives``, as in the released code). Defaults equal notebooks 40/41's parameters cells (their
-    documented home; tests/learn checks that they agree); what the two stages set apart (epochs, lr, warm-up) has none."""
+    documented home; tests/learn checks that they agree); what the two stages set apart (epochs, lr, warm-up) has none,
+    nor has ``mask_history``, the evaluation protocol of the selection (notebook 40's ``MASK_HISTORY``, which 41 takes
+    over from 40's record): True masks the user's history when ranking, False ranks it too (Recformer's evaluator,
+    behind LEARN's published numbers)."""
 
     stage: str = "pretrain"
     epochs: int
@@ -52,6 +55,7 @@ class LearnTrainConfig:
     cut_from: str = "auto"         # auto (pretrain: second half; finetune: any) | second_half | any
     eval_every: int = 2
     patience: int = 3               # evaluations without improvement before stopping (0: never stop)
+    mask_history: bool              # validation (selection) protocol: True masks the history when ranking
     select_metric: str = "ndcg@10"
     time_limit_s: float | None = None  # training-time budget; the run ends ``capped`` and a re-run resumes
     logq_correction: bool = False   # pretrain: subtract log q(item) from in-batch logits (not in the paper)
@@ -146,14 +150,16 @@ def pretrain_loss(model: LearnModel, ids: torch.Tensor, mask: torch.Tensor, targ
 
 @torch.no_grad()
 def evaluate_towers(model: LearnModel, dataset: InteractionDataset, split: str, loo: LeaveOneOut | None = None,
-                   max_len: int = 40, batch_size: int = 256) -> EvalResult:
-    """Full-ranking metrics of the towers on ``split`` (history = train for valid, train + valid for test)."""
+                   max_len: int = 40, batch_size: int = 256, *, mask_history: bool) -> EvalResult:
+    """Full-ranking metrics of the towers on ``split``. ``mask_history`` (no default: the protocol is the caller's
+    choice, notebook 40's ``MASK_HISTORY``): True masks the history (train for valid, train + valid for test), False
+    ranks the target among all items, history included, as Recformer's ``Ranker`` (LEARN's published protocol)."""
     was_training = model.training
     model.eval()
     device = model.content.device
     items = model.items()
     result = evaluate_encoder(model.users, items, dataset, split, max_len, SEQ_PROTOCOL, device, batch_size,
-                              side="right", loo=loo)
+                              side="right", loo=loo, mask_history=mask_history)
     model.train(was_training)
     return result
 
@@ -213,7 +219,8 @@ def train(model: LearnModel, dataset: InteractionDataset, config: LearnTrainConf
         return {"loss": float(torch.stack(losses).mean()), "lr": scheduler.get_last_lr()[0]}
 
     def validate(epoch: int) -> dict[str, float]:
-        metrics = evaluate_towers(accelerator.unwrap_model(wrapped), dataset, "valid", loo, max_len).metrics
+        metrics = evaluate_towers(accelerator.unwrap_model(wrapped), dataset, "valid", loo, max_len,
+                                  mask_history=config.mask_history).metrics
         return {k: metrics[k] for k in (*VALID_KEYS, config.select_metric) if k in metrics}
 
     loop = FitConfig(epochs=config.epochs, eval_every=config.eval_every, patience=config.patience,
