@@ -13,9 +13,13 @@ Subcommands:
   128 tokens, float32), cached per text under ``$LMREC_OUTPUTS/cache`` (resumable: an interrupted call keeps what it
   embedded), saved as ``<out-dir>/learn_item_vectors.npy`` (what a GPU machine without the LLM's weights is given),
   with texts per second and the machine.
-* ``collect``: the rows (mean and 95 % interval over seeds, paired differences against SASRec), curves, machine and
-  CPU-hours from the notebook runs under ``--outputs`` (``python -m lmrec run 05 06 --params params/default
-  --params params/scientific``) and from records of this script -> ``bench/results/scientific.{json,md}``.
+* ``collect``: the rows (mean and 95 % interval over seeds, paired differences against SASRec per seed with their
+  mean and 95 % t-interval, NDCG@10 and Recall@10 under both protocols), curves, machine and CPU-hours from the
+  notebook runs under ``--outputs`` (``python -m lmrec run 05 06 40 41 --params params/default --params
+  params/scientific``), from records of this script (``--records``), from Recformer's rows in
+  ``bench/results/recformer_scientific_full.json`` when that file exists (``bench/recformer_scientific_full.py
+  write``), and, for rows none of these measured here (run folders of another machine), from the previous
+  ``scientific.json`` (``--keep``; each kept row names its record) -> ``bench/results/scientific.{json,md}``.
 
 ``--smoke`` writes a tiny synthetic folder in Recformer's format and runs there (tests, bench/gpu_scientific.sh).
 
@@ -47,6 +51,9 @@ from lmrec.utils import resolve_device, seed_everything, write_json
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "recformer_scientific_full"
 PARAMS = ROOT / "params" / "scientific" / "sequential.yaml"
+RECFORMER_ROWS = ROOT / "bench" / "results" / "recformer_scientific_full.json"  # written by bench/recformer_scientific_full.py
+NOT_CONVERGED = ("capped", "epoch_limit")  # lmrec.train.engine.NOT_CONVERGED: reported as capped
+PAIRED_METRICS = ("ndcg@10", "recall@10")
 # notebook-06 parameter -> SASRecConfig field
 SASREC_FIELDS = {"HIDDEN_DIM": "hidden_dim", "N_BLOCKS": "n_blocks", "N_HEADS": "n_heads", "DROPOUT": "dropout",
                  "MAX_LEN": "max_len", "LOSS": "loss", "EPOCHS": "epochs", "BATCH_SIZE": "batch_size", "LR": "lr",
@@ -212,17 +219,68 @@ def collect(outputs: list[Path], records: list[Path]) -> dict:
                 row[proto] = {m: mean_ci([s[m] for s in per_seed]) for m in METRICS if all(m in s for s in per_seed)}
             elif per_seed:  # MostPop: no seed; each protocol from its own run (both hold the same numbers)
                 row[proto] = {m: (per_seed[0][m], 0.0) for m in METRICS if m in per_seed[0]}
-        row["capped"] = any(s in ("capped", "epoch_limit") for s in row["status"])
+        row["capped"] = any(s in NOT_CONVERGED for s in row["status"])
         row["cpu_hours"] = round(row["cpu_seconds"] / 3600, 3)
     return rows
 
 
+def external_rows(path: Path) -> dict[str, dict]:
+    """Rows another script measured, from a JSON object whose ``rows`` list holds entries in the keys of
+    ``scientific.json``'s rows plus ``row`` (the name): ``metrics`` (history not masked), ``metrics_masked``,
+    ``seeds``, ``status``, ``cpu_hours``. Means only (no per-seed numbers: no paired difference)."""
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
+        raise SystemExit(f"{path}: expected a JSON object with a 'rows' list (bench/recformer_scientific_full.py write)")
+    out = {}
+    for i, entry in enumerate(data["rows"]):
+        missing = [k for k in ("row", "metrics", "metrics_masked") if k not in entry]
+        if missing:
+            raise SystemExit(f"{path}: rows[{i}] lacks {missing}; each row needs 'row', 'metrics' (history not "
+                             "masked) and 'metrics_masked'; rewrite it with bench/recformer_scientific_full.py write")
+        status = str(entry.get("status", "done"))
+        row = {"seeds": {}, "n_seeds": entry.get("seeds", 1), "status": [status],
+               "cpu_seconds": 3600 * float(entry.get("cpu_hours", 0.0)), "folders": [str(path)],
+               "capped": status in NOT_CONVERGED, "cpu_hours": entry.get("cpu_hours", 0.0),
+               "source": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
+               "measured_on": {k: v for k, v in entry.items() if k not in ("row", "metrics", "metrics_masked", "seeds",
+                                                                         "status", "cpu_hours")}}
+        for proto, key in (("unmasked", "metrics"), ("masked", "metrics_masked")):
+            if entry[key]:
+                row[proto] = {m: (float(entry[key][m]), 0.0) for m in METRICS if m in entry[key]}
+        out[str(entry["row"])] = row
+    return out
+
+
+def kept_rows(previous: Path, measured: set[str]) -> dict[str, dict]:
+    """The rows of an earlier ``scientific.json`` (its ``detail``) that this collect did not measure: runs made in
+    another checkout or session whose folders are not here. Each names where it was kept from."""
+    if not previous or not previous.exists():
+        return {}
+    detail = json.loads(previous.read_text()).get("detail", {})
+    name = str(previous.relative_to(ROOT) if previous.is_relative_to(ROOT) else previous)
+    return {row: {**rec, "kept_from": rec.get("kept_from", name)} for row, rec in detail.items() if row not in measured}
+
+
 def paired(rows: dict, row: str, base: str = "SASRec", metric: str = "ndcg@10", proto: str = "unmasked"):
     """Mean and 95 % interval of ``row - base`` over the seeds both have (None without common seeds)."""
+    d = paired_detail(rows, row, base, metric, proto)
+    return (d["mean"], d["ci95"], d["n"]) if d else None
+
+
+def paired_detail(rows: dict, row: str, base: str = "SASRec", metric: str = "ndcg@10",
+                  proto: str = "unmasked") -> dict | None:
+    """``row - base`` per common seed, their mean, the half-width of its 95 % t-interval and whether the interval
+    excludes 0 (None without common seeds; with one seed there is no interval)."""
     a, b = rows.get(row, {}).get("seeds", {}), rows.get(base, {}).get("seeds", {})
-    common = sorted(set(a) & set(b))
-    diffs = [a[s][proto][metric] - b[s][proto][metric] for s in common if proto in a[s] and proto in b[s]]
-    return mean_ci(diffs) + (len(diffs),) if diffs else None
+    common = sorted(s for s in set(a) & set(b) if proto in a[s] and proto in b[s])
+    if not common:
+        return None
+    per_seed = {s: a[s][proto][metric] - b[s][proto][metric] for s in common}
+    mean, ci = mean_ci(list(per_seed.values()))
+    return {"per_seed": per_seed, "mean": mean, "ci95": ci, "n": len(common),
+            "excludes_zero": bool(len(common) > 1 and abs(mean) > ci)}
 
 
 def markdown(rows: dict, machine: dict) -> str:
@@ -238,33 +296,82 @@ def markdown(rows: dict, machine: dict) -> str:
             ref = f"{pub['ndcg@10']:.4f} / {pub['recall@10']:.4f}" if pub and proto == "unmasked" else ""
             ratio = (f"{row[proto]['ndcg@10'][0] / pub['ndcg@10']:.2f} / {row[proto]['recall@10'][0] / pub['recall@10']:.2f}"
                      if ref else "")
-            status = "capped" if row["capped"] else ", ".join(sorted(set(row["status"])))
-            seeds = "-" if name == "MostPop" else len(row["seeds"])
+            counts = {st: row["status"].count(st) for st in sorted(set(row["status"]))}
+            status = ", ".join(st if n == 1 or name == "MostPop" else f"{st} x{n}" for st, n in counts.items())
+            status = f"capped ({status})" if row["capped"] else status
+            seeds = "-" if name == "MostPop" else len(row["seeds"]) or row.get("n_seeds", "-")
             lines.append(f"| {name} | history {'not ' if proto == 'unmasked' else ''}masked | {seeds} | "
                          + " | ".join(cells) + f" | {ref} | {ratio} | {status} | {row['cpu_hours']} |")
+    sources = [f"{name}: {row['source']}" for name, row in sorted(rows.items()) if row.get("source")]
+    kept = sorted({row["kept_from"] for row in rows.values() if row.get("kept_from")})
+    if sources:
+        lines += ["", "From other scripts' records (means, no per-seed numbers): " + "; ".join(sources) + "."]
+    if kept:
+        lines += ["", "Kept from " + ", ".join(kept) + " (runs made earlier, their folders not on this machine): "
+                  + ", ".join(sorted(n for n, r in rows.items() if r.get("kept_from"))) + "."]
     return "\n".join(lines)
+
+
+def paired_markdown(paired_rows: dict) -> str:
+    """Per-seed differences against SASRec, their mean and 95 % t-interval, and whether it excludes 0."""
+    lines = ["| row - SASRec | protocol | metric | per seed | mean ± 95 % (t, n-1 df) | excludes 0 |", "|" + "---|" * 6]
+    for row, by_proto in paired_rows.items():
+        for proto, by_metric in by_proto.items():
+            for metric, d in by_metric.items():
+                if not d:
+                    continue
+                seeds = ", ".join(f"{s}: {v:+.4f}" for s, v in d["per_seed"].items())
+                verdict = ("yes, above" if d["mean"] > 0 else "yes, below") if d["excludes_zero"] else \
+                    ("no" if d["n"] > 1 else "- (one seed)")
+                lines.append(f"| {row} | history {'not ' if proto == 'unmasked' else ''}masked | {metric} | {seeds} | "
+                             f"{d['mean']:+.4f} ± {d['ci95']:.4f} | {verdict} |")
+    return "\n".join(lines)
+
+
+BEGIN, END = "<!-- collect: rows -->", "<!-- /collect: rows -->"
+
+
+def write_tables(md: Path, table: str) -> bool:
+    """Replace the text between ``BEGIN`` and ``END`` in ``md`` (the prose around them stays); False if absent."""
+    if not md.exists() or BEGIN not in (text := md.read_text()) or END not in text:
+        return False
+    head, rest = text.split(BEGIN, 1)
+    md.write_text(f"{head}{BEGIN}\n{table}\n{END}{rest.split(END, 1)[1]}")
+    return True
 
 
 def run_collect(args: argparse.Namespace) -> dict:
     outputs = [Path(p) for p in (args.outputs or [ROOT / "outputs" / "scientific"])]
+    out = Path(args.out).with_suffix(".json")
     rows = collect(outputs, [Path(p) for p in args.records])
+    recformer = Path(args.recformer_rows) if args.recformer_rows else out.parent / RECFORMER_ROWS.name
+    rows.update({k: v for k, v in external_rows(recformer).items() if k not in rows})  # per-seed records win
+    previous = Path(args.keep) if args.keep is not None else out
+    rows.update(kept_rows(previous, set(rows)) if str(previous) else {})
     machine = environment("cpu")
     diffs = {r: {p: paired(rows, r, proto=p) for p in ("unmasked", "masked")} for r in rows if r not in ("SASRec", "MostPop")}
+    paired_rows = {r: {p: {m: paired_detail(rows, r, metric=m, proto=p) for m in PAIRED_METRICS}
+                       for p in ("unmasked", "masked")} for r in sorted(rows) if r not in ("SASRec", "MostPop")}
+    paired_rows = {r: v for r, v in paired_rows.items() if any(d for by_m in v.values() for d in by_m.values())}
+
+    def ratio(row: dict, name: str) -> dict:
+        pub = PUBLISHED.get(name, {})
+        return {m: row["unmasked"][m][0] / v for m, v in pub.items() if m in row.get("unmasked", {})}
+
     record = {"bench": "scientific", "data": "recformer:../shared/data/recformer_scientific_full (11,041 users, 5,327 items)",
               "rows": {name: {"metrics": {m: v[0] for m, v in row.get("unmasked", {}).items()},
                               "metrics_masked": {m: v[0] for m, v in row.get("masked", {}).items()},
-                              "seeds": len(row["seeds"]), "status": "capped" if row["capped"] else
-                              (row["status"][0] if row["status"] else "completed"), "cpu_hours": row["cpu_hours"]}
+                              "seeds": len(row["seeds"]) or row.get("n_seeds", 0), "status": "capped" if row["capped"]
+                              else (row["status"][0] if row["status"] else "completed"), "cpu_hours": row["cpu_hours"],
+                              **({"published": PUBLISHED[name], "ratio_unmasked": ratio(row, name)}
+                                 if name in PUBLISHED else {})}
                        for name, row in rows.items()},
-              "detail": rows, "paired_vs_sasrec_ndcg@10": diffs, "machine": machine}
-    out = Path(args.out)
-    write_json(out.with_suffix(".json"), record)
-    print(markdown(rows, machine))
-    for row, by_proto in diffs.items():
-        for proto, d in by_proto.items():
-            if d:
-                print(f"{row} - SASRec, NDCG@10, history {'not ' if proto == 'unmasked' else ''}masked: "
-                      f"{d[0]:+.4f} ± {d[1]:.4f} over {d[2]} paired seeds")
+              "detail": rows, "paired_vs_sasrec": paired_rows, "paired_vs_sasrec_ndcg@10": diffs, "machine": machine}
+    write_json(out, record)
+    tables = markdown(rows, machine) + "\n\nPaired with SASRec over common seeds:\n\n" + paired_markdown(paired_rows)
+    if write_tables(out.with_suffix(".md"), tables):
+        print(f"tables -> {out.with_suffix('.md')}")
+    print(tables)
     return record
 
 
@@ -280,6 +387,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--outputs", action="append", help="outputs root(s) of notebook runs to collect")
     ap.add_argument("--records", action="append", default=[], help="folder(s) of this script's JSON records to collect")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "scientific.json"))
+    ap.add_argument("--recformer-rows", default="", help="collect: Recformer's rows (default: recformer_scientific_full.json "
+                    "beside --out, when it exists)")
+    ap.add_argument("--keep", default=None, help="collect: an earlier scientific.json whose rows this collect did not "
+                    "measure are kept (default: --out itself; '' keeps none)")
     args = ap.parse_args(argv)
     if args.smoke:
         args.data = str(write_smoke_folder(Path(args.out_dir) / "smoke_data"))
