@@ -130,6 +130,9 @@ def run_cost(args: argparse.Namespace) -> dict:
     sample = np.sort(np.random.default_rng(args.seed).choice(ds.n_users, min(args.encode_users, ds.n_users), replace=False))
     test_hist = loo.history("test")
     users = rng.permutation(len(loo.train))[:16 * (args.steps + 1)]
+    # the same batches (users and sampled targets) in every setting, so the settings compare like for like
+    batches = [finetune_samples([loo.train[u] for u in users[16 * k:16 * k + 16]], rng) for k in range(args.steps + 1)]
+    steps_only = args.what == "steps"
     rows, tables = [], {}
     settings = SETTINGS if not args.smoke else [(64, "dense"), (64, "longformer")]
     for tokens, impl in settings:
@@ -138,7 +141,7 @@ def run_cost(args: argparse.Namespace) -> dict:
         items = tokenize_items(attrs, tok, cfg)
         inputs = _Inputs(items, cfg, tok)
         row: dict = {"tokens": tokens, "attention": impl, "load_before": load()}
-        if impl not in tables:  # items are encoded alone (<= 3 x 32 tokens): the table does not depend on `tokens`
+        if impl not in tables and not steps_only:  # items are encoded alone (<= 3 x 32 tokens): the table does not depend on `tokens`
             sub = np.random.default_rng(0).permutation(items.n_items)[:args.table_items]
             sub_items = subset_items(items, sub)
             w, c = time.perf_counter(), time.process_time()
@@ -154,8 +157,7 @@ def run_cost(args: argparse.Namespace) -> dict:
         objective = FinetuneObjective(model)
         opt = torch.optim.AdamW(model.parameters(), lr=5e-5)
         times, cpus, lengths = [], [], []
-        for k in range(args.steps + 1):  # the first step is a warm-up
-            hist, targets = finetune_samples([loo.train[u] for u in users[16 * k:16 * k + 16]], rng)
+        for hist, targets in batches:  # the first step is a warm-up
             batch = inputs.batch(hist)
             lengths.append(int(batch["input_ids"].shape[1]))
             w, c = time.perf_counter(), time.process_time()
@@ -166,7 +168,15 @@ def run_cost(args: argparse.Namespace) -> dict:
             times.append(time.perf_counter() - w)
             cpus.append(time.process_time() - c)
         row.update(step_s=round(float(np.mean(times[1:])), 2), step_cpu_s=round(float(np.mean(cpus[1:])), 2),
-                   step_s_each=[round(t, 2) for t in times], batch_lengths=lengths)
+                   step_s_each=[round(t, 2) for t in times], step_cpu_s_each=[round(t, 2) for t in cpus],
+                   batch_lengths=lengths)
+        steps_epoch = math.ceil(ds.n_users / 16)
+        row.update(steps_per_epoch=steps_epoch, epoch_cpu_h=round(row["step_cpu_s"] * steps_epoch / 3600, 2))
+        if steps_only:
+            row["load_after"] = load()
+            print(row, flush=True)
+            rows.append(row)
+            continue
         w, c = time.perf_counter(), time.process_time()
         encode_histories(model, tok, items, [test_hist[u] for u in sample], 128, torch.device("cpu"))
         enc_w, enc_c = time.perf_counter() - w, time.process_time() - c
@@ -175,15 +185,13 @@ def run_cost(args: argparse.Namespace) -> dict:
                    tokens_mean_of_sample=float(np.mean([len(_Inputs(items, cfg, tok).batch([test_hist[u]])["input_ids"][0])
                                                         for u in sample[:200]])),
                    load_after=load())
-        steps_epoch = math.ceil(ds.n_users / 16)
-        row.update(steps_per_epoch=steps_epoch, epoch_h=round(row["step_s"] * steps_epoch / 3600, 2))
         print(row, flush=True)
         rows.append(row)
         del model, opt, objective
     record = {"what": "seconds per finetuning step (16 users), item table, user encoding; one thread",
               "data": data_name(args), "users": ds.n_users, "items": ds.n_items, "steps_timed": args.steps,
               "rows": rows, "item_table": tables, "machine": machine(), "command": " ".join(sys.argv)}
-    write_json(Path(args.parts) / "cost.json", record)
+    write_json(Path(args.parts) / ("cost_steps.json" if steps_only else "cost.json"), record)
     return record
 
 
@@ -457,6 +465,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=2023)
     ap.add_argument("--steps", type=int, default=2, help="cost: timed steps per setting (after one warm-up)")
     ap.add_argument("--encode-users", type=int, default=200, help="cost: test users encoded per setting")
+    ap.add_argument("--what", default="all", choices=("all", "steps"), help="cost: steps only (-> cost_steps.json)")
     ap.add_argument("--table-items", type=int, default=1024, help="cost: items encoded to time the item table")
     ap.add_argument("--tokens", type=int, default=256)
     ap.add_argument("--attr-len", type=int, default=32)
