@@ -76,9 +76,10 @@ def test_arms_of_planned_runs():
     assert abl.arm_of("21_llmrec_train", {"VARIANT": "wo_ui", "TEXT_SOURCE": "generated"}) is None
 
 
-def test_params_set_plans_three_training_seeds_of_every_arm_on_one_split():
+def test_params_set_plans_three_training_seeds_of_every_arm_on_one_split(tmp_path, monkeypatch):
+    monkeypatch.setenv("LMREC_OUTPUTS", str(tmp_path))  # an outputs folder where nothing ran
     plan = build_plan(list(abl.NOTEBOOK_METHOD), load_params(PARAMS))
-    _, missing = abl.observations_from_plan(PARAMS)  # nothing ran in this outputs folder: every arm run is missing
+    _, missing = abl.observations_from_plan(PARAMS)  # every arm run is missing
     assert len(missing) == len(plan) == 3 * (5 + 4)
     want = {("LightGCN+Con", a) for a in ("plain", "generated", "raw", "shuffled", "gen")} | \
            {("LLMRec", a) for a in ("plain", "generated", "raw", "shuffled")}
@@ -107,7 +108,8 @@ def test_smoke_overlay_plans_and_aligns_to_02s_product():
     assert cf and all(r.params["PROFILE_SOURCE"] in ("generated", "raw", "shuffled") for r in cf)
 
 
-def test_collect_reads_the_planned_run_folders_and_writes_md_and_json(tmp_path):
+def test_collect_reads_the_planned_run_folders_and_writes_md_and_json(tmp_path, monkeypatch):
+    monkeypatch.setenv("LMREC_OUTPUTS", str(tmp_path / "outputs"))
     plan = build_plan(list(abl.NOTEBOOK_METHOD), load_params(PARAMS))
     for i, run in enumerate(r for r in plan if r.notebook == "21_llmrec_train"):
         folder = run_folder(run)
@@ -115,11 +117,7 @@ def test_collect_reads_the_planned_run_folders_and_writes_md_and_json(tmp_path):
         value = .3 + .01 * (run.params["SEED"] - 2023) + (.02 if run.params.get("VARIANT") == "full" else 0)
         (folder / "metrics.json").write_text(json.dumps({"metrics": {"recall@20": value, "ndcg@20": value},
                                                          "caption": f"run {i}"}))
-    try:
-        record = abl.collect(PARAMS, tmp_path / "abl", "test")
-    finally:
-        for run in plan:
-            (run_folder(run) / "metrics.json").unlink(missing_ok=True)
+    record = abl.collect(PARAMS, tmp_path / "abl", "test")
     llmrec = record["methods"]["LLMRec"]
     assert set(llmrec["arms"]) == {"generated", "raw", "shuffled", "plain"}
     assert llmrec["paired"]["generated - plain"]["recall@20"]["mean"] == pytest.approx(.02)
