@@ -140,6 +140,8 @@ def test_paired_marker_only_beyond_noise_over_shared_seeds():
     assert paired_mark({1: 0.33, 2: 0.34, 3: 0.41}, base) == ""    # +0.03, -0.01, +0.01: noise
     assert paired_mark({1: 0.50, 9: 0.60}, base) == ""             # one shared seed: no test
     assert base_row("rlmrec", "SimGCL+Con") == "SimGCL" and base_row("rlmrec", "SimGCL") is None
+    assert base_row("rlmrec", "LightGCN+Con (raw text)") == "LightGCN"  # part 4's controls beside their base
+    assert base_row("rlmrec", "LightGCN+Gen (shuffled)") == "LightGCN"
     assert base_row("llmrec", "LLMRec w/o-u") == "LightGCN (no augmentation)"
     assert base_row("sequential", "LEARN (finetuned)") == "SASRec" and base_row("cllm4rec", "CLLM4Rec") == "LightGCN"
 

@@ -40,7 +40,7 @@ README_COLUMNS = {
 }
 # LLM-enhanced rows and their base rows (regex on the row label -> base label), compared paired over seeds
 BASE_ROWS = {
-    "rlmrec": [(r"^(?P<base>.+)\+(Con|Gen)$", "{base}")],
+    "rlmrec": [(r"^(?P<base>.+)\+(Con|Gen)( \(.*\))?$", "{base}")],  # "(raw text)" / "(shuffled)": part 4 controls
     "llmrec": [(r"^LLMRec\b.*$", "LightGCN (no augmentation)")],
     "cllm4rec": [(r"^CLLM4Rec\b.*$", "LightGCN")],
     "sequential": [(r"^(Recformer|LEARN)\b.*$", "SASRec")],
