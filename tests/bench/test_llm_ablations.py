@@ -3,29 +3,17 @@ which planned run is which arm, and a params set that shares the main job's own 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 
 import pytest
 
 from lmrec.run.plan import build_plan, load_params
 from lmrec.run.runner import run_folder
-from tests.bench.scripts import BENCH
+from tests.bench.scripts import load_bench_script
 from tests.conftest import REPO_ROOT
 
-
-def _load(name: str):
-    """bench/<name>.py as a module registered under its name (its dataclasses need their module in sys.modules)."""
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-abl = _load("llm_ablations")
+abl = load_bench_script("llm_ablations")
 PARAMS = [REPO_ROOT / "params" / "default", REPO_ROOT / "params" / "llm_ablations"]
 T_975_DF2 = 4.302652729911275   # Student's t, 97.5 % quantile, 2 degrees of freedom
 T_975_DF1 = 12.706204736174698  # 1 degree of freedom
