@@ -310,7 +310,8 @@ def run_finetune(args: argparse.Namespace) -> dict:
         model, tok, info = load_encoder(lm, cfg, args.layers)
         items = tokenize_items(attrs, tok, cfg)
         w = time.perf_counter()
-        hist = pretrain(model.to(device), tok, items, loo.train, tcfg, acc, epochs=args.pretrain_epochs,
+        pcfg = dataclasses.replace(tcfg, batch_size=args.pretrain_batch_size, max_steps_per_epoch=None)
+        hist = pretrain(model.to(device), tok, items, loo.train, pcfg, acc, epochs=args.pretrain_epochs,
                         max_steps=args.pretrain_steps or None, seed=args.seed, progress=False,
                         checkpoint_dir=run_dir / "pretrain")
         timings["pretrain_s"] = round(time.perf_counter() - w, 1)
@@ -486,7 +487,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--patience1", type=int, default=5)
     ap.add_argument("--patience2", type=int, default=3)
     ap.add_argument("--steps-per-epoch", type=int, default=0, help="0: every user once per epoch")
-    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=16, help="finetune: users per step (notebook 31: 16; the "
+                    "released code: 16 x 8 accumulation, i.e. 128 per update, which the GPU run takes in one step)")
+    ap.add_argument("--pretrain-batch-size", type=int, default=16, help="sequences per pretraining step (notebook 30: 16)")
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--valid-users", type=int, default=0, help="fixed random sample validated each epoch (0: all)")
     ap.add_argument("--test-users", type=int, default=0, help="fixed random sample tested (0: all)")
