@@ -1,7 +1,8 @@
 """Chat backends behind one interface: a batch of :class:`ChatRequest` in, :class:`ChatResult` (text + usage) out.
 
 - :class:`LocalChat`: a Hugging Face causal LM through transformers (chat template, left padding, prompts
-  sorted by length so a batch holds similar lengths, greedy unless ``temperature > 0``).
+  sorted by length so a batch holds similar lengths, greedy unless ``temperature > 0``), decoded by
+  :func:`lmrec.llm.decode.generate_shrinking`: ``generate``'s steps, with finished rows dropped from the batch.
 - :class:`OpenAIChat`: the official ``openai`` client against any OpenAI-compatible endpoint, a bounded
   number of requests in flight (threads), retries with exponential backoff on 429 / 5xx / timeouts /
   connection errors and on a 200 reply whose body is cut off or malformed, the stage's JSON schema as
@@ -124,6 +125,7 @@ class LocalChat:
 
     kind = "local"
     supports_prefill = True  # the assistant turn can be started with given text
+    _hf_generate = False     # True: decode with Hugging Face generate (the reference, for tests and benchmarks)
 
     def __init__(self, model: str = "smollm2-135m-instruct", device: str | torch.device = "cpu",
                  dtype: torch.dtype | str = "auto", batch_size: int = 8,
@@ -190,7 +192,36 @@ class LocalChat:
             stop_ids.update(eos if isinstance(eos, list) else [eos])
         return {t for t in stop_ids if t is not None}
 
+    def _schema_processor(self, gen: GenParams, batch_size: int, prompt_len: int) -> Any:
+        """The JSON-schema logits processor of one batch, or ``None`` when ``gen`` is not constrained."""
+        if not self.constrains(gen):
+            return None
+        from .constrain import SchemaLogitsProcessor
+
+        n_vocab = self._lm.get_output_embeddings().weight.shape[0]
+        return SchemaLogitsProcessor(self.tokenizer, gen.json_schema, batch_size, prompt_len, n_vocab)
+
     def _generate_torch(self, batch_ids: list[list[int]], gen: GenParams, seed: int) -> list[list[int]]:
+        """New token ids per prompt (each ends at its first stop token or at ``gen.max_new_tokens``), decoded with
+        :func:`lmrec.llm.decode.generate_shrinking`: ``generate``'s computation without the rows already finished
+        (same seed semantics: the global generator seeded with ``seed`` before decoding)."""
+        if self._hf_generate:
+            return self._generate_hf(batch_ids, gen, seed)
+        from .decode import Sampling, generate_shrinking
+
+        batch = self.tokenizer.pad({"input_ids": batch_ids}, return_tensors="pt")
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        sampling = None
+        if gen.temperature > 0:
+            torch.manual_seed(seed)
+            sampling = Sampling.like_generate(self._lm, gen.temperature, gen.top_p)
+        processor = self._schema_processor(gen, len(batch_ids), batch["input_ids"].shape[1])
+        return generate_shrinking(self._lm, batch["input_ids"], batch["attention_mask"], gen.max_new_tokens,
+                                  self._stop_ids(), processor=processor, sampling=sampling)
+
+    def _generate_hf(self, batch_ids: list[list[int]], gen: GenParams, seed: int) -> list[list[int]]:
+        """The same with Hugging Face ``generate`` (every row decoded until the longest ends); kept as the
+        reference for tests and bench/llm_throughput.py (``LocalChat._hf_generate = True``)."""
         batch = self.tokenizer.pad({"input_ids": batch_ids}, return_tensors="pt")
         batch = {k: v.to(self.device) for k, v in batch.items()}
         kwargs: dict[str, Any] = {"max_new_tokens": gen.max_new_tokens, "pad_token_id": self.tokenizer.pad_token_id}
@@ -199,14 +230,11 @@ class LocalChat:
             kwargs.update(do_sample=True, temperature=gen.temperature, top_p=gen.top_p)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        if self.constrains(gen):
+        processor = self._schema_processor(gen, len(batch_ids), batch["input_ids"].shape[1])
+        if processor is not None:
             from transformers import LogitsProcessorList
 
-            from .constrain import SchemaLogitsProcessor
-
-            n_vocab = self._lm.get_output_embeddings().weight.shape[0]
-            kwargs["logits_processor"] = LogitsProcessorList([SchemaLogitsProcessor(
-                self.tokenizer, gen.json_schema, len(batch_ids), batch["input_ids"].shape[1], n_vocab)])
+            kwargs["logits_processor"] = LogitsProcessorList([processor])
         out = self._lm.generate(**batch, **kwargs)
         return out[:, batch["input_ids"].shape[1]:].tolist()
 

@@ -3,7 +3,8 @@
 :func:`string_fields_schema` builds the schema of the stages' answers (an object of required string fields, in
 order, each with a length cap). :class:`SchemaLogitsProcessor` plugs into ``transformers``' ``generate``: per row
 of the batch an ``llguidance.LLMatcher`` consumes the token just generated and masks every token the schema does
-not allow next, so greedy or sampled decoding can only write the object (and then the end-of-turn token).
+not allow next (:meth:`SchemaLogitsProcessor.mask_rows` serves a batch whose finished rows leave, addressing the
+matchers by the rows' original indices), so greedy or sampled decoding can only write the object (and then the end-of-turn token).
 What can still go wrong is the token budget (``max_new_tokens`` reached inside the object: counted as
 truncated). The JSON layout is fixed to ``json.dumps``' separators (``{"a": "x", "b": "y"}``), no free
 whitespace, so a small model cannot fill its budget with blanks.
@@ -108,20 +109,29 @@ class SchemaLogitsProcessor:
         self.end_only[eos // 32] = torch.tensor(1 << (eos % 32), dtype=torch.int64).to(torch.int32)
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        from llguidance.torch import fill_next_token_bitmask
-
         step = input_ids.shape[1] - self.prompt_len
         last = input_ids[:, -1].tolist() if step > 0 else None
-        self.bitmask.fill_(-1)
-        for row, m in enumerate(self.matchers):
+        return self.mask_rows(range(len(self.matchers)), last, scores)
+
+    def mask_rows(self, rows: Sequence[int], last: Sequence[int] | None, scores: torch.Tensor) -> torch.Tensor:
+        """Mask ``scores`` (one row per entry of ``rows``, the rows' indices in the batch this processor was made
+        for): each row's matcher first consumes ``last[i]``, the token that row took at the previous step
+        (``None`` at the first step). Used by :func:`lmrec.llm.decode.generate_shrinking`, whose batch loses
+        its finished rows, and by ``__call__`` (``generate``: every row, every step)."""
+        from llguidance.torch import fill_next_token_bitmask
+
+        bitmask = self.bitmask[:len(rows)]
+        bitmask.fill_(-1)
+        for i, row in enumerate(rows):
+            m = self.matchers[row]
             if not self._dead[row] and last is not None and not m.is_stopped():
-                if not m.consume_token(last[row]) or m.is_error():
+                if not m.consume_token(last[i]) or m.is_error():
                     self._dead[row] = True
                     self.errors += 1
             if self._dead[row] or m.is_stopped():
-                self.bitmask[row] = self.end_only
+                bitmask[i] = self.end_only
             else:
-                fill_next_token_bitmask(m, self.bitmask, row)
-        bits = np.unpackbits(self.bitmask.numpy().view(np.uint8), axis=1, bitorder="little")[:, :scores.shape[1]]
+                fill_next_token_bitmask(m, bitmask, i)
+        bits = np.unpackbits(bitmask.numpy().view(np.uint8), axis=1, bitorder="little")[:, :scores.shape[1]]
         banned = torch.from_numpy(bits == 0).to(scores.device)
         return scores.masked_fill_(banned, float("-inf"))

@@ -1,0 +1,108 @@
+"""The local backend's decoding loop against Hugging Face ``generate``, on the LLM pack's item-profile batches.
+
+    python bench/llm_decode.py --items 64 --threads 1 2 --spread --out bench/results/llm_decode.json
+
+Builds the RLMRec item-profile requests of notebook 01 as the pack makes them (params/pack/llm.yaml: word limits
+60/30, 200 new tokens, batches of 32, decoding under the JSON schema, float32 SmolLM2-135M), in the pack's order:
+the first ``--items`` items, chunks of 64 requests (generate_chat's chunk), sorted by prompt length inside a chunk
+and cut into batches of 32 (LocalChat.generate's batching). Each batch is decoded greedily by both loops
+(``LocalChat._generate_torch`` with ``_hf_generate`` True: Hugging Face ``generate``; False:
+:func:`lmrec.llm.decode.generate_shrinking`), in alternating order, at each thread count, in this one process;
+the wall and CPU seconds, the load average and whether every row's tokens (up to the first stop token) are equal
+are recorded per batch, with where the first difference of a differing row is. With ``--spread`` batch b runs
+at the (b mod k)-th of the k thread counts only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+
+def item_batches(n_items: int, batch_size: int, chunk: int = 64) -> tuple[list[list[list[int]]], object, object]:
+    """Token ids of the pack's first ``n_items`` item prompts, batched as generate_chat + LocalChat.generate do."""
+    from lmrec.data import load_dataset
+    from lmrec.llm.chat import GenParams, LocalChat
+    from lmrec.rlmrec.profiles import ProfileConfig, answer_schema, item_requests
+
+    cfg = ProfileConfig(item_summary_words=60, item_reasoning_words=30, user_summary_words=50,
+                        user_reasoning_words=25, max_user_items=10, desc_words=20, max_new_tokens=200,
+                        n_items=0, n_users=0, constrain=True)
+    ds = load_dataset("ml100k", "rlmrec", 2023, min_rating=4)
+    reqs = item_requests(ds, list(range(min(n_items, ds.n_items))), cfg)
+    backend = LocalChat(dtype="float32", batch_size=batch_size)
+    gen = GenParams(max_new_tokens=cfg.max_new_tokens, json_mode=True, json_schema=answer_schema("item", cfg))
+    batches = []
+    for start in range(0, len(reqs), chunk):
+        part = reqs[start:start + chunk]
+        texts = [backend.prompt_text(r.__class__(messages=r.messages)) for r in part]  # constrained: no prefill
+        ids = backend.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        batches += [[ids[i] for i in order[b:b + batch_size]] for b in range(0, len(order), batch_size)]
+    return batches, backend, gen
+
+
+def cut(tokens: list[int], stops: set[int]) -> list[int]:
+    """Tokens up to and including the first stop token."""
+    n = next((j for j, t in enumerate(tokens) if t in stops), len(tokens))
+    return tokens[:n + 1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--items", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--threads", type=int, nargs="+", default=[2, 1])
+    ap.add_argument("--spread", action="store_true",
+                    help="batch b runs at the b-th thread count only (round robin): more prompts for the same time")
+    ap.add_argument("--out", default="")
+    args = ap.parse_args()
+    import lmrec.llm.constrain  # noqa: F401  imported now: later edits of the files cannot reach this run
+    import lmrec.llm.decode  # noqa: F401
+    batches, backend, gen = item_batches(args.items, args.batch)
+    stops = backend._stop_ids()
+    rows = []
+    for t, threads in enumerate(args.threads):
+        torch.set_num_threads(threads)
+        for b, ids in enumerate(batches):
+            if args.spread and b % len(args.threads) != t:
+                continue
+            res = {}
+            order = ("hf", "shrinking") if b % 2 == 0 else ("shrinking", "hf")
+            for loop in order:
+                backend._hf_generate = loop == "hf"
+                load = os.getloadavg()[0]
+                t0, c0 = time.perf_counter(), time.process_time()
+                toks = backend._generate_torch(ids, gen, gen.seed)
+                res[loop] = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "load": load,
+                             "tokens": [cut(t, stops) for t in toks]}
+            ref, new = res["hf"]["tokens"], res["shrinking"]["tokens"]
+            diffs = []
+            for r, (a, c) in enumerate(zip(ref, new)):
+                if a != c:
+                    at = next((j for j, (x, y) in enumerate(zip(a, c)) if x != y), min(len(a), len(c)))
+                    diffs.append({"row": r, "first_diff": at, "len_hf": len(a), "len_new": len(c)})
+            lens = [len(t) for t in ref]
+            row = {"threads": threads, "batch": b, "rows": len(ids), "prompt_len": max(map(len, ids)),
+                   "new_tokens_mean": sum(lens) / len(lens), "new_tokens_max": max(lens),
+                   "hf_wall_s": res["hf"]["wall_s"], "new_wall_s": res["shrinking"]["wall_s"],
+                   "hf_cpu_s": res["hf"]["cpu_s"], "new_cpu_s": res["shrinking"]["cpu_s"],
+                   "wall_ratio": res["hf"]["wall_s"] / res["shrinking"]["wall_s"],
+                   "cpu_ratio": res["hf"]["cpu_s"] / res["shrinking"]["cpu_s"],
+                   "load_hf": res["hf"]["load"], "load_new": res["shrinking"]["load"], "order": list(order),
+                   "equal_rows": len(ids) - len(diffs), "diffs": diffs}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            if args.out:
+                Path(args.out).write_text(json.dumps({"command": "python bench/llm_decode.py " + " ".join(
+                    f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in vars(args).items()
+                    if v), "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
