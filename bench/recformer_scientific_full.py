@@ -135,6 +135,8 @@ def run_cost(args: argparse.Namespace) -> dict:
     steps_only = args.what == "steps"
     rows, tables = [], {}
     settings = SETTINGS if not args.smoke else [(64, "dense"), (64, "longformer")]
+    if args.settings:  # e.g. 512:dense,512:longformer
+        settings = [(int(t), impl) for t, impl in (x.split(":") for x in args.settings.split(","))]
     for tokens, impl in settings:
         cfg = config_for(tokens, impl, 32 if not args.smoke else 8)
         model, tok, _ = load_encoder(args.lm, cfg, args.layers)
@@ -370,7 +372,7 @@ def run_finetune(args: argparse.Namespace) -> dict:
               "selection": f"valid NDCG@10, history {'masked' if args.mask_history else 'not masked'}",
               "machine": machine(), "command": " ".join(sys.argv), "calls": calls}
     cpu_s = sum(c["cpu_s"] for c in calls) if device.type == "cpu" else sum(c["wall_s"] for c in calls)
-    fine = {"row": "Recformer (finetuned)", "test_unmasked": final["unmasked"], "test_masked": final["masked"],
+    fine = {"row": row_name("Recformer (finetuned)", final["n_users"], ds.n_users), "test_unmasked": final["unmasked"], "test_masked": final["masked"],
             "status": res.status, "best_valid_ndcg@10": res.best_valid, "best_stage": res.best_stage,
             "best_epoch": res.best_epoch, "epochs_run": len(res.history), "train_seconds": round(train_s, 1),
             "cpu_seconds": round(cpu_s, 1),
@@ -380,7 +382,7 @@ def run_finetune(args: argparse.Namespace) -> dict:
     write_json(records / f"recformer_finetuned_{args.seed}.json", fine)
     if zero:
         write_json(records / f"recformer_zero_shot_{args.seed}.json",
-                   {"row": "Recformer (zero-shot)", "test_unmasked": zero["unmasked"], "test_masked": zero["masked"],
+                   {"row": row_name("Recformer (zero-shot)", zero["n_users"], ds.n_users), "test_unmasked": zero["unmasked"], "test_masked": zero["masked"],
                     "status": "done", "cpu_seconds": 0.0, **common})
     print("finetuned", res.status, json.dumps({k: fine[k] for k in ("test_unmasked", "test_masked", "best_epoch",
                                                                      "epochs_run")}), flush=True)
@@ -412,6 +414,11 @@ def run_prepare_carry(args: argparse.Namespace) -> dict:
     return sizes
 
 
+def row_name(name: str, users: int, total: int) -> str:
+    """``name``, and the sample size when fewer than all test users were scored (such a row is not the table's row)."""
+    return name if users >= total else f"{name[:-1]}; {users:,} of {total:,} users)"
+
+
 def _row(name: str, unmasked: dict, masked: dict, status: str, cpu_s: float, **extra) -> dict:
     """A row in the keys of ``bench/results/scientific.json``'s rows (plus ``row`` and what it was measured on)."""
     return {"row": name, "metrics": unmasked, "metrics_masked": masked, "seeds": 1, "status": status,
@@ -425,15 +432,17 @@ def run_write(args: argparse.Namespace) -> dict:
     rows = []
     if zero:
         n, t = zero["users_evaluated"], zero["timings"]
-        rows.append(_row("Recformer (zero-shot, no pretraining)", zero["no_pretraining"]["unmasked"],
+        names = {k: row_name(v, n, zero["users_total"]) for k, v in (("no_pretraining", "Recformer (zero-shot, no pretraining)"),
+                                                                      ("pretrained", "Recformer (zero-shot)"))}
+        rows.append(_row(names["no_pretraining"], zero["no_pretraining"]["unmasked"],
                          zero["no_pretraining"]["masked"], "done", t["zero_shot_no_pretraining"]["cpu_s"],
                          users_evaluated=n, ci95=zero["no_pretraining"]["unmasked_ci95"],
                          ci95_masked=zero["no_pretraining"]["masked_ci95"]))
-        rows.append(_row("Recformer (zero-shot)", zero["pretrained"]["unmasked"], zero["pretrained"]["masked"],
+        rows.append(_row(names["pretrained"], zero["pretrained"]["unmasked"], zero["pretrained"]["masked"],
                          "done", t["pretrain"]["cpu_s"] + t["zero_shot_pretrained"]["cpu_s"], users_evaluated=n,
                          ci95=zero["pretrained"]["unmasked_ci95"], ci95_masked=zero["pretrained"]["masked_ci95"],
                          pretrain_steps=zero["pretrain"]["steps"]))
-        for key, name in (("no_pretraining", "Recformer (zero-shot, no pretraining)"), ("pretrained", "Recformer (zero-shot)")):
+        for key, name in names.items():
             write_json(records / f"{key}_{zero['user_sample_seed']}.json",
                        {"row": name, "seed": zero["user_sample_seed"], "test_unmasked": zero[key]["unmasked"],
                         "test_masked": zero[key]["masked"], "status": "done", "users_evaluated": n,
@@ -441,7 +450,7 @@ def run_write(args: argparse.Namespace) -> dict:
     fine_path = records / f"recformer_finetuned_{args.seed}.json"
     fine = json.loads(fine_path.read_text()) if fine_path.exists() else None
     if fine:
-        rows.append(_row("Recformer (finetuned)", fine["test_unmasked"], fine["test_masked"], fine["status"],
+        rows.append(_row(fine["row"], fine["test_unmasked"], fine["test_masked"], fine["status"],
                          fine["cpu_seconds"], users_evaluated=fine["test_users"], valid_users=fine["valid_users"],
                          epochs_run=fine["epochs_run"], best_epoch=fine["best_epoch"]))
     record = {"bench": "recformer_scientific_full", "data": data_name(args) + " (11,041 users, 5,327 items)",
@@ -467,6 +476,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--steps", type=int, default=2, help="cost: timed steps per setting (after one warm-up)")
     ap.add_argument("--encode-users", type=int, default=200, help="cost: test users encoded per setting")
     ap.add_argument("--what", default="all", choices=("all", "steps"), help="cost: steps only (-> cost_steps.json)")
+    ap.add_argument("--settings", default="", help="cost: TOKENS:IMPL,... (default: 256 and 512, dense and longformer)")
     ap.add_argument("--table-items", type=int, default=1024, help="cost: items encoded to time the item table")
     ap.add_argument("--tokens", type=int, default=256)
     ap.add_argument("--attr-len", type=int, default=32)
