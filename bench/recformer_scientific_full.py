@@ -62,6 +62,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "recformer_scientific_full"
 PARTS = ROOT / "outputs" / "scientific_recformer" / "bench"
 OUT = ROOT / "bench" / "results" / "recformer_scientific_full.json"
+COMMANDS = [  # what made bench/results/recformer_scientific_full.json (2026-12-07, OMP_NUM_THREADS=1)
+    "python bench/recformer_scientific_full.py cost",
+    "python bench/recformer_scientific_full.py zero-shot --tokens 256 --impl longformer --users 1000 --pretrain-steps 40",
+    "python bench/recformer_scientific_full.py finetune --tokens 256 --impl longformer --pretrained "
+    "outputs/scientific_recformer/bench/encoder_256_40steps.pt --no-zero-shot --steps-per-epoch 4 --valid-users 200 "
+    "--test-users 200 --time-limit-s 1   # twice: the second call resumes",
+    "python bench/recformer_scientific_full.py cost --what steps --steps 2 --settings 512:dense,512:longformer",
+    "python bench/recformer_scientific_full.py write",
+]
 SETTINGS = [(256, "dense"), (256, "longformer"), (512, "dense"), (512, "longformer")]
 
 
@@ -267,11 +276,16 @@ def run_zero_shot(args: argparse.Namespace) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- finetune
-def restrict_split(ds, split: str, users: np.ndarray):
-    """``ds`` with the ``split`` targets of ``users`` only (the others' rows of that split dropped)."""
-    inter = ds.interactions
-    keep = (inter["split"] != split) | inter["user"].isin(users)
-    return dataclasses.replace(ds, interactions=inter[keep].reset_index(drop=True), _matrices={})
+def compact_users(ds, users: np.ndarray):
+    """``ds`` restricted to ``users`` (renumbered 0..len-1 in that order), every item kept: the users that are not
+    scored are not encoded either (an empty history still costs a padded window in the chunked kernel)."""
+    inter = ds.interactions[ds.interactions["user"].isin(users)]
+    pos = np.full(ds.n_users, -1)
+    pos[users] = np.arange(len(users))
+    inter = inter.assign(user=pos[inter["user"].to_numpy()]).reset_index(drop=True)
+    return dataclasses.replace(ds, interactions=inter, n_users=len(users), user_ids=ds.user_ids[users],
+                               user_attrs=None if ds.user_attrs is None else ds.user_attrs.iloc[users].reset_index(drop=True),
+                               _matrices={})
 
 
 def sample_users(n_users: int, n: int, seed: int) -> np.ndarray:
@@ -324,12 +338,9 @@ def run_finetune(args: argparse.Namespace) -> dict:
     model.to(device)
     valid_users = sample_users(ds.n_users, args.valid_users, args.seed)
     test_users = sample_users(ds.n_users, args.test_users, args.seed)
-    vds = restrict_split(ds, "valid", valid_users)
-    vset = set(valid_users.tolist())
-    valid_hist = [h if u in vset else h[:0] for u, h in enumerate(loo.history("valid"))]  # only the sample is encoded
-    tds = restrict_split(ds, "test", test_users)
-    tset = set(test_users.tolist())
-    test_hist = [h if u in tset else h[:0] for u, h in enumerate(loo.history("test"))]
+    vds, tds = compact_users(ds, valid_users), compact_users(ds, test_users)
+    valid_hist = [loo.history("valid")[u] for u in valid_users]
+    test_hist = [loo.history("test")[u] for u in test_users]
 
     def test(table=None) -> dict:
         from lmrec.recformer.train import evaluate_recformer
@@ -429,6 +440,7 @@ def run_write(args: argparse.Namespace) -> dict:
     parts, records = Path(args.parts), Path(args.records)
     cost = json.loads((parts / "cost.json").read_text()) if (parts / "cost.json").exists() else None
     zero = json.loads((parts / "zero_shot.json").read_text()) if (parts / "zero_shot.json").exists() else None
+    steps = json.loads((parts / "cost_steps.json").read_text()) if (parts / "cost_steps.json").exists() else None
     rows = []
     if zero:
         n, t = zero["users_evaluated"], zero["timings"]
@@ -456,7 +468,8 @@ def run_write(args: argparse.Namespace) -> dict:
     record = {"bench": "recformer_scientific_full", "data": data_name(args) + " (11,041 users, 5,327 items)",
               "published": {"row": "Recformer", "source": "Recformer KDD'23 Table 2", "ndcg@10": 0.1027,
                             "recall@10": 0.1448, "mrr": 0.0951, "protocol": "history not masked"},
-              "rows": rows, "cost": cost, "zero_shot": zero, "finetune": fine, "machine": machine()}
+              "rows": rows, "cost": cost, "cost_steps_same_batches": steps, "zero_shot": zero, "finetune": fine,
+              "commands": COMMANDS, "machine": machine()}
     write_json(Path(args.out), record)
     print(json.dumps(rows, indent=1))
     return record
