@@ -53,6 +53,15 @@ def cut(tokens: list[int], stops: set[int]) -> list[int]:
     return tokens[:n + 1]
 
 
+def command(args: argparse.Namespace) -> str:
+    """The command line that gives ``args``."""
+    def arg(k: str, v: object) -> str:
+        flag = "--" + k.replace("_", "-")
+        return flag if v is True else f"{flag} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+
+    return "python bench/llm_decode.py " + " ".join(arg(k, v) for k, v in vars(args).items() if v)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--items", type=int, default=64)
@@ -99,9 +108,7 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
             if args.out:
-                Path(args.out).write_text(json.dumps({"command": "python bench/llm_decode.py " + " ".join(
-                    f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in vars(args).items()
-                    if v), "rows": rows}, indent=1))
+                Path(args.out).write_text(json.dumps({"command": command(args), "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":
