@@ -15,6 +15,11 @@ Subcommands (one thread each, ``OMP_NUM_THREADS=1``; every timing is recorded wi
                numbers; history masked). ``--users N`` evaluates a fixed random sample of N test users (seed
                ``--seed``) against all 5,327 items (0: every user) and gives a 95 % interval over users. The
                pretrained encoder is saved where notebook 31's ``PRETRAINED`` can read it.
+``finetune``   pretraining (or ``--pretrained`` .pt), zero-shot test, two-stage finetuning (notebook 31's library
+               call) to the validation plateau or ``--time-limit-s`` / ``--total-s`` (then ``capped``), test; both
+               protocols; fixed user samples for validation/test (``--valid-users``/``--test-users``, 0: all); the
+               same command resumes from ``--run-dir``. What ``bench/gpu_scientific.sh`` runs on a GPU.
+``prepare-carry`` ``outputs/gpu_carry/minilm-fp16`` (MiniLM in float16, 45 MB) and the split, for the GPU machine.
 ``write``      ``bench/results/recformer_scientific_full.json`` from the parts (``rows`` in the keys of
                ``bench/results/scientific.json``'s rows, timings, machine, commands) and one record per row under
                ``--records`` for ``bench/scientific.py collect --records``.
@@ -22,7 +27,10 @@ Subcommands (one thread each, ``OMP_NUM_THREADS=1``; every timing is recorded wi
 
 Usage:
   OMP_NUM_THREADS=1 python bench/recformer_scientific_full.py cost
-  OMP_NUM_THREADS=1 python bench/recformer_scientific_full.py zero-shot --tokens 256 --users 1000 --pretrain-steps 60
+  OMP_NUM_THREADS=1 python bench/recformer_scientific_full.py zero-shot --tokens 256 --impl longformer --users 1000 --pretrain-steps 40
+  OMP_NUM_THREADS=1 python bench/recformer_scientific_full.py finetune --tokens 256 --impl longformer \
+      --pretrained outputs/scientific_recformer/bench/encoder_256_40steps.pt --no-zero-shot --steps-per-epoch 4 \
+      --valid-users 200 --test-users 200 --time-limit-s 1          # repeated: each call resumes
   python bench/recformer_scientific_full.py write
 """
 
