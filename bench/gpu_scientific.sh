@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Scientific table (issue 23) on one CUDA device in at most 9 minutes: MostPop (both protocols), SASRec over
 # seeds 2023/2024/2025 with params/scientific (test with the history not masked, as the published numbers, and
-# masked), then LEARN pretrained + finetuned over the same seeds from carried item vectors. One JSON record per
+# masked), then LEARN pretrained + finetuned over the same seeds from carried item vectors (epoch selected with history not masked, as LEARN's published numbers). One JSON record per
 # row and seed under $OUT (what bench/scientific.py collect --records $OUT reads), log.txt beside them.
 # Recformer (zero-shot and finetuned, both protocols) is a call of its own (SCIENTIFIC_ROWS=recformer): it needs the
 # 9 minutes by itself.
@@ -64,7 +64,7 @@ if ! has learn; then
 elif [ -f "$vectors" ]; then
   for seed in "${SEEDS[@]}"; do
     stage "learn_$seed" $(( $(remaining) / 2 > 20 ? $(remaining) / 2 : 20 )) "$PY" bench/learn_scientific.py \
-      "${learn_args[@]}" --vectors "$vectors" --seed "$seed" --records-dir "$OUT" --out "$OUT/learn_run_$seed.json"
+      "${learn_args[@]}" --mask-history false --vectors "$vectors" --seed "$seed" --records-dir "$OUT" --out "$OUT/learn_run_$seed.json"
   done
 else
   FAILED="$FAILED learn(no-vectors)"; echo "== LEARN skipped: no item vectors at $vectors (bench/scientific.py learn-vectors)"
