@@ -298,7 +298,7 @@ def markdown(rows: dict, machine: dict) -> str:
                      if ref else "")
             counts = {st: row["status"].count(st) for st in sorted(set(row["status"]))}
             status = ", ".join(st if n == 1 or name == "MostPop" else f"{st} x{n}" for st, n in counts.items())
-            status = f"capped ({status})" if row["capped"] else status
+            status = f"capped ({status})" if row["capped"] and status != "capped" else status
             seeds = "-" if name == "MostPop" else len(row["seeds"]) or row.get("n_seeds", "-")
             lines.append(f"| {name} | history {'not ' if proto == 'unmasked' else ''}masked | {seeds} | "
                          + " | ".join(cells) + f" | {ref} | {ratio} | {status} | {row['cpu_hours']} |")
