@@ -43,3 +43,17 @@ class FakeEmbedder:
     def vector(text: str) -> np.ndarray:
         seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
         return np.random.default_rng(seed).normal(size=DIM)
+
+
+def refuse_llm(monkeypatch, *embedder_paths: str) -> FakeEmbedder:
+    """Make every way to an LLM fail (an AssertionError names it) and replace the text embedder at each of
+    ``embedder_paths`` by one recording :class:`FakeEmbedder`, which is returned."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("an LLM was called")
+
+    for path in ("lmrec.llm.chat.make_backend", "lmrec.llm.chat.generate_chat", "lmrec.llm.chat.LocalChat.__init__"):
+        monkeypatch.setattr(path, refuse)
+    fake = FakeEmbedder()
+    for path in embedder_paths:
+        monkeypatch.setattr(path, fake)
+    return fake

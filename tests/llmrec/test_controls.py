@@ -9,7 +9,7 @@ import pytest
 from lmrec.llmrec.controls import control_augmentation, control_caption, source_row, text_pairs
 from lmrec.llmrec.parsing import ATTRIBUTE_FIELDS
 from lmrec.llmrec.pipeline import Augmentation
-from tests.text_planted import DIM, FakeEmbedder, text_dataset
+from tests.text_planted import DIM, FakeEmbedder, refuse_llm, text_dataset
 
 PROFILED, ATTRIBUTED, PAIRED = (0, 2, 3, 7), (1, 4, 5, 6), (0, 1, 3, 8)
 
@@ -37,15 +37,8 @@ def _augmentation(ds, seed: int = 0) -> Augmentation:
 
 @pytest.fixture
 def no_llm(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("an LLM was called")
-
-    monkeypatch.setattr("lmrec.llm.chat.make_backend", refuse)
-    monkeypatch.setattr("lmrec.llm.chat.generate_chat", refuse)
-    monkeypatch.setattr("lmrec.llm.chat.LocalChat.__init__", refuse)
-    fake = FakeEmbedder()
-    monkeypatch.setattr("lmrec.llmrec.pipeline.embed_texts", fake)
-    return fake
+    """Every way to an LLM fails; the text embedder is a recording fake."""
+    return refuse_llm(monkeypatch, "lmrec.llmrec.pipeline.embed_texts")
 
 
 def test_generated_is_the_augmentation_itself():

@@ -15,7 +15,7 @@ from lmrec.paths import stage_dir, write_pointer
 from lmrec.rlmrec.embeddings import control_targets, profile_targets
 from lmrec.rlmrec.profiles import FALLBACK_REASONING, dataset_key, embeddings_pointer
 from lmrec.utils import write_json
-from tests.text_planted import DIM, FakeEmbedder, text_dataset
+from tests.text_planted import DIM, FakeEmbedder, refuse_llm, text_dataset
 
 FAILED_USERS, FAILED_ITEMS = {1, 4}, {0, 7}
 
@@ -40,16 +40,7 @@ def _product(folder, ds, seed: int = 3):
 @pytest.fixture
 def no_llm(monkeypatch):
     """Every way to an LLM fails; the text embedder is a recording fake."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("an LLM was called")
-
-    monkeypatch.setattr("lmrec.llm.chat.make_backend", refuse)
-    monkeypatch.setattr("lmrec.llm.chat.generate_chat", refuse)
-    monkeypatch.setattr("lmrec.llm.chat.LocalChat.__init__", refuse)
-    fake = FakeEmbedder()
-    monkeypatch.setattr("lmrec.llm.embed_texts", fake)
-    monkeypatch.setattr("lmrec.llm.embed.embed_texts", fake)
-    return fake
+    return refuse_llm(monkeypatch, "lmrec.llm.embed_texts", "lmrec.llm.embed.embed_texts")
 
 
 def test_cycle_permutation_moves_every_covered_id_and_only_those():
