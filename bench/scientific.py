@@ -191,12 +191,14 @@ def collect(outputs: list[Path], records: list[Path]) -> dict:
             extra = rec.get("extra", {})
             entry.update(_protocols(rec))
             entry.update({"best_epoch": extra.get("best_epoch"), "epochs_run": extra.get("epochs_run"),
-                          "history": extra.get("history")})
+                          "history": extra.get("history"), "status": rec.get("status", "completed")})
             row["status"].append(rec.get("status", "completed"))
             timings = rec.get("timings", {})
             total = float(timings.get("total", sum(v for v in timings.values() if isinstance(v, (int, float)))))
             # a resumed run's timings cover its last session only; its training seconds cover every session
-            row["cpu_seconds"] += max(total, float(extra.get("train_seconds", 0.0)) + float(timings.get("evaluate", 0.0)))
+            seconds = max(total, float(extra.get("train_seconds", 0.0)) + float(timings.get("evaluate", 0.0)))
+            entry["cpu_seconds"] = entry.get("cpu_seconds", 0.0) + seconds
+            row["cpu_seconds"] += seconds
             row["folders"].append(rec["folder"])
     for folder in records:
         for path in sorted(Path(folder).glob("*.json")):
@@ -212,6 +214,11 @@ def collect(outputs: list[Path], records: list[Path]) -> dict:
             row["status"].append(rec.get("status", "completed"))
             row["cpu_seconds"] += float(rec.get("cpu_seconds", rec.get("train_seconds", 0.0)))
             row["folders"].append(str(path))
+    return summarize(rows)
+
+
+def summarize(rows: dict) -> dict:
+    """Each row's mean ± 95 % interval per protocol over its seeds, capped flag and CPU-hours (in place)."""
     for name, row in rows.items():
         for proto in ("unmasked", "masked"):
             per_seed = [s[proto] for s in row["seeds"].values() if proto in s]
@@ -253,14 +260,35 @@ def external_rows(path: Path) -> dict[str, dict]:
     return out
 
 
-def kept_rows(previous: Path, measured: set[str]) -> dict[str, dict]:
-    """The rows of an earlier ``scientific.json`` (its ``detail``) that this collect did not measure: runs made in
-    another checkout or session whose folders are not here. Each names where it was kept from."""
+def keep_previous(rows: dict, previous: Path) -> dict[str, dict]:
+    """Add to ``rows`` what an earlier ``scientific.json`` (its ``detail``) holds and this collect did not measure:
+    whole rows, and single seeds of a row measured here for other seeds (e.g. seed 2023 run in an earlier session,
+    2024/2025 now), so the means and paired differences cover every seed. Runs made in another checkout or session
+    have no folder here; each kept row or seed names where it was kept from. Returns ``rows`` re-summarized."""
     if not previous or not previous.exists():
-        return {}
+        return rows
     detail = json.loads(previous.read_text()).get("detail", {})
     name = str(previous.relative_to(ROOT) if previous.is_relative_to(ROOT) else previous)
-    return {row: {**rec, "kept_from": rec.get("kept_from", name)} for row, rec in detail.items() if row not in measured}
+    for row_name, rec in detail.items():
+        if row_name not in rows:
+            rows[row_name] = {**rec, "kept_from": rec.get("kept_from", name)}
+            continue
+        row = rows[row_name]
+        if row.get("source"):  # another script's means: no seeds to merge
+            continue
+        old_seeds = rec.get("seeds", {})
+        for seed, entry in old_seeds.items():
+            if seed in row["seeds"]:
+                continue
+            # records written before per-seed status and seconds: the row's first status, an equal share of its seconds
+            status = entry.get("status", (rec.get("status") or ["completed"])[0])
+            seconds = entry.get("cpu_seconds", float(rec.get("cpu_seconds", 0.0)) / max(1, len(old_seeds)))
+            row["seeds"][seed] = {**entry, "status": status, "cpu_seconds": seconds,
+                                  "kept_from": entry.get("kept_from", name)}
+            row["status"].append(status)
+            row["cpu_seconds"] += seconds
+            row.setdefault("kept_seeds", []).append(seed)
+    return summarize(rows)
 
 
 def paired(rows: dict, row: str, base: str = "SASRec", metric: str = "ndcg@10", proto: str = "unmasked"):
@@ -306,9 +334,14 @@ def markdown(rows: dict, machine: dict) -> str:
     kept = sorted({row["kept_from"] for row in rows.values() if row.get("kept_from")})
     if sources:
         lines += ["", "From other scripts' records (means, no per-seed numbers): " + "; ".join(sources) + "."]
+    kept_seeds = sorted({s["kept_from"] for r in rows.values() for s in r["seeds"].values() if s.get("kept_from")})
+    kept = sorted(set(kept) | set(kept_seeds))
     if kept:
+        names = [n for n, r in rows.items() if r.get("kept_from")]
+        names += [f"{n} (seed{'s' if len(r['kept_seeds']) > 1 else ''} {', '.join(sorted(r['kept_seeds']))})"
+                  for n, r in rows.items() if r.get("kept_seeds") and not r.get("kept_from")]
         lines += ["", "Kept from " + ", ".join(kept) + " (runs made earlier, their folders not on this machine): "
-                  + ", ".join(sorted(n for n, r in rows.items() if r.get("kept_from"))) + "."]
+                  + ", ".join(sorted(names)) + "."]
     return "\n".join(lines)
 
 
@@ -347,7 +380,7 @@ def run_collect(args: argparse.Namespace) -> dict:
     recformer = Path(args.recformer_rows) if args.recformer_rows else out.parent / RECFORMER_ROWS.name
     rows.update({k: v for k, v in external_rows(recformer).items() if k not in rows})  # per-seed records win
     previous = Path(args.keep) if args.keep is not None else out
-    rows.update(kept_rows(previous, set(rows)) if str(previous) else {})
+    rows = keep_previous(rows, previous) if str(previous) else rows
     machine = environment("cpu")
     diffs = {r: {p: paired(rows, r, proto=p) for p in ("unmasked", "masked")} for r in rows if r not in ("SASRec", "MostPop")}
     paired_rows = {r: {p: {m: paired_detail(rows, r, metric=m, proto=p) for m in PAIRED_METRICS}

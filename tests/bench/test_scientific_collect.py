@@ -61,3 +61,26 @@ def test_the_tables_replace_only_the_marked_part_of_the_markdown(tmp_path):
     assert sci.write_tables(md, "new table")
     assert md.read_text() == f"prose before\n{sci.BEGIN}\nnew table\n{sci.END}\nprose after\n"
     assert not sci.write_tables(tmp_path / "absent.md", "t")
+
+
+def test_a_seed_of_an_earlier_record_joins_the_seeds_measured_now(tmp_path):
+    """Seed 2023 ran in an earlier session (only its record is left), 2024 runs now: the row, its mean and the
+    paired difference cover both seeds; a seed measured now is not replaced by the earlier record's."""
+    earlier_seeds = {"2023": {"unmasked": _seed(0.09, 0.15)}, "2024": {"unmasked": _seed(0.50, 0.50)}}
+    previous = tmp_path / "scientific.json"
+    previous.write_text(json.dumps({"detail": {"LEARN (finetuned)": {
+        "seeds": earlier_seeds, "status": ["converged"], "cpu_seconds": 100.0, "folders": []}}}))
+    rows = {"LEARN (finetuned)": {"seeds": {"2024": {"unmasked": _seed(0.11, 0.13), "status": "converged",
+                                                     "cpu_seconds": 40.0}},
+                                  "status": ["converged"], "cpu_seconds": 40.0, "folders": ["f"]},
+            "SASRec": {"seeds": {"2023": {"unmasked": _seed(0.10, 0.14)}, "2024": {"unmasked": _seed(0.10, 0.14)}},
+                       "status": ["converged"] * 2, "cpu_seconds": 1.0, "folders": []}}
+    merged = sci.keep_previous(sci.summarize(rows), previous)
+    learn = merged["LEARN (finetuned)"]
+    assert sorted(learn["seeds"]) == ["2023", "2024"] and learn["kept_seeds"] == ["2023"]
+    assert learn["seeds"]["2024"]["unmasked"] == _seed(0.11, 0.13)  # measured now wins
+    assert learn["unmasked"]["ndcg@10"][0] == pytest.approx(0.10)  # mean over both seeds
+    assert learn["cpu_seconds"] == pytest.approx(40.0 + 50.0)  # an equal share of the earlier row's seconds
+    d = sci.paired_detail(merged, "LEARN (finetuned)", metric="ndcg@10")
+    assert d["per_seed"] == pytest.approx({"2023": -0.01, "2024": 0.01})
+    assert "LEARN (finetuned) (seed 2023)" in sci.markdown(merged, {})
