@@ -37,6 +37,8 @@ PAIRS = (("generated", "raw"), ("generated", "shuffled"), ("generated", "plain")
          ("shuffled", "plain"), ("gen", "plain"))
 ARM_TEXT = {"generated": "(a) LLM products", "raw": "(b) own text, no LLM", "shuffled": "(c) LLM vectors shuffled",
             "plain": "without them", "gen": "+Gen, LLM products"}
+# lmrec.eval.intervals.direction of a pair -> its verdict, and the verdict's mark in the table
+VERDICTS = {1: "a > b", -1: "a < b", 0: "no difference shown", None: "n < 2"}
 MARKS = {"a > b": " ▲", "a < b": " ▼", "no difference shown": "", "n < 2": ""}
 NOTEBOOK_METHOD = {"11_lightgcn": "LightGCN+Con", "21_llmrec_train": "LLMRec"}
 
@@ -77,16 +79,11 @@ def arm_of(notebook: str, params: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def mean_ci(values: list[float]) -> tuple[float, float]:
-    """Mean and half-width of the 95 % Student-t interval (NaN half-width with fewer than two values)."""
-    from lmrec.run.report import mean_ci as report_mean_ci
-
-    return report_mean_ci(values)
-
-
 def summarize(observations: list[Observation], metrics: tuple[str, ...] = METRICS) -> dict[str, Any]:
     """Per method: each arm's seeds, per-seed values, mean and interval half-width; each pair's per-seed
     differences over the seeds BOTH arms ran (a run's later duplicate of a seed replaces the earlier)."""
+    from lmrec.eval.intervals import direction, mean_ci, paired
+
     out: dict[str, Any] = {}
     by_method: dict[str, dict[str, dict[int, Observation]]] = {}
     for ob in observations:
@@ -108,26 +105,13 @@ def summarize(observations: list[Observation], metrics: tuple[str, ...] = METRIC
                 continue
             pair: dict[str, Any] = {}
             for m in metrics:
-                va, vb = entry["arms"][a][m]["values"], entry["arms"][b][m]["values"]
-                shared = sorted(set(va) & set(vb))
-                diffs = {s: va[s] - vb[s] for s in shared}
-                mean, half = mean_ci(list(diffs.values()))
-                pair[m] = {"mean": mean, "ci95": half, "n": len(diffs), "diffs": diffs, "verdict": verdict(mean, half)}
+                d = paired(entry["arms"][a][m]["values"], entry["arms"][b][m]["values"]) or \
+                    {"per_seed": {}, "mean": math.nan, "ci95": math.nan, "n": 0}  # no seed in common
+                pair[m] = {"mean": d["mean"], "ci95": d["ci95"], "n": d["n"], "diffs": d["per_seed"],
+                           "verdict": VERDICTS[direction(d)]}
             entry["paired"][f"{a} - {b}"] = pair
         out[method] = entry
     return out
-
-
-def verdict(mean: float, half: float) -> str:
-    """``a > b`` / ``a < b`` when the paired 95 % interval excludes 0, ``no difference shown`` when it holds 0,
-    ``n < 2`` without an interval."""
-    if math.isnan(half):
-        return "n < 2"
-    if mean - half > 0:
-        return "a > b"
-    if mean + half < 0:
-        return "a < b"
-    return "no difference shown"
 
 
 def _fmt(mean: float, half: float, digits: int = 4, signed: bool = False) -> str:

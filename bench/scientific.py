@@ -40,7 +40,7 @@ import torch
 import yaml
 
 from lmrec.data import load_dataset
-from lmrec.eval import evaluate
+from lmrec.eval import evaluate, intervals
 from lmrec.eval.ranking import exclusion
 from lmrec.run.context import environment
 from lmrec.seqrec import SEQ_PROTOCOL, LeaveOneOut
@@ -54,6 +54,7 @@ PARAMS = ROOT / "params" / "scientific" / "sequential.yaml"
 RECFORMER_ROWS = ROOT / "bench" / "results" / "recformer_scientific_full.json"  # written by bench/recformer_scientific_full.py
 NOT_CONVERGED = ("capped", "epoch_limit")  # lmrec.train.engine.NOT_CONVERGED: reported as capped
 PAIRED_METRICS = ("ndcg@10", "recall@10")
+VERDICTS = {1: "yes, above", -1: "yes, below", 0: "no", None: "- (one seed)"}  # "excludes 0" of intervals.direction
 # notebook-06 parameter -> SASRecConfig field
 SASREC_FIELDS = {"HIDDEN_DIM": "hidden_dim", "N_BLOCKS": "n_blocks", "N_HEADS": "n_heads", "DROPOUT": "dropout",
                  "MAX_LEN": "max_len", "LOSS": "loss", "EPOCHS": "epochs", "BATCH_SIZE": "batch_size", "LR": "lr",
@@ -148,14 +149,11 @@ def run_mostpop(args: argparse.Namespace) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ collect
-def mean_ci(values: list[float]) -> tuple[float, float]:
-    """Mean and the half-width of its 95 % t-interval (0 for one value)."""
-    from scipy import stats
-
-    v = np.asarray(values, dtype=float)
-    if len(v) < 2:
-        return float(v.mean()), 0.0
-    return float(v.mean()), float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+def _interval(values: list[float]) -> tuple[float, float]:
+    """Mean and the half-width of its 95 % t-interval, 0.0 for one seed (this record's JSON and tables hold 0 there,
+    not :func:`~lmrec.eval.intervals.mean_ci`'s NaN)."""
+    mean, half = intervals.mean_ci(values)
+    return mean, 0.0 if math.isnan(half) else half
 
 
 def _runs(outputs: Path) -> list[dict]:
@@ -223,7 +221,7 @@ def summarize(rows: dict) -> dict:
         for proto in ("unmasked", "masked"):
             per_seed = [s[proto] for s in row["seeds"].values() if proto in s]
             if per_seed and name != "MostPop":
-                row[proto] = {m: mean_ci([s[m] for s in per_seed]) for m in METRICS if all(m in s for s in per_seed)}
+                row[proto] = {m: _interval([s[m] for s in per_seed]) for m in METRICS if all(m in s for s in per_seed)}
             elif per_seed:  # MostPop: no seed; each protocol from its own run (both hold the same numbers)
                 row[proto] = {m: (per_seed[0][m], 0.0) for m in METRICS if m in per_seed[0]}
         row["capped"] = any(s in NOT_CONVERGED for s in row["status"])
@@ -300,15 +298,13 @@ def paired(rows: dict, row: str, base: str = "SASRec", metric: str = "ndcg@10", 
 def paired_detail(rows: dict, row: str, base: str = "SASRec", metric: str = "ndcg@10",
                   proto: str = "unmasked") -> dict | None:
     """``row - base`` per common seed, their mean, the half-width of its 95 % t-interval and whether the interval
-    excludes 0 (None without common seeds; with one seed there is no interval)."""
-    a, b = rows.get(row, {}).get("seeds", {}), rows.get(base, {}).get("seeds", {})
-    common = sorted(s for s in set(a) & set(b) if proto in a[s] and proto in b[s])
-    if not common:
-        return None
-    per_seed = {s: a[s][proto][metric] - b[s][proto][metric] for s in common}
-    mean, ci = mean_ci(list(per_seed.values()))
-    return {"per_seed": per_seed, "mean": mean, "ci95": ci, "n": len(common),
-            "excludes_zero": bool(len(common) > 1 and abs(mean) > ci)}
+    excludes 0 (None without common seeds; with one seed there is no interval: half-width 0, not excluding 0)."""
+    a, b = ({s: v[proto].get(metric) for s, v in rows.get(name, {}).get("seeds", {}).items() if proto in v}
+            for name in (row, base))
+    d = intervals.paired(a, b)
+    if d and d["n"] < 2:
+        d["ci95"] = 0.0
+    return d
 
 
 def markdown(rows: dict, machine: dict) -> str:
@@ -354,8 +350,7 @@ def paired_markdown(paired_rows: dict) -> str:
                 if not d:
                     continue
                 seeds = ", ".join(f"{s}: {v:+.4f}" for s, v in d["per_seed"].items())
-                verdict = ("yes, above" if d["mean"] > 0 else "yes, below") if d["excludes_zero"] else \
-                    ("no" if d["n"] > 1 else "- (one seed)")
+                verdict = VERDICTS[intervals.direction(d)]
                 lines.append(f"| {row} | history {'not ' if proto == 'unmasked' else ''}masked | {metric} | {seeds} | "
                              f"{d['mean']:+.4f} ± {d['ci95']:.4f} | {verdict} |")
     return "\n".join(lines)

@@ -84,3 +84,20 @@ def test_a_seed_of_an_earlier_record_joins_the_seeds_measured_now(tmp_path):
     d = sci.paired_detail(merged, "LEARN (finetuned)", metric="ndcg@10")
     assert d["per_seed"] == pytest.approx({"2023": -0.01, "2024": 0.01})
     assert "LEARN (finetuned) (seed 2023)" in sci.markdown(merged, {})
+
+
+def test_paired_table_words_and_a_single_common_seed():
+    """One common seed: half-width 0 (this record holds no NaN), not 'excludes 0'; the table says so."""
+    rows = {**ROWS, "One": {"seeds": {"2": {"unmasked": _seed(0.15, 0.15)}}}}
+    one = sci.paired_detail(rows, "One", metric="ndcg@10")
+    assert one == {"per_seed": {"2": pytest.approx(0.04)}, "mean": pytest.approx(0.04), "ci95": 0.0, "n": 1,
+                   "excludes_zero": False}
+    lower = sci.paired_detail({"SASRec": ROWS["LEARN (finetuned)"], "L": ROWS["SASRec"]}, "L", metric="ndcg@10")
+    text = sci.paired_markdown({"One": {"unmasked": {"ndcg@10": one}},
+                                "LEARN": {"unmasked": {"ndcg@10": sci.paired_detail(ROWS, "LEARN (finetuned)"),
+                                                       "recall@10": sci.paired_detail(ROWS, "LEARN (finetuned)",
+                                                                                      metric="recall@10")}},
+                                "L": {"unmasked": {"ndcg@10": lower}}})
+    assert "| One | history not masked | ndcg@10 | 2: +0.0400 | +0.0400 ± 0.0000 | - (one seed) |" in text
+    assert "| +0.0233 ± 0.0143 | yes, above |" in text and "| +0.0067 ± 0.0143 | no |" in text
+    assert "| -0.0233 ± 0.0143 | yes, below |" in text

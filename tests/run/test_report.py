@@ -13,7 +13,6 @@ from lmrec.run.report import (
     build_tables,
     cells,
     collect_runs,
-    mean_ci,
     paired_mark,
     provenance,
     readme_block,
@@ -130,7 +129,6 @@ def test_seeds_give_the_mean_and_a_95_percent_t_interval_and_other_parameters_ar
     text = cells(rt).loc["LightGCN", "recall@20"]
     assert text == f"{values.mean():.4f} ± {half:.4f}" and cells(rt).loc["LightGCN", "seeds"] == "3"
     assert "1 older run(s) of LightGCN with other parameters" in table_markdown(rt)
-    assert mean_ci([0.5]) == (0.5, pytest.approx(float("nan"), nan_ok=True))
 
 
 def test_paired_marker_only_beyond_noise_over_shared_seeds():

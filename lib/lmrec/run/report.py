@@ -15,7 +15,6 @@ Tables are written as CSV (long form, one line per row with its dataset and run 
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..eval.intervals import direction, mean_ci, paired
 from ..paths import notebooks_dir, runs_dir, tables_dir
 from ..train.engine import NOT_CONVERGED
 from ..utils import atomic_path
@@ -186,41 +186,10 @@ def _metric_key(name: str) -> tuple:
     return (rank, base, k)
 
 
-def t_quantile(df: int) -> float:
-    """The 97.5 % quantile of Student's t with ``df`` degrees of freedom."""
-    from scipy import stats
-
-    return float(stats.t.ppf(0.975, df))
-
-
-def mean_ci(values: list[float]) -> tuple[float, float]:
-    """Mean and half-width of the 95 % t-interval (NaN with fewer than two values)."""
-    vals = [v for v in values if v is not None and not math.isnan(v)]
-    if not vals:
-        return math.nan, math.nan
-    n = len(vals)
-    mean = sum(vals) / n
-    if n < 2:
-        return mean, math.nan
-    sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1))
-    return mean, t_quantile(n - 1) * sd / math.sqrt(n)
-
-
 def paired_mark(row: dict[int, float], base: dict[int, float]) -> str:
-    """``▲``/``▼`` when the mean paired difference (same seeds) has a 95 % interval that excludes 0, else ``""``.
-    Needs at least two shared seeds."""
-    seeds = sorted(set(row) & set(base))
-    diffs = [row[s] - base[s] for s in seeds if not (math.isnan(row[s]) or math.isnan(base[s]))]
-    if len(diffs) < 2:
-        return ""
-    mean, half = mean_ci(diffs)
-    if math.isnan(half):
-        return ""
-    if mean - half > 0:
-        return "▲"
-    if mean + half < 0:
-        return "▼"
-    return ""
+    """``▲``/``▼`` when the mean paired difference over the seeds both share has a 95 % interval wholly above /
+    below 0 (:func:`lmrec.eval.intervals.paired`), else ``""``."""
+    return {1: "▲", -1: "▼"}.get(direction(paired(row, base)), "")
 
 
 def capped_note(statuses: list[str]) -> str:
