@@ -87,7 +87,7 @@ def test_one_dccf_layer_matches_dense_reference():
     nu = 3
     ego = torch.randn(7, 4)
     cu, ci = torch.randn(4, 3), torch.randn(4, 3)
-    final, views = dccf_encode(ego, graph, cu, ci, n_layers=1)
+    final, views = dccf_encode(ego, graph, cu, ci, layers=1)
 
     a = dense_adj(train)
     d = a.sum(1).pow(-0.5)

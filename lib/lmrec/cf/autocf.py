@@ -6,8 +6,8 @@ A masked graph autoencoder whose masks are learned:
   layer-0 embeddings, computed with the all-one adjacency) is compared with its own embedding:
   ``phi_v = sigmoid(cos(s_v, e_v))``. ``log phi_v`` plus Gumbel noise ranks the nodes and the top
   ``seed_num`` become mask centres; ``-mean(log phi + noise)`` is the infomax loss.
-* **Subgraph masking.** Edges within ``mask_depth`` hops of the seeds are removed; the encoder (``gcn_layers``
-  of ``D^-1/2 A' D^-1/2`` propagation) sees the rest. The decoder graph links random pairs of masked nodes
+* **Subgraph masking.** Edges within ``mask_depth`` hops of the seeds are removed; the encoder (``layers``
+  products with ``D^-1/2 A' D^-1/2``, RLMRec's ``gcn_layer``) sees the rest. The decoder graph links random pairs of masked nodes
   (plus a ``random_node_share`` of random nodes) as many times as there are edges, plus self-loops and the
   kept edges.
 * **Graph-transformer decoder.** ``gt_layers`` of multi-head attention restricted to the decoder edges

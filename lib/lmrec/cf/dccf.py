@@ -122,7 +122,7 @@ class DCCFViews:
 
 
 def dccf_encode(ego: torch.Tensor, graph: Graph, user_intent: torch.Tensor, item_intent: torch.Tensor,
-                n_layers: int, pairs: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+                layers: int, pairs: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
                 ) -> tuple[torch.Tensor, DCCFViews]:
     """DCCF's propagation from ego embeddings ``[n_nodes, d]``: returns ``sum_l E^l`` and the layer views.
     The fixed graph uses the graph's backend; the two learned graphs (new values every step, gradients
@@ -130,10 +130,10 @@ def dccf_encode(ego: torch.Tensor, graph: Graph, user_intent: torch.Tensor, item
     ``torch`` backend, else pure-PyTorch gather + ``index_add`` (:func:`spmm_multi`)."""
     adj = graph.adj(self_loops=False)
     rows, cols, n = adj.rows, adj.cols, adj.n
-    layers = [ego]
+    outputs = [ego]
     views = DCCFViews([], [], [], [])
-    for _ in range(n_layers):
-        e = layers[-1]
+    for _ in range(layers):
+        e = outputs[-1]
         z = adj @ e
         r = torch.cat([intent_aggregate(e[: graph.n_users], user_intent),
                        intent_aggregate(e[graph.n_users:], item_intent)], dim=0)
@@ -145,8 +145,8 @@ def dccf_encode(ego: torch.Tensor, graph: Graph, user_intent: torch.Tensor, item
         views.intent.append(r)
         views.local_adaptive.append(h_beta)
         views.intent_adaptive.append(h_gamma)
-        layers.append(z + r + h_beta + h_gamma + e)
-    return torch.stack(layers, 0).sum(0), views
+        outputs.append(z + r + h_beta + h_gamma + e)
+    return torch.stack(outputs, 0).sum(0), views
 
 
 def dccf_contrastive_loss(views: DCCFViews, n_users: int, users: torch.Tensor, pos_items: torch.Tensor,
