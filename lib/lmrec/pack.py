@@ -24,7 +24,6 @@ automatically: one line says it exists and that ``make pack`` completes it.
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import os
 import re
@@ -80,15 +79,9 @@ def planned_params(params: dict, overrides: dict | None = None) -> dict[str, dic
 
 
 def _run_params(run: Any) -> dict[str, Any]:
-    """A planned run's parameters: the parameters cell's defaults (source text) overlaid by the set's values."""
-    def literal(text: Any) -> Any:
-        try:
-            return ast.literal_eval(text) if isinstance(text, str) else text
-        except (ValueError, SyntaxError):
-            return text
-
-    return {**{k: literal(v) for k, v in run.defaults.items() if k != "RUN_DIR"},
-            **{k: v for k, v in run.params.items() if k != "RUN_DIR"}}
+    """A planned run's parameters: the planner's own reading of the parameters cell overlaid by the set's values
+    (:attr:`lmrec.run.plan.PlannedRun.values`; no second reader of the cell here)."""
+    return run.values
 
 
 def stale_reasons(manifest: dict[str, Any], params: dict[str, dict[str, Any]] | None = None) -> list[str]:

@@ -2,7 +2,6 @@
 6 backbones x 3 variants) against the released configuration (tests/cf/rlmrec_released_config.yaml), switches
 included, and every switch reaches the backbone's parameters."""
 
-import ast
 from functools import cache
 from pathlib import Path
 from unittest import mock
@@ -44,8 +43,7 @@ def _runs(dataset: str) -> dict[tuple[str, str], tuple[dict, set]]:
         plan = build_plan(list(NOTEBOOKS.values()), load_params([REPO_ROOT / f"params/rlmrec_{dataset}"]))
     out = {}
     for run in plan:
-        values = {k: ast.literal_eval(v) if isinstance(v, str) else v for k, v in run.defaults.items()}
-        values.update(run.params)
+        values = run.values
         model = next(m for m, nb in NOTEBOOKS.items() if nb == run.notebook)
         assert (model, values["ALIGNMENT"]) not in out, f"two rows for {model} {values['ALIGNMENT']} in rlmrec_{dataset}"
         out[model, values["ALIGNMENT"]] = values, set(run.params)

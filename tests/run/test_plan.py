@@ -252,3 +252,27 @@ def test_the_time_budget_is_not_part_of_a_runs_identity(tmp_path):
     assert "time_limit" not in base
     assert name(TIME_LIMIT_S=60)[0] == base == name()[0]
     assert name(LR=0.2, TIME_LIMIT_S=3000)[0] != base
+
+
+def test_a_runs_values_are_the_cells_defaults_as_python_values_under_the_plans_values(typed):
+    run = build_plan([], {"notebooks": {"10_t": {"KS": [20]}}}, {"EPOCHS": 3}, notebooks=typed)[0]
+    assert run.values == {"DATASET": "ml100k", "SPLIT": "rlmrec", "EPOCHS": 3, "LR": 0.005, "KS": [20], "FLAG": True,
+                          "SEED": 2023}
+    assert run.defaults["LR"] == "0.005"  # the run's identity keeps the source text (run folders do not move)
+
+
+def test_the_two_readers_of_a_parameters_cell_agree_on_every_notebook():
+    """papermill's reading (names, source text: what the runner injects and checks names against) and
+    lmrec.defaults.literal_defaults (Python values: what library code, the plan's types and the pack use) see the
+    same parameters with the same values: a default that is not a plain literal would split them."""
+    import ast
+
+    from lmrec.defaults import literal_defaults
+    from lmrec.run.plan import find_notebooks
+
+    for name, path in find_notebooks().items():
+        text, typed = notebook_parameters(path), literal_defaults(path)
+        assert set(text) == set(typed), f"{name}: only papermill sees {sorted(set(text) - set(typed))}"
+        for key, source in text.items():
+            value = ast.literal_eval(source)
+            assert (value, type(value)) == (typed[key], type(typed[key])), f"{name}: {key} = {source}"

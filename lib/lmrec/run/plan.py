@@ -56,6 +56,7 @@ class PlannedRun:
     html: bool = False
     defaults: dict[str, Any] = field(default_factory=dict)  # the parameters cell's defaults (source text)
     reads: tuple[str, ...] = ()  # notebooks whose products this one reads (notebook metadata lmrec.reads)
+    default_values: dict[str, Any] = field(default_factory=dict, repr=False)  # the same defaults as Python values
     key: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -66,6 +67,12 @@ class PlannedRun:
     @property
     def name(self) -> str:
         return f"{self.notebook}/{self.label}-{self.key}" if self.label else f"{self.notebook}/{self.key}"
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """Every value the run's kernel gets: the parameters cell's defaults (as Python values, read by
+        :func:`lmrec.defaults.literal_defaults`) overlaid by the plan's values; ``RUN_DIR`` left out."""
+        return {k: v for k, v in {**self.default_values, **self.params}.items() if k not in RESERVED}
 
 
 def deep_merge(base: dict, extra: dict) -> dict:
@@ -301,7 +308,8 @@ def build_plan(patterns: list[str], params: dict, overrides: dict[str, Any] | No
                 varied = list(dict.fromkeys((["SEED"] if seed is not None else []) + [*combo, *plain, *nb_overrides]))
                 label = _label(without_budget({k: values[k] for k in varied if k in values}))
                 defaults = {k: v for k, v in decl.items() if k not in RESERVED}
-                runs.append(PlannedRun(nb, notebooks[nb], values, label, nb in always, nb in html, defaults, reads))
+                runs.append(PlannedRun(nb, notebooks[nb], values, label, nb in always, nb in html, defaults, reads,
+                                       {k: v for k, v in typed.items() if k in defaults}))
     unused = [k for k in overrides if "." not in k and not any(k in declared[n] for n in chosen)]
     if unused:
         raise PlanError(f"--set: {unused} declared by none of the selected notebooks")
