@@ -32,9 +32,12 @@ kind = sys.argv[1]
 if kind == "lightgcn":
     from lmrec.cf.notebook import CFSpec, train_backbone
     from lmrec.data import load_dataset
-    ds = load_dataset("ml100k", "rlmrec", seed=2023, min_rating=4)
-    # notebook 11's defaults, at notebook 20's base width; 6 epochs, no validation
-    spec = CFSpec.from_notebook("lightgcn", {"EMBED_DIM": 64, "LAYERS": 2, "EPOCHS": 6, "EVAL_EVERY": 100}, progress=False)
+    from lmrec.defaults import notebook_defaults
+    nb11 = notebook_defaults("11_lightgcn")
+    ds = load_dataset(nb11["DATASET"], nb11["SPLIT"], seed=nb11["SEED"], min_rating=nb11["MIN_RATING"])
+    # notebook 11's defaults, at notebook 20's base model (BASE_DIM, 2 layers in its code); 6 epochs, no validation
+    spec = CFSpec.from_notebook("lightgcn", {"EMBED_DIM": notebook_defaults("20_llmrec_augment")["BASE_DIM"], "LAYERS": 2,
+                                             "EPOCHS": 6, "EVAL_EVERY": 100}, progress=False)
     t0, c0 = time.perf_counter(), time.process_time()
     train_backbone(spec, device=torch.device("cpu"), dataset=ds)
 else:

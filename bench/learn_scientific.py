@@ -29,6 +29,16 @@ from lmrec.seqrec.evaluate import sequential_metrics
 from lmrec.utils import resolve_device, seed_everything, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
+STAGE_NOTEBOOKS = {"pretrain": "40_learn_pretrain", "finetune": "41_learn_finetune"}
+
+
+def stage_config(stage: str, epochs: int, batch_size: int, seed: int, mask_history: bool) -> LearnTrainConfig:
+    """One stage's training: its notebook's (40: pretrain, 41: finetune) learning rate, warm-up, samples per user
+    and validation cadence, with this benchmark's epochs, batch size and seed."""
+    nb = notebook_defaults(STAGE_NOTEBOOKS[stage])
+    return LearnTrainConfig(stage=stage, epochs=epochs, batch_size=batch_size, lr=nb["LR"],
+                            samples_per_user=nb["SAMPLES_PER_USER"], warmup_epochs=nb["WARMUP_EPOCHS"],
+                            eval_every=nb["EVAL_EVERY"], patience=nb["PATIENCE"], seed=seed, mask_history=mask_history)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -77,12 +87,11 @@ def main(argv: list[str] | None = None) -> dict:
     embed_s = time.perf_counter() - t
     print("content", tuple(content.shape), embed_stats, f"{embed_s:.1f} s", flush=True)
     model = LearnModel(content, TowerConfig(input_dim=content.shape[1], hidden_dim=args.hidden, n_layers=args.layers,
-                                            n_heads=2, output_dim=args.output_dim, max_len=args.max_len)).to(device)
+                                            n_heads=tower["N_HEADS"], output_dim=args.output_dim,
+                                            max_len=args.max_len)).to(device)
     stages = {}
-    for stage, epochs, lr in (("pretrain", args.pretrain_epochs, 1e-3), ("finetune", args.finetune_epochs, 5e-4)):
-        cfg = LearnTrainConfig(stage=stage, epochs=epochs, batch_size=args.batch_size, lr=lr, samples_per_user=2,
-                          warmup_epochs=1 if stage == "pretrain" else 0, eval_every=2, patience=3, seed=args.seed,
-                          mask_history=mask)
+    for stage, epochs in (("pretrain", args.pretrain_epochs), ("finetune", args.finetune_epochs)):
+        cfg = stage_config(stage, epochs, args.batch_size, args.seed, mask)
         cpu0 = time.process_time()
         res = train(model, dataset, cfg, args.max_len, device, loo=loo)
         test = {m: evaluate_towers(model, dataset, "test", loo, args.max_len, mask_history=m) for m in (True, False)}

@@ -2,8 +2,8 @@
 
     python bench/llm_decode.py --items 64 --threads 1 2 --spread --out bench/results/llm_decode.json
 
-Builds the RLMRec item-profile requests of notebook 01 as the pack makes them (params/pack/llm.yaml: word limits
-60/30, 200 new tokens, batches of 32, decoding under the JSON schema, float32 SmolLM2-135M), in the pack's order:
+Builds the RLMRec item-profile requests of notebook 01 as the pack makes them (its run under params/default +
+params/pack, read by :func:`pack_profiles`: word limits, new tokens, batches, the JSON schema, dtype), in the pack's order:
 the first ``--items`` items, chunks of 64 requests (generate_chat's chunk), sorted by prompt length inside a chunk
 and cut into batches of 32 (LocalChat.generate's batching). Each batch is decoded greedily by both loops
 (``LocalChat._generate_torch`` with ``_hf_generate`` True: Hugging Face ``generate``; False:
@@ -24,18 +24,29 @@ from pathlib import Path
 import torch
 
 
+def pack_profiles() -> dict:
+    """The values notebook 01 runs with when the pack is made (params/default + params/pack over its cell)."""
+    from lmrec.pack import pack_params, planned_params
+
+    return planned_params(pack_params())["01_profiles"]
+
+
 def item_batches(n_items: int, batch_size: int, chunk: int = 64) -> tuple[list[list[list[int]]], object, object]:
     """Token ids of the pack's first ``n_items`` item prompts, batched as generate_chat + LocalChat.generate do."""
     from lmrec.data import load_dataset
     from lmrec.llm.chat import GenParams, LocalChat
     from lmrec.rlmrec.profiles import ProfileConfig, answer_schema, item_requests
 
-    cfg = ProfileConfig(item_summary_words=60, item_reasoning_words=30, user_summary_words=50,
-                        user_reasoning_words=25, max_user_items=10, desc_words=20, max_new_tokens=200,
-                        n_items=0, n_users=0, constrain=True)
-    ds = load_dataset("ml100k", "rlmrec", 2023, min_rating=4)
+    p = pack_profiles()
+    cfg = ProfileConfig(family=p["FAMILY"], item_summary_words=p["ITEM_SUMMARY_WORDS"],
+                        item_reasoning_words=p["ITEM_REASONING_WORDS"], user_summary_words=p["USER_SUMMARY_WORDS"],
+                        user_reasoning_words=p["USER_REASONING_WORDS"], max_user_items=p["MAX_USER_ITEMS"],
+                        desc_words=p["DESC_WORDS"], prefill=p["PREFILL"], max_new_tokens=p["MAX_NEW_TOKENS"],
+                        max_repairs=p["MAX_REPAIRS"], n_items=p["N_ITEMS"], n_users=p["N_USERS"],
+                        constrain=p["CONSTRAIN"])
+    ds = load_dataset(p["DATASET"], p["SPLIT"], p["SEED"], min_rating=p["MIN_RATING"])
     reqs = item_requests(ds, list(range(min(n_items, ds.n_items))), cfg)
-    backend = LocalChat(dtype="float32", batch_size=batch_size)
+    backend = LocalChat(p["MODEL"], dtype=p["DTYPE"], batch_size=batch_size, engine=p["ENGINE"])
     gen = GenParams(max_new_tokens=cfg.max_new_tokens, json_mode=True, json_schema=answer_schema("item", cfg))
     batches = []
     for start in range(0, len(reqs), chunk):
@@ -62,15 +73,20 @@ def command(args: argparse.Namespace) -> str:
     return "python bench/llm_decode.py " + " ".join(arg(k, v) for k, v in vars(args).items() if v)
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
+    """The command line; ``--batch`` defaults to the pack's batch size."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--items", type=int, default=64)
-    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--batch", type=int, default=pack_profiles()["BATCH_SIZE"])
     ap.add_argument("--threads", type=int, nargs="+", default=[2, 1])
     ap.add_argument("--spread", action="store_true",
                     help="batch b runs at the b-th thread count only (round robin): more prompts for the same time")
     ap.add_argument("--out", default="")
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = parser().parse_args()
     import lmrec.llm.constrain  # noqa: F401  imported now: later edits of the files cannot reach this run
     import lmrec.llm.decode  # noqa: F401
     batches, backend, gen = item_batches(args.items, args.batch)

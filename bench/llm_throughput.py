@@ -6,7 +6,8 @@ and 16 requests in flight against a local ``transformers serve``.
         --out bench/results/llm_throughput.md
 
 Each local configuration profiles the same first ``--items`` items, then the first ``--users`` users (RLMRec
-prompts, ``ProfileConfig`` defaults: 32 new tokens, one repair), in this one process, configurations
+prompts; data, word limits, new tokens, repairs, batch, dtype and engine default to notebook 01's run in the main
+job, :func:`main_job_profiles`, read from params/default over its parameters cell), in this one process, configurations
 alternating over ``--rounds``; no response cache (every request is a real call). The CPU capability
 (torch's dispatch level, native bf16 or not) is recorded with the machine and its load average, because
 on a shared CPU the wall-clock numbers depend on what else runs; tokens per CPU-second do much less.
@@ -21,7 +22,16 @@ import os
 import time
 
 from lmrec.llm.hf import cpu_capability
+from lmrec.paths import params_dir
 from lmrec.run.context import machine_summary
+from lmrec.run.plan import build_plan, load_params
+
+WORDS = ("ITEM_SUMMARY_WORDS", "ITEM_REASONING_WORDS", "USER_SUMMARY_WORDS", "USER_REASONING_WORDS")
+
+
+def main_job_profiles() -> dict:
+    """The values notebook 01 runs with in the main job (params/default over its parameters cell)."""
+    return build_plan(["01_profiles"], load_params([params_dir() / "default"]))[0].values
 
 
 def local_configs(engines: list[str], dtypes: list[str], batch_sizes: list[int]) -> list[dict]:
@@ -35,13 +45,15 @@ def local_configs(engines: list[str], dtypes: list[str], batch_sizes: list[int])
 
 
 def bench_local(n_items: int, n_users: int, configs: list[dict], max_new_tokens: int, rounds: int = 1,
-                max_repairs: int = 1, constrain: bool = True, words: tuple[int, int, int, int] = (15, 8, 15, 8)
+                max_repairs: int = 1, constrain: bool = True, words: tuple[int, int, int, int] | None = None
                 ) -> list[dict]:
     from lmrec.data import load_dataset
     from lmrec.llm.chat import GenParams, LocalChat
     from lmrec.rlmrec.profiles import ProfileConfig, profile_items, profile_users
 
-    ds = load_dataset("ml100k", "rlmrec", 2023, min_rating=4)
+    job = main_job_profiles()
+    words = words or tuple(job[w] for w in WORDS)
+    ds = load_dataset(job["DATASET"], job["SPLIT"], job["SEED"], min_rating=job["MIN_RATING"])
     backends = {}
     for c in configs:
         key = (c["engine"], c["dtype"])
@@ -54,10 +66,11 @@ def bench_local(n_items: int, n_users: int, configs: list[dict], max_new_tokens:
         for c in (configs if rnd % 2 == 0 else configs[::-1]):
             backend = backends[(c["engine"], c["dtype"])]
             backend.batch_size = c["batch"]
-            cfg = ProfileConfig(n_items=n_items, n_users=n_users, max_new_tokens=max_new_tokens,
+            cfg = ProfileConfig(family=job["FAMILY"], n_items=n_items, n_users=n_users, max_new_tokens=max_new_tokens,
                                 max_repairs=max_repairs, constrain=constrain, item_summary_words=words[0],
                                 item_reasoning_words=words[1], user_summary_words=words[2],
-                                user_reasoning_words=words[3])
+                                user_reasoning_words=words[3], max_user_items=job["MAX_USER_ITEMS"],
+                                desc_words=job["DESC_WORDS"], prefill=job["PREFILL"])
             for stage in ("items", "users") if n_users else ("items",):
                 load = os.getloadavg()[0]
                 t0, c0 = time.perf_counter(), time.process_time()
@@ -124,18 +137,21 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
+    """The command line; the local backend's settings default to the main job's (:func:`main_job_profiles`)."""
+    job = main_job_profiles()
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--items", type=int, default=64, help="item profiles per local configuration")
     ap.add_argument("--users", type=int, default=0, help="user profiles per local configuration (after the items)")
-    ap.add_argument("--batch", type=int, nargs="+", default=[64])
-    ap.add_argument("--dtype", nargs="+", default=["auto"], help="transformers dtypes: auto | float32 | bfloat16")
-    ap.add_argument("--engine", nargs="+", default=["transformers"], help="transformers | ctranslate2 (int8)")
+    ap.add_argument("--batch", type=int, nargs="+", default=[job["BATCH_SIZE"]])
+    ap.add_argument("--dtype", nargs="+", default=[job["DTYPE"]], help="transformers dtypes: auto | float32 | bfloat16")
+    ap.add_argument("--engine", nargs="+", default=[job["ENGINE"]], help="transformers | ctranslate2 (int8)")
     ap.add_argument("--rounds", type=int, default=1, help="repeat the configurations, alternating their order")
-    ap.add_argument("--max-new-tokens", type=int, default=32)
-    ap.add_argument("--max-repairs", type=int, default=1)
-    ap.add_argument("--no-constrain", action="store_true", help="decode without the JSON schema")
-    ap.add_argument("--words", type=int, nargs=4, default=[15, 8, 15, 8],
+    ap.add_argument("--max-new-tokens", type=int, default=job["MAX_NEW_TOKENS"])
+    ap.add_argument("--max-repairs", type=int, default=job["MAX_REPAIRS"])
+    ap.add_argument("--no-constrain", action="store_true", default=not job["CONSTRAIN"],
+                    help="decode without the JSON schema")
+    ap.add_argument("--words", type=int, nargs=4, default=[job[w] for w in WORDS],
                     help="word limits: item summary, item reasoning, user summary, user reasoning")
     ap.add_argument("--levels", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--requests", type=int, default=16)
@@ -143,7 +159,11 @@ def main() -> None:
     ap.add_argument("--skip-local", action="store_true")
     ap.add_argument("--skip-openai", action="store_true")
     ap.add_argument("--out", default="")
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = parser().parse_args()
     before = machine_summary()
     configs = local_configs(args.engine, args.dtype, args.batch)
     local = [] if args.skip_local else bench_local(args.items, args.users, configs, args.max_new_tokens,

@@ -38,6 +38,7 @@ from lmrec.run.context import machine_summary
 from lmrec.utils import atomic_path, seed_everything
 
 REPO = Path(__file__).resolve().parents[1]
+NB20 = notebook_defaults("20_llmrec_augment")  # the data, candidate count and prompt history the main job augments with
 
 
 def single_order_pair(scores: np.ndarray, order) -> tuple[int, int]:
@@ -45,22 +46,26 @@ def single_order_pair(scores: np.ndarray, order) -> tuple[int, int]:
     return int(order[int(np.argmax(scores))]), int(order[int(np.argmin(scores))])
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
+    """The command line; candidates and prompt history default to notebook 20's."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--users", type=int, default=20)
-    ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--max-history", type=int, default=5)
+    ap.add_argument("--k", type=int, default=NB20["N_CANDIDATES"])
+    ap.add_argument("--max-history", type=int, default=NB20["MAX_HISTORY"])
     ap.add_argument("--base-epochs", type=int, default=15)
     ap.add_argument("--seed", type=int, default=2023)
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "llmrec_position_bias.md"))
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = parser().parse_args()
     seed_everything(args.seed)
     before = machine_summary("cpu")
     t0, c0 = time.perf_counter(), time.process_time()
-    ds = load_dataset("ml100k", "rlmrec", seed=args.seed, min_rating=4)
-    # notebook 20's base model: notebook 11's LightGCN at 20's BASE_DIM, 2 layers, K 10/20/50
-    base_dim = notebook_defaults("20_llmrec_augment")["BASE_DIM"]
-    base = train_backbone(CFSpec.from_notebook("lightgcn", {"EMBED_DIM": base_dim, "LAYERS": 2, "SEED": args.seed,
+    ds = load_dataset(NB20["DATASET"], NB20["SPLIT"], seed=args.seed, min_rating=NB20["MIN_RATING"])
+    # notebook 20's base model: notebook 11's LightGCN at 20's BASE_DIM, 2 layers (20's code), K 10/20/50
+    base = train_backbone(CFSpec.from_notebook("lightgcn", {"EMBED_DIM": NB20["BASE_DIM"], "LAYERS": 2, "SEED": args.seed,
                                                             "KS": [10, 20, 50], "EPOCHS": args.base_epochs},
                                                progress=False), dataset=ds)
     users = np.sort(np.random.default_rng(args.seed).choice(ds.n_users, args.users, replace=False))
@@ -138,7 +143,8 @@ def main() -> None:
              "", f"Machine before: {before}", f"Machine after: {machine_summary('cpu')}",
              f"Wall {total_wall:.0f} s (base LightGCN + candidates {t_base:.0f} s; {len(prompts)} SmolLM2 forwards "
              f"{t_llm:.0f} s wall / {c_llm:.0f} s CPU, {run.stats.cache_hits} cached), CPU {total_cpu:.0f} s.", "",
-             f"ML-100K (ratings >= 4, rlmrec split, seed {args.seed}); {n} users drawn at random; candidates: top-{k} "
+             f"{NB20['DATASET']} (ratings >= {NB20['MIN_RATING']}, {NB20['SPLIT']} split, seed {args.seed}); "
+             f"{n} users drawn at random; candidates: top-{k} "
              f"of a base LightGCN ({args.base_epochs} epochs at most, valid-selected; test Recall@20 "
              f"{base.result.test.metrics['recall@20']:.4f}); prompt of notebook 20 (last {args.max_history} training "
              "items, candidates labelled 0-9); SmolLM2-135M-Instruct fp32, label log-softmax from one forward per "
