@@ -49,7 +49,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from lmrec.defaults import notebook_defaults
 from lmrec.eval import Protocol, evaluate, exclusion
+from lmrec.paths import params_dir
 from lmrec.recformer import RecformerConfig, RecformerTrainConfig, load_encoder, pretrain, tokenize_items
 from lmrec.recformer.pipeline import HEADLINE, prepare_data, save_encoder_checkpoint
 from lmrec.recformer.tokenization import TokenizedItems
@@ -62,6 +64,7 @@ from lmrec.recformer.train import (
     finetune_samples,
 )
 from lmrec.run.context import environment
+from lmrec.run.plan import load_params
 from lmrec.seqrec import SEQ_PROTOCOL, LeaveOneOut
 from lmrec.train import make_accelerator
 from lmrec.utils import seed_everything, write_json
@@ -80,16 +83,23 @@ COMMANDS = [  # what made bench/results/recformer_scientific_full.json (2026-12-
     "python bench/recformer_scientific_full.py write",
 ]
 SETTINGS = [(256, "dense"), (256, "longformer"), (512, "dense"), (512, "longformer")]
+NB30 = notebook_defaults("30_recformer_pretrain")
+NB31 = notebook_defaults("31_recformer_finetune")
+# notebook 31's run on this split (params/scientific): attribute length, epochs and patience of both stages
+SCIENTIFIC31 = {**NB31, **load_params([params_dir() / "scientific"])["notebooks"]["31_recformer_finetune"]}
 
 
 def load() -> float:
     return float(open("/proc/loadavg").read().split()[0])
 
 
-def config_for(tokens: int, impl: str, attr_len: int = 32) -> RecformerConfig:
-    """Notebook 30/31's layout at ``tokens`` per user (3 attributes x ``attr_len`` tokens, window 64)."""
-    return RecformerConfig(max_attr_num=3, max_attr_length=attr_len, max_item_embeddings=51, max_token_num=tokens,
-                           attention_window=64, temperature=0.05, attention_impl=impl)
+def config_for(tokens: int, impl: str, attr_len: int = SCIENTIFIC31["MAX_ATTR_LENGTH"]) -> RecformerConfig:
+    """Notebook 31's layout at ``tokens`` per user and ``attr_len`` tokens per attribute (attributes per item,
+    item positions, attention window and temperature: its parameters cell's)."""
+    return RecformerConfig(max_attr_num=NB31["MAX_ATTR_NUM"], max_attr_length=attr_len,
+                           max_item_embeddings=NB31["MAX_ITEM_EMBEDDINGS"], max_token_num=tokens,
+                           attention_window=NB31["ATTENTION_WINDOW"], temperature=NB31["TEMPERATURE"],
+                           attention_impl=impl)
 
 
 def write_smoke_folder(folder: Path, n_users: int = 40, n_items: int = 30, seed: int = 0) -> Path:
@@ -155,7 +165,7 @@ def run_cost(args: argparse.Namespace) -> dict:
     if args.settings:  # e.g. 512:dense,512:longformer
         settings = [(int(t), impl) for t, impl in (x.split(":") for x in args.settings.split(","))]
     for tokens, impl in settings:
-        cfg = config_for(tokens, impl, 32 if not args.smoke else 8)
+        cfg = config_for(tokens, impl, args.attr_len if not args.smoke else 8)
         model, tok, _ = load_encoder(args.lm, cfg, args.layers)
         items = tokenize_items(attrs, tok, cfg)
         inputs = _Inputs(items, cfg, tok)
@@ -174,7 +184,7 @@ def run_cost(args: argparse.Namespace) -> dict:
         # the step's cost does not depend on the table's values: a random table of the right shape
         table = torch.randn(items.n_items, model.spec.hidden_size)
         objective = FinetuneObjective(model)
-        opt = torch.optim.AdamW(model.parameters(), lr=5e-5)
+        opt = torch.optim.AdamW(model.parameters(), lr=args.lr)
         times, cpus, lengths = [], [], []
         for hist, targets in batches:  # the first step is a warm-up
             batch = inputs.batch(hist)
@@ -264,10 +274,11 @@ def run_zero_shot(args: argparse.Namespace) -> dict:
     rec["no_pretraining"] = timed("zero_shot_no_pretraining", lambda: evaluate_sample(model, tok, items, ds, loo, users,
                                                                                      args.eval_batch_size))
     print("no pretraining", rec["no_pretraining"], flush=True)
-    tcfg = RecformerTrainConfig(max_steps_per_epoch=None, batch_size=16, eval_batch_size=args.eval_batch_size)
+    tcfg = RecformerTrainConfig(max_steps_per_epoch=None, batch_size=args.pretrain_batch_size,
+                                eval_batch_size=args.eval_batch_size)
     hist = timed("pretrain", lambda: pretrain(model, tok, items, loo.train, tcfg, make_accelerator("cpu"), epochs=1,
                                               max_steps=args.pretrain_steps, seed=args.seed, progress=False))
-    rec["pretrain"] = {"steps": len(hist), "batch_size": 16, "corpus": "the split's training sequences (CORPUS=dataset)",
+    rec["pretrain"] = {"steps": len(hist), "batch_size": args.pretrain_batch_size, "corpus": "the split's training sequences (CORPUS=dataset)",
                        "loss_first5": float(np.mean([h["loss"] for h in hist[:5]])),
                        "loss_last5": float(np.mean([h["loss"] for h in hist[-5:]])),
                        "cl_acc_last5": float(np.mean([h["cl_acc"] for h in hist[-5:]]))}
@@ -489,7 +500,9 @@ def machine() -> dict:
             "torch_threads": torch.get_num_threads()}
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parser() -> argparse.ArgumentParser:
+    """The command line; layout, batch sizes, learning rate and the finetuning schedule default to notebooks 30/31
+    (their parameters cells, and params/scientific for notebook 31's run on this split)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("command", choices=("cost", "zero-shot", "finetune", "prepare-carry", "write"))
     ap.add_argument("--data", default=str(DATA))
@@ -500,11 +513,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--settings", default="", help="cost: TOKENS:IMPL,... (default: 256 and 512, dense and longformer)")
     ap.add_argument("--table-items", type=int, default=1024, help="cost: items encoded to time the item table")
     ap.add_argument("--tokens", type=int, default=256)
-    ap.add_argument("--attr-len", type=int, default=32)
+    ap.add_argument("--attr-len", type=int, default=SCIENTIFIC31["MAX_ATTR_LENGTH"])
     ap.add_argument("--impl", default="dense", choices=("dense", "longformer"))
     ap.add_argument("--users", type=int, default=1000, help="zero-shot: fixed random sample of test users (0: all)")
     ap.add_argument("--pretrain-steps", type=int, default=60)
-    ap.add_argument("--eval-batch-size", type=int, default=128)
+    ap.add_argument("--eval-batch-size", type=int, default=NB31["EVAL_BATCH_SIZE"])
     ap.add_argument("--layers", type=int, default=0, help="keep only the first N encoder layers (0: all; smoke 1)")
     ap.add_argument("--parts", default=str(PARTS))
     ap.add_argument("--smoke", action="store_true")
@@ -513,15 +526,16 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--pretrained", default="", help="finetune: a saved encoder .pt (empty: pretrain here first)")
     ap.add_argument("--pretrain-epochs", type=int, default=1)
     ap.add_argument("--zero-shot", action=argparse.BooleanOptionalAction, default=True)
-    ap.add_argument("--stage1", type=int, default=16)
-    ap.add_argument("--stage2", type=int, default=16)
-    ap.add_argument("--patience1", type=int, default=5)
-    ap.add_argument("--patience2", type=int, default=3)
+    ap.add_argument("--stage1", type=int, default=SCIENTIFIC31["STAGE1_EPOCHS"])
+    ap.add_argument("--stage2", type=int, default=SCIENTIFIC31["STAGE2_EPOCHS"])
+    ap.add_argument("--patience1", type=int, default=SCIENTIFIC31["PATIENCE1"])
+    ap.add_argument("--patience2", type=int, default=SCIENTIFIC31["PATIENCE2"])
     ap.add_argument("--steps-per-epoch", type=int, default=0, help="0: every user once per epoch")
-    ap.add_argument("--batch-size", type=int, default=16, help="finetune: users per step (notebook 31: 16; the "
-                    "released code: 16 x 8 accumulation, i.e. 128 per update, which the GPU run takes in one step)")
-    ap.add_argument("--pretrain-batch-size", type=int, default=16, help="sequences per pretraining step (notebook 30: 16)")
-    ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--batch-size", type=int, default=NB31["BATCH_SIZE"], help="finetune: users per step (notebook "
+                    "31's; the released code: 16 x 8 accumulation, i.e. 128 per update, which the GPU run takes in one step)")
+    ap.add_argument("--pretrain-batch-size", type=int, default=NB30["BATCH_SIZE"],
+                    help="sequences per pretraining step (notebook 30's)")
+    ap.add_argument("--lr", type=float, default=NB31["LR"], help="AdamW learning rate (notebook 31's)")
     ap.add_argument("--valid-users", type=int, default=0, help="fixed random sample validated each epoch (0: all)")
     ap.add_argument("--test-users", type=int, default=0, help="fixed random sample tested (0: all)")
     ap.add_argument("--mask-history", action=argparse.BooleanOptionalAction, default=False,
@@ -533,7 +547,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--run-dir", default=str(ROOT / "outputs" / "scientific_recformer" / "finetune"))
     ap.add_argument("--records", default=str(ROOT / "outputs" / "scientific_recformer" / "records"))
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parser().parse_args(argv)
     if args.smoke:
         args.data = str(write_smoke_folder(Path(args.parts) / "smoke_data"))
         args.layers = args.layers or 1

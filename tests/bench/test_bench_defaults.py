@@ -71,3 +71,19 @@ def test_kernel_threads_trains_lightgcn_at_notebook_20s_base_width():
     assert (scope["spec"].dim, scope["spec"].layers) == (notebook_defaults("20_llmrec_augment")["BASE_DIM"], 2)
     nb11 = notebook_defaults("11_lightgcn")
     assert scope["ds"].name == nb11["DATASET"] and scope["ds"].split_protocol == nb11["SPLIT"]
+
+
+def test_recformer_scientific_full_finetunes_as_notebook_31_on_scientific():
+    module = load_bench_script("recformer_scientific_full")
+    nb30, nb31 = notebook_defaults("30_recformer_pretrain"), notebook_defaults("31_recformer_finetune")
+    scientific = load_params([params_dir() / "scientific"])["notebooks"]["31_recformer_finetune"]
+    cfg = module.config_for(512, "longformer")
+    assert (cfg.max_attr_num, cfg.max_attr_length, cfg.max_item_embeddings, cfg.attention_window, cfg.temperature) == (
+        nb31["MAX_ATTR_NUM"], scientific["MAX_ATTR_LENGTH"], nb31["MAX_ITEM_EMBEDDINGS"], nb31["ATTENTION_WINDOW"],
+        nb31["TEMPERATURE"])
+    args = module.parser().parse_args(["finetune"])
+    assert (args.batch_size, args.pretrain_batch_size, args.lr, args.eval_batch_size) == (
+        nb31["BATCH_SIZE"], nb30["BATCH_SIZE"], nb31["LR"], nb31["EVAL_BATCH_SIZE"])
+    assert (args.stage1, args.stage2, args.patience1, args.patience2, args.attr_len) == (
+        scientific["STAGE1_EPOCHS"], scientific["STAGE2_EPOCHS"], scientific["PATIENCE1"], scientific["PATIENCE2"],
+        scientific["MAX_ATTR_LENGTH"])
