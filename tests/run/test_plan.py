@@ -276,3 +276,9 @@ def test_the_two_readers_of_a_parameters_cell_agree_on_every_notebook():
         for key, source in text.items():
             value = ast.literal_eval(source)
             assert (value, type(value)) == (typed[key], type(typed[key])), f"{name}: {key} = {source}"
+
+
+def test_a_params_file_states_shared_values_once_with_an_anchor_and_merge_key(tmp_path):
+    (tmp_path / "p.yaml").write_text("notebooks:\n  00_a: {<<: &both {A: 2, SEED: 7}, X: 1}\n  10_b: {<<: *both, B: y}\n")
+    assert load_params([tmp_path / "p.yaml"])["notebooks"] == {"00_a": {"A": 2, "SEED": 7, "X": 1},
+                                                                "10_b": {"A": 2, "SEED": 7, "B": "y"}}
