@@ -1,7 +1,6 @@
 """Backbone configuration: one validated dataclass per backbone, unknown names rejected for every backbone,
 one default per name (the notebook's parameters cell and the dataclass agree), every name wired."""
 
-import ast
 import dataclasses
 
 import pytest
@@ -10,7 +9,6 @@ from lmrec.cf import BackboneConfig, Graph, build_backbone
 from lmrec.cf.registry import BACKBONES, NOTEBOOKS, backbone_class
 from lmrec.defaults import notebook_defaults
 from lmrec.paths import REPO_ROOT
-from lmrec.run.plan import notebook_parameters
 
 from .cf_planted import planted_dataset
 
@@ -57,12 +55,12 @@ def test_one_default_per_name_and_every_name_reaches_the_backbone(name):
     """The notebook's parameters cell (what runs) and the backbone's dataclass (what library users get) hold
     the same default for every model-specific name, and the notebook passes every name into ``extra``."""
     nb = NOTEBOOKS[name]
-    declared = notebook_parameters(REPO_ROOT / f"notebooks/{nb}.ipynb")
+    declared = notebook_defaults(nb)  # the cell's defaults as values (lmrec.defaults, the planner's reader)
     spec = _spec_cell(nb)
     for f in dataclasses.fields(backbone_class(name).Params):
         upper = f.name.upper()
         assert upper in declared, f"{nb}: the parameters cell lacks {upper}"
-        value = ast.literal_eval(declared[upper]) if isinstance(declared[upper], str) else declared[upper]
+        value = declared[upper]
         assert value == f.default, f"{nb}: {upper} = {value!r} in the notebook but {f.default!r} in {name}'s params"
     assert f'CFSpec.from_params("{name}", run.params)' in spec, f"{nb}: the spec is not built from its parameters"
     from lmrec.cf.notebook import CFSpec
