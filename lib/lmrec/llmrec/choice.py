@@ -19,7 +19,7 @@ once) and additive position effects cancel exactly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -106,12 +106,17 @@ def parse_scores(text: str, k: int) -> np.ndarray:
 class LabelScoreChat:
     """A chat backend that answers with the log-probability (log-softmax over the labels) of each label in
     ``labels`` as the first answer token, from one forward pass; text as :func:`format_scores`. Labels
-    must start with distinct tokens (the 0-based position labels ``0``..``9`` do)."""
+    must start with distinct tokens (the 0-based position labels ``0``..``9`` do).
+
+    ``share_prefix``: prompts with a common token prefix of at least ``min_prefix`` tokens (a user's rotations:
+    everything before the candidate list) run it once per batch and their rests against its cached keys and
+    values; the scores are those of whole prompts up to float rounding (tests/llmrec/test_label_prefix.py)."""
 
     kind = "local"
     supports_prefill = True  # the prefill ends the scored prompt, as in LocalChat
 
-    def __init__(self, chat: LocalChat, labels: Sequence[str]) -> None:
+    def __init__(self, chat: LocalChat, labels: Sequence[str], share_prefix: bool = True,
+                 min_prefix: int = 16) -> None:
         self.chat, self.labels = chat, [str(lb) for lb in labels]
         self.model = f"{chat.model}+label-scores"
         tok = chat.tokenizer
@@ -120,29 +125,130 @@ class LabelScoreChat:
             raise ValueError(f"labels {self.labels} do not start with distinct tokens; use single-digit position "
                              "labels (at most 10 candidates) for label scoring")
         self.label_ids = torch.as_tensor(firsts)
+        self.share_prefix, self.min_prefix = share_prefix, min_prefix
 
     def cache_identity(self) -> dict[str, Any]:
         return {**self.chat.cache_identity(), "mode": "label_log_softmax", "labels": self.labels}
 
-    @torch.inference_mode()
     def generate(self, requests: Sequence[ChatRequest], gen: GenParams,
                  on_result: Callable[[int, ChatResult], None]) -> None:
-        tok, lm = self.chat.tokenizer, self.chat.lm
-        ids = tok([self.chat.prompt_text(r) for r in requests], add_special_tokens=False)["input_ids"]
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        for start in range(0, len(order), self.chat.batch_size):
-            idx = order[start:start + self.chat.batch_size]
-            batch = tok.pad({"input_ids": [ids[i] for i in idx]}, return_tensors="pt")  # left padding
-            mask = batch["attention_mask"].to(self.chat.device)
-            pos = (mask.cumsum(1) - 1).clamp(min=0)
+        for i, n_tokens, scores in self.iter_scores(requests):
+            if isinstance(scores, Exception):
+                on_result(i, ChatResult(error=f"{type(scores).__name__}: {scores}"))
+            else:
+                on_result(i, ChatResult(text=format_scores(scores.tolist()), prompt_tokens=n_tokens,
+                                        completion_tokens=0, finish_reason="label_scores"))
+
+    @torch.inference_mode()
+    def iter_scores(self, requests: Sequence[ChatRequest]) -> Iterator[tuple[int, int, torch.Tensor | Exception]]:
+        """``(request index, prompt tokens, label log-softmax [float32] or the batch's exception)`` for every
+        request, batch by batch (any order). With ``share_prefix``, prompts that share a token prefix
+        (:func:`prefix_groups`) are batched together and the prefix is run once per batch."""
+        ids = self.chat.tokenizer([self.chat.prompt_text(r) for r in requests], add_special_tokens=False)["input_ids"]
+        groups = prefix_groups(ids, self.chat.batch_size, self.min_prefix) if self.share_prefix else \
+            [([i], 0) for i in range(len(ids))]
+        plain = sorted((g[0][0] for g in groups if len(g[0]) == 1), key=lambda i: len(ids[i]))
+        batches: list[tuple[list[int], Callable[[], torch.Tensor]]] = []
+        for start in range(0, len(plain), self.chat.batch_size):
+            idx = plain[start:start + self.chat.batch_size]
+            batches.append((idx, lambda idx=idx: self._plain_logits([ids[i] for i in idx])))
+        shared = sorted((g for g in groups if len(g[0]) > 1), key=lambda g: g[1])  # similar prefixes: less padding
+        batch: list[tuple[list[int], int]] = []
+        for g in shared + [None]:
+            if g is None or (batch and sum(len(m) for m, _ in batch) + len(g[0]) > self.chat.batch_size):
+                if batch:
+                    batches.append(([i for m, _ in batch for i in m],
+                                    lambda batch=batch: self._shared_logits(ids, batch)))
+                batch = []
+            if g is not None:
+                batch.append(g)
+        for idx, logits_fn in batches:
             try:
-                logits = lm(input_ids=batch["input_ids"].to(self.chat.device), attention_mask=mask,
-                            position_ids=pos).logits[:, -1, :]
+                logits = logits_fn()
             except Exception as err:  # keep the stage going; the failure is recorded per request
                 for i in idx:
-                    on_result(i, ChatResult(error=f"{type(err).__name__}: {err}"))
+                    yield i, len(ids[i]), err
                 continue
             scores = torch.log_softmax(logits[:, self.label_ids.to(logits.device)].float(), dim=-1).cpu()
             for row, i in enumerate(idx):
-                on_result(i, ChatResult(text=format_scores(scores[row].tolist()), prompt_tokens=len(ids[i]),
-                                        completion_tokens=0, finish_reason="label_scores"))
+                yield i, len(ids[i]), scores[row]
+
+    def _plain_logits(self, seqs: list[list[int]]) -> torch.Tensor:
+        """Last-position logits of whole prompts, one left-padded batch."""
+        batch = self.chat.tokenizer.pad({"input_ids": seqs}, return_tensors="pt")
+        mask = batch["attention_mask"].to(self.chat.device)
+        pos = (mask.cumsum(1) - 1).clamp(min=0)
+        return self.chat.lm(input_ids=batch["input_ids"].to(self.chat.device), attention_mask=mask,
+                            position_ids=pos, logits_to_keep=1).logits[:, -1, :]
+
+    def _shared_logits(self, ids: list[list[int]], groups: list[tuple[list[int], int]]) -> torch.Tensor:
+        """Last-position logits of the members of ``groups`` (``(members, prefix length)``, members in order):
+        each group's common prefix is run once, then every member's rest attends to its group's cached prefix.
+        Row layout ``[pad][prefix][pad][rest]``: the padding is masked, positions count real tokens only."""
+        from transformers import DynamicCache
+
+        lm, dev, pad_id = self.chat.lm, self.chat.device, self.chat.tokenizer.pad_token_id
+        lp = max(n for _, n in groups)
+        pre_ids = torch.full((len(groups), lp), pad_id, dtype=torch.long)
+        pre_mask = torch.zeros((len(groups), lp), dtype=torch.long)
+        for g, (members, n) in enumerate(groups):
+            pre_ids[g, lp - n:] = torch.as_tensor(ids[members[0]][:n])
+            pre_mask[g, lp - n:] = 1
+        pre_ids, pre_mask = pre_ids.to(dev), pre_mask.to(dev)
+        cache = DynamicCache(config=lm.config.get_text_config(decoder=True))
+        lm(input_ids=pre_ids, attention_mask=pre_mask, position_ids=(pre_mask.cumsum(1) - 1).clamp(min=0),
+           cache=cache, use_cache=True, logits_to_keep=1)
+        owner = [g for g, (members, _) in enumerate(groups) for _ in members]
+        rests = [ids[i][n:] for members, n in groups for i in members]
+        starts = [n for members, n in groups for _ in members]
+        ls = max(len(r) for r in rests)
+        suf_ids = torch.full((len(rests), ls), pad_id, dtype=torch.long)
+        suf_mask = torch.zeros((len(rests), ls), dtype=torch.long)
+        for r, rest in enumerate(rests):
+            suf_ids[r, ls - len(rest):] = torch.as_tensor(rest)
+            suf_mask[r, ls - len(rest):] = 1
+        suf_ids, suf_mask = suf_ids.to(dev), suf_mask.to(dev)
+        cache.batch_select_indices(torch.as_tensor(owner, device=dev))
+        pos = (torch.as_tensor(starts, device=dev)[:, None] + suf_mask.cumsum(1) - 1).clamp(min=0)
+        mask = torch.cat([pre_mask[owner], suf_mask], dim=1)
+        return lm(input_ids=suf_ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True,
+                  logits_to_keep=1).logits[:, -1, :]
+
+
+def prefix_groups(ids: Sequence[Sequence[int]], max_size: int, min_prefix: int = 16) -> list[tuple[list[int], int]]:
+    """Partition prompt indices into groups that share a token prefix, to run each prefix once.
+
+    Returns ``(members, prefix length)`` pairs covering every index once; singletons (prefix 0) are scored
+    whole. Prompts are sorted by their tokens (a shared prefix makes a contiguous run) and cut into runs of
+    at most ``max_size`` that maximise the prefix tokens saved, ``sum (n - 1) * prefix``, with every prefix
+    at least ``min_prefix`` tokens and shorter than each member (each has a token after it)."""
+    order = sorted(range(len(ids)), key=lambda i: list(ids[i]))
+
+    def lcp(a: Sequence[int], b: Sequence[int]) -> int:
+        n = min(len(a), len(b)) - 1  # leave every member at least one token of its own
+        k = 0
+        while k < n and a[k] == b[k]:
+            k += 1
+        return k
+
+    adj = [lcp(ids[order[t]], ids[order[t + 1]]) for t in range(len(order) - 1)]
+    n = len(order)
+    best = [0] * (n + 1)  # best[t]: tokens saved over the first t sorted prompts
+    cut = [0] * (n + 1)   # start of the last run in that optimum
+    for t in range(1, n + 1):
+        best[t], cut[t] = best[t - 1], t - 1
+        pre = None
+        for s in range(t - 2, max(-1, t - 1 - max_size), -1):  # run order[s:t], size t - s >= 2
+            pre = adj[s] if pre is None else min(pre, adj[s])
+            if pre < min_prefix:
+                break
+            if best[s] + (t - s - 1) * pre > best[t]:
+                best[t], cut[t] = best[s] + (t - s - 1) * pre, s
+    groups: list[tuple[list[int], int]] = []
+    t = n
+    while t > 0:
+        s = cut[t]
+        members = order[s:t]
+        groups.append((members, min(adj[s:t - 1]) if len(members) > 1 else 0))
+        t = s
+    return groups[::-1]
