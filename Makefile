@@ -4,6 +4,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.lmrec-installed
 PARAMS ?= params/default
+# the main job's runs of one notebook side by side, the cores shared out (`python -m lmrec run --jobs`)
+JOBS   ?= 2
 # pytest workers: the notebook smoke run (~7 min) takes one, the rest of the suite the other
 TEST_WORKERS ?= 2
 # JupyterLab refuses to start as root (containers) unless told so
@@ -27,7 +29,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)  ## create .venv with everything (idempotent)
 
 main: setup  ## the main job: every notebook on MovieLens-100K, ending in outputs/report/index.html
-	$(PY) -m lmrec run --params $(PARAMS)
+	$(PY) -m lmrec run --params $(PARAMS) --jobs $(JOBS)
 	@echo "report: outputs/report/index.html   tables: outputs/tables/"
 
 test: setup  ## lint, notebooks stripped, the test suite (GPU tests skip without CUDA)

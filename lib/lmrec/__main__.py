@@ -56,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
         if name == "run":
             p.add_argument("--force", action="store_true", help="re-run finished runs")
             p.add_argument("--stop-on-failure", action="store_true", help="stop at the first failed run")
+            p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                           help="runs of one notebook executed side by side, the cores shared out (default 1)")
     p = sub.add_parser("pack", help="make the LLM pack (notebooks 01 + 20, params/default + params/pack)",
                        description="make the LLM pack (notebooks 01 + 20, params/default + params/pack)")
     p.add_argument("--params", "-p", action="append", default=[], help="extra YAML overlaid on params/pack")
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
 
     force = args.command == "report" or args.force
     outcomes = run_plan(plan, force=force, keep_going=not getattr(args, "stop_on_failure", False),
-                        kernel=args.kernel)
+                        kernel=args.kernel, jobs=getattr(args, "jobs", 1))
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 

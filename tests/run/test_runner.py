@@ -128,8 +128,8 @@ def test_report_command_reruns_the_report_notebook_into_the_html(monkeypatch):
 
     seen = {}
 
-    def fake_run_plan(plan, force=False, keep_going=True, kernel="lmrec"):
-        seen.update(plan=plan, force=force, kernel=kernel)
+    def fake_run_plan(plan, force=False, keep_going=True, kernel="lmrec", jobs=1):
+        seen.update(plan=plan, force=force, kernel=kernel, jobs=jobs)
         return []
 
     monkeypatch.setattr(runner, "run_plan", fake_run_plan)

@@ -24,12 +24,17 @@ KERNEL_VARIABLES = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP
                     "MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def kernel_env(environ: Mapping[str, str] | None = None, cpu_count: int | None = None) -> dict[str, str]:
     """The variables to add for a notebook kernel: threads = the usable cores, passive OpenMP waiting
     (GNU and Intel OpenMP), large buffers kept mapped. Variables present in ``environ`` are left out."""
     environ = os.environ if environ is None else environ
     if cpu_count is None:
-        cpu_count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        cpu_count = usable_cores()
     wanted = {
         "OMP_NUM_THREADS": str(max(1, cpu_count)),
         "OMP_WAIT_POLICY": "PASSIVE",          # libgomp: sleep at barriers instead of spinning
@@ -41,11 +46,12 @@ def kernel_env(environ: Mapping[str, str] | None = None, cpu_count: int | None =
 
 
 @contextmanager
-def kernel_environment(environ: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
+def kernel_environment(environ: dict[str, str] | None = None, threads: int | None = None) -> Iterator[dict[str, str]]:
     """Set :func:`kernel_env` in ``environ`` (default ``os.environ``, which a kernel started inside
-    inherits) for the duration of the block; the previous values are restored afterwards."""
+    inherits) for the duration of the block, with ``threads`` threads (default: the usable cores); the previous
+    values are restored afterwards."""
     environ = os.environ if environ is None else environ
-    added = kernel_env(environ)
+    added = kernel_env(environ, cpu_count=threads)
     environ.update(added)
     try:
         yield added

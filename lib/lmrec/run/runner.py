@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from ..paths import report_dir, runs_dir
 from ..utils import write_json
-from .kernel_env import kernel_environment
+from .kernel_env import kernel_environment, usable_cores
 from .kernels import KernelsAhead, StartedKernel, kernel_manager
 from .plan import PlannedRun, without_budget
 
@@ -76,9 +76,11 @@ def newest_upstream(run: PlannedRun) -> float:
     return max(times, default=0.0)
 
 
-def execute(run: PlannedRun, kernel: str = KERNEL, ready: StartedKernel | None = None) -> RunOutcome:
+def execute(run: PlannedRun, kernel: str = KERNEL, ready: StartedKernel | None = None,
+            threads: int | None = None) -> RunOutcome:
     """Run one notebook with papermill into its run folder, in the kernel started for it ahead (``ready``) or in one
-    started now. The kernel is killed once the notebook has finished (its last cell wrote ``metrics.json``)."""
+    started now with ``threads`` threads (default: the usable cores). The kernel is killed once the notebook has
+    finished (its last cell wrote ``metrics.json``)."""
     import papermill as pm
 
     folder = run_folder(run)
@@ -89,7 +91,7 @@ def execute(run: PlannedRun, kernel: str = KERNEL, ready: StartedKernel | None =
     t0 = time.perf_counter()
     kernel_out = ready.output if ready is not None else open(folder / "kernel.txt", "w")
     with (open(folder / "log.txt", "w") as log, kernel_out,
-          kernel_environment()):  # kernel_environment: threads, OpenMP wait, malloc
+          kernel_environment(threads=threads)):  # threads, OpenMP wait, malloc
         try:
             pm.execute_notebook(str(run.path), str(folder / "executed.ipynb"), parameters=params,
                                 kernel_name=kernel, cwd=str(run.path.parent), progress_bar=False,
@@ -177,41 +179,108 @@ def strip_remote_scripts(html: str) -> str:
 
 
 def run_plan(plan: list[PlannedRun], force: bool = False, keep_going: bool = True, kernel: str = KERNEL,
-             echo=print) -> list[RunOutcome]:
+             echo=print, jobs: int = 1) -> list[RunOutcome]:
     """Execute every run of the plan in order, skipping finished ones; print a summary at the end. While a run
-    executes, the kernel of the next one starts (:class:`~lmrec.run.kernels.KernelsAhead`)."""
-    outcomes: list[RunOutcome] = []
-    bar = tqdm(plan, desc="runs", unit="run")
-    ahead = KernelsAhead(kernel)
+    executes, the kernel of the next one starts (:class:`~lmrec.run.kernels.KernelsAhead`).
 
-    def to_execute(run: PlannedRun) -> bool:
-        return force or run.always or not is_finished(run)
+    ``jobs`` > 1 executes the runs of one notebook side by side, ``jobs`` at a time with the cores shared out
+    (:func:`waves`): the small models of most notebooks do not use a second core (``bench/results/
+    kernel_threads.md``: LightGCN on ML-100K 3.6 s at two threads, 3.3 s at one), two runs at one thread each do.
+    Runs of different notebooks never overlap (a notebook reads the products of the ones before it), and the first
+    run of a notebook executes alone, so a cache it fills (LEARN's content vectors) is filled once."""
+    outcomes: dict[int, RunOutcome] = {}
+    bar = tqdm(total=len(plan), desc="runs", unit="run")
+    ahead = KernelsAhead(kernel)
+    todo = [force or run.always or not is_finished(run) for run in plan]
+    threads = max(1, usable_cores() // max(1, jobs))
+
+    def sequential(i: int, following: int | None) -> RunOutcome:
+        run = plan[i]
+        bar.set_postfix_str(run.name[:60])
+        folder = run_folder(run)
+        prepare_folder(folder, force)
+        ready = ahead.take(run.name)
+        if following is not None:
+            ahead.start(plan[following].name, plan[following].path, run_folder(plan[following]) / "kernel.txt")
+        return execute(run, kernel, ready)
+
+    def record(i: int, outcome: RunOutcome) -> bool:
+        outcomes[i] = outcome
+        bar.update(1)
+        if outcome.status == "failed":
+            tqdm.write(f"FAILED {outcome.run.name}: {outcome.error}\n  executed notebook: "
+                       f"{outcome.folder / 'executed.ipynb'}")
+        return outcome.status != "failed" or keep_going
 
     try:
-        for i, run in enumerate(bar):
-            bar.set_postfix_str(run.name[:60])
-            if not to_execute(run):
-                outcomes.append(RunOutcome(run, "skipped", 0.0, run_folder(run)))
-                continue
-            folder = run_folder(run)
-            # resume only what was cut short (killed: no metrics; capped); a forced or stale re-run starts afresh
-            if force or ((folder / "metrics.json").exists() and not was_capped(folder)):
-                clear_checkpoints(folder)
-            ready = ahead.take(run.name)
-            following = next((r for r in plan[i + 1:] if to_execute(r)), None)
-            if following is not None:
-                ahead.start(following.name, following.path, run_folder(following) / "kernel.txt")
-            outcome = execute(run, kernel, ready)
-            outcomes.append(outcome)
-            if outcome.status == "failed":
-                tqdm.write(f"FAILED {run.name}: {outcome.error}\n  executed notebook: {outcome.folder / 'executed.ipynb'}")
-                if not keep_going:
+        for alone, together in waves(plan, todo, jobs):
+            going = True
+            for i in alone:
+                if not todo[i]:
+                    going = record(i, RunOutcome(plan[i], "skipped", 0.0, run_folder(plan[i])))
+                    continue
+                later = [j for j in range(i + 1, len(plan)) if todo[j] and j not in together]
+                going = record(i, sequential(i, later[0] if later else None))
+                if not going:
                     break
+            if going and together:
+                for i, outcome in execute_together(plan, together, kernel, jobs, threads, force):
+                    going = record(i, outcome) and going
+            if not going:
+                break
     finally:
         ahead.close()
         bar.close()
-    echo(summary(outcomes))
-    return outcomes
+    ordered = [outcomes[i] for i in sorted(outcomes)]
+    echo(summary(ordered))
+    return ordered
+
+
+def waves(plan: list[PlannedRun], todo: list[bool], jobs: int) -> list[tuple[list[int], list[int]]]:
+    """The plan cut into consecutive runs of one notebook: ``(alone, together)`` index lists per notebook, the
+    runs executed one after the other and those executed ``jobs`` at a time. With one job, or fewer than two runs
+    left to execute after the first, every run is ``alone``; otherwise the first run to execute is alone and the
+    other runs to execute go together (runs that are finished stay ``alone``, where they are skipped)."""
+    out: list[tuple[list[int], list[int]]] = []
+    i = 0
+    while i < len(plan):
+        j = i
+        while j < len(plan) and plan[j].notebook == plan[i].notebook:
+            j += 1
+        indices = list(range(i, j))
+        pending = [k for k in indices if todo[k]]
+        if jobs <= 1 or len(pending) < 3:
+            out.append((indices, []))
+        else:
+            together = pending[1:]
+            out.append(([k for k in indices if k not in together], together))
+        i = j
+    return out
+
+
+def execute_together(plan: list[PlannedRun], indices: list[int], kernel: str, jobs: int, threads: int,
+                     force: bool):
+    """Execute the runs ``indices`` of ``plan``, ``jobs`` at a time in worker processes (each its own environment,
+    so every kernel gets ``threads`` threads), yielding ``(index, outcome)`` as they finish."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    for i in indices:
+        prepare_folder(run_folder(plan[i]), force)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(execute, plan[i], kernel, None, threads): i for i in indices}
+        for future in as_completed(futures):
+            i = futures[future]
+            try:
+                yield i, future.result()
+            except Exception as err:  # the worker process itself died (killed, out of memory)
+                yield i, RunOutcome(plan[i], "failed", 0.0, run_folder(plan[i]), _short_error(err))
+
+
+def prepare_folder(folder: Path, force: bool) -> None:
+    """Resume only what was cut short (killed: no metrics; capped); a forced or stale re-run starts afresh."""
+    if force or ((folder / "metrics.json").exists() and not was_capped(folder)):
+        clear_checkpoints(folder)
 
 
 def summary(outcomes: list[RunOutcome]) -> str:
