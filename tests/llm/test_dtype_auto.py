@@ -55,7 +55,7 @@ def test_local_backend_loads_a_model_folder_in_the_auto_dtype(monkeypatch, tmp_p
     model.save_pretrained(tmp_path)
     tok.save_pretrained(tmp_path)
     _cpu(monkeypatch, capability, flags)
-    chat = make_backend(ChatConfig(model=str(tmp_path), device="cpu", batch_size=1))   # ChatConfig's default DTYPE is auto
+    chat = make_backend(ChatConfig(model=str(tmp_path), device="cpu", dtype="auto", batch_size=1))
     assert chat.dtype == expected and next(chat.lm.parameters()).dtype == expected
     assert chat.cache_identity()["dtype"] == str(expected)   # responses are cached per resolved dtype
 

@@ -522,7 +522,7 @@ class ChatConfig:
     backend: str = "local"                  # local | openai
     model: str = "smollm2-135m-instruct"
     device: str = "cpu"
-    dtype: str = "auto"                     # local: auto (bf16 where native, else float32) | float32 | bfloat16
+    dtype: str = "float32"                  # local: float32 (same answers on every CPU) | auto (bf16 where native) | bfloat16
     engine: str = "transformers"            # local: transformers | ctranslate2 (int8, CPU) | auto (ctranslate2 for SmolLM2 on CPU)
     batch_size: int = field(kw_only=True)   # local; no default: notebooks 01 (BATCH_SIZE) and 20 (LLM_BATCH_SIZE) set it
     base_url: str | None = None             # openai; else $OPENAI_BASE_URL

@@ -82,22 +82,22 @@ class AugmentSpec:
     """Augmentation settings (notebook 20's parameters, grouped)."""
 
     n_candidates: int = 10
-    max_history: int = 5
+    max_history: int = 10
     pair_method: str = "logits"        # logits (label probabilities) | generate (free text, strict parse)
-    pair_orders: int = 0               # rotations of the canonical candidate order shown per user (0: all k)
+    pair_orders: int = 5               # rotations of the canonical candidate order shown per user (0: all k)
     pair_calibration_users: int = 32   # users shown all k rotations; their mean per position is the prior
-    aug_users: int = 8                 # users asked for pairs (0 = all)
-    profile_users: int = 16            # users profiled (0 = all)
-    attribute_items: int = 100         # items completed (0 = all)
+    aug_users: int = 0                 # users asked for pairs (0 = all)
+    profile_users: int = 0             # users profiled (0 = all)
+    attribute_items: int = 0           # items completed (0 = all)
     retries: int = 2
     retry_temperature: float = 0.7
     max_new_tokens_pair: int = 8
-    max_new_tokens_profile: int = 96
-    max_new_tokens_attribute: int = 40
+    max_new_tokens_profile: int = 128
+    max_new_tokens_attribute: int = 48
     llm_backend: str = "local"         # local | openai
     llm_model: str = "smollm2-135m-instruct"  # or tiny-random (tests) / any HF folder / an endpoint's model
-    llm_batch_size: int = 8
-    llm_dtype: str = "auto"            # local: auto (bf16 where native) | float32 | bfloat16
+    llm_batch_size: int = 32
+    llm_dtype: str = "float32"         # local: float32 (same answers on every CPU) | auto (bf16 where native) | bfloat16
     llm_engine: str = "transformers"   # local: transformers | ctranslate2 (no schema constraint: parsed and retried)
     constrain: bool = True             # decode profiles and attributes under their JSON schema (lmrec.llm.constrain)
     embed_model: str = "all-minilm-l6-v2"

@@ -48,18 +48,18 @@ class ProfileConfig:
     """How profiles are asked for. Word limits go into the templates; 0 = no limit stated."""
 
     family: str = "movielens"
-    item_summary_words: int = 15
-    item_reasoning_words: int = 8
-    user_summary_words: int = 15
-    user_reasoning_words: int = 8
-    max_user_items: int = 5           # most recent training interactions per user prompt (0 = all)
-    desc_words: int = 12              # item profile words per item in a user prompt (0 = all)
+    item_summary_words: int = 60
+    item_reasoning_words: int = 30
+    user_summary_words: int = 50
+    user_reasoning_words: int = 25
+    max_user_items: int = 10          # most recent training interactions per user prompt (0 = all)
+    desc_words: int = 20              # item profile words per item in a user prompt (0 = all)
     prefill: bool = True              # start the assistant turn with '{"summarization": "'
-    max_new_tokens: int = 48
-    max_repairs: int = 1
+    max_new_tokens: int = 200
+    max_repairs: int = 3
     fallback: str = "raw_text"        # what a failed profile holds in the .pkl: raw_text | none
-    n_items: int = 150                # profile only the n items / users with the most training interactions
-    n_users: int = 75                 # (0 = all); the others keep their raw text and stay out of the alignment
+    n_items: int = 0                  # profile only the n items / users with the most training interactions
+    n_users: int = 0                  # (0 = all); the others keep their raw text and stay out of the alignment
     constrain: bool = True            # decode under the answer's JSON schema where the backend can (lmrec.llm.constrain)
     chars_per_word: int = 7           # a field's length cap in the schema: its word limit x this (0 limit: no cap)
     min_chars: int = 16               # a field's minimum length in the schema (keeps "None" and bare titles out)
