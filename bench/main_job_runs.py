@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -43,10 +43,11 @@ def notebook_walls(rows: list[dict], start: datetime | None = None) -> list[tupl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--outputs", default="outputs")
-    parser.add_argument("--start", default="", help="when the job started (ISO time, UTC): the first notebook's wall")
+    parser.add_argument("--start", default="", help="when the job started (ISO time in UTC, no offset): the first "
+                        "notebook's wall then includes the set-up")
     args = parser.parse_args()
     rows = finished_runs(Path(args.outputs))
-    start = datetime.fromisoformat(args.start) if args.start else None
+    start = datetime.fromisoformat(args.start).replace(tzinfo=UTC) if args.start else None
     print("| notebook | wall s | runs' own s |\n|---|---|---|")
     for nb, wall, own in notebook_walls(rows, start):
         print(f"| {nb} | {wall:.1f} | {own:.1f} |")
