@@ -1,6 +1,6 @@
 """CPU cost of notebook 20's label scoring (:class:`LabelScoreChat`): before and after prefix sharing.
 
-The LLM pack scores every ML-100K user's 10 base candidates in 5 rotations (params/pack/llmrec.yaml: PAIR_ORDERS 5,
+The LLM pack scores every ML-100K user's 10 base candidates in 5 rotations (notebook 20's parameters under params/default + params/pack: PAIR_ORDERS 5,
 LLM_BATCH_SIZE 32, float32, SmolLM2-135M-Instruct); a user's 5 prompts differ only from the candidate list on.
 On a seeded sample of users (notebook 20's data, base LightGCN candidates, prompt history) this scores the same
 prompts, fed in generate_chat's chunks of 64 requests, with
@@ -33,13 +33,13 @@ from lmrec.llmrec.augment import base_candidates
 from lmrec.llmrec.choice import LabelScoreChat, candidate_orders, format_scores
 from lmrec.llmrec.pipeline import AugmentSpec, make_chat
 from lmrec.llmrec.prompts import history_items, implicit_feedback_prompt
+from lmrec.pack import pack_params, planned_params
 from lmrec.run.context import machine_summary
-from lmrec.run.plan import parse_yaml
 from lmrec.utils import seed_everything
 
 REPO = Path(__file__).resolve().parents[1]
 NB20 = notebook_defaults("20_llmrec_augment")
-PACK = parse_yaml((REPO / "params" / "pack" / "llmrec.yaml").read_text())["notebooks"]["20_llmrec_augment"]
+PACK = planned_params(pack_params())["20_llmrec_augment"]   # notebook 20's values when the pack is made
 
 
 @torch.inference_mode()
@@ -72,7 +72,7 @@ def new_scores(backend: LabelScoreChat, requests: list[ChatRequest]) -> dict[int
 
 
 def parser() -> argparse.ArgumentParser:
-    """The command line; rotations, batch and dtype default to the LLM pack's (params/pack/llmrec.yaml)."""
+    """The command line; rotations, batch and dtype default to the LLM pack's (:func:`lmrec.pack.planned_params`)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--users", type=int, default=16)
     ap.add_argument("--orders", type=int, default=PACK["PAIR_ORDERS"])

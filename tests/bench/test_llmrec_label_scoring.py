@@ -8,15 +8,14 @@ import numpy as np
 from lmrec.llm import tiny_random_causal_lm
 from lmrec.llm.chat import ChatRequest, LocalChat
 from lmrec.llmrec.choice import LabelScoreChat
-from lmrec.run.plan import parse_yaml
+from lmrec.pack import pack_params, planned_params
 from tests.bench.scripts import load_bench_script
-from tests.conftest import REPO_ROOT
 
 bench = load_bench_script("llmrec_label_scoring")
 
 
 def test_defaults_are_the_pack_values():
-    pack = parse_yaml((REPO_ROOT / "params" / "pack" / "llmrec.yaml").read_text())["notebooks"]["20_llmrec_augment"]
+    pack = planned_params(pack_params())["20_llmrec_augment"]
     args = bench.parser().parse_args([])
     assert (args.orders, args.batch_size, args.dtype) == (pack["PAIR_ORDERS"], pack["LLM_BATCH_SIZE"], pack["LLM_DTYPE"])
     assert args.chunk == 64  # generate_chat's chunk_size
