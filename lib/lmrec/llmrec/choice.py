@@ -173,13 +173,21 @@ class LabelScoreChat:
             for row, i in enumerate(idx):
                 yield i, len(ids[i]), scores[row]
 
+    def _left_padded(self, seqs: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``seqs`` as one left-padded batch on the model's device: token ids and attention mask."""
+        width = max(len(seq) for seq in seqs)
+        ids = torch.full((len(seqs), width), self.chat.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for row, seq in enumerate(seqs):
+            ids[row, width - len(seq):] = torch.as_tensor(seq, dtype=torch.long)
+            mask[row, width - len(seq):] = 1
+        return ids.to(self.chat.device), mask.to(self.chat.device)
+
     def _plain_logits(self, seqs: list[list[int]]) -> torch.Tensor:
         """Last-position logits of whole prompts, one left-padded batch."""
-        batch = self.chat.tokenizer.pad({"input_ids": seqs}, return_tensors="pt")
-        mask = batch["attention_mask"].to(self.chat.device)
+        ids, mask = self._left_padded(seqs)
         pos = (mask.cumsum(1) - 1).clamp(min=0)
-        return self.chat.lm(input_ids=batch["input_ids"].to(self.chat.device), attention_mask=mask,
-                            position_ids=pos, logits_to_keep=1).logits[:, -1, :]
+        return self.chat.lm(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=1).logits[:, -1, :]
 
     def _shared_logits(self, ids: list[list[int]], groups: list[tuple[list[int], int]]) -> torch.Tensor:
         """Last-position logits of the members of ``groups`` (``(members, prefix length)``, members in order):
@@ -187,27 +195,15 @@ class LabelScoreChat:
         Row layout ``[pad][prefix][pad][rest]``: the padding is masked, positions count real tokens only."""
         from transformers import DynamicCache
 
-        lm, dev, pad_id = self.chat.lm, self.chat.device, self.chat.tokenizer.pad_token_id
-        lp = max(n for _, n in groups)
-        pre_ids = torch.full((len(groups), lp), pad_id, dtype=torch.long)
-        pre_mask = torch.zeros((len(groups), lp), dtype=torch.long)
-        for g, (members, n) in enumerate(groups):
-            pre_ids[g, lp - n:] = torch.as_tensor(ids[members[0]][:n])
-            pre_mask[g, lp - n:] = 1
-        pre_ids, pre_mask = pre_ids.to(dev), pre_mask.to(dev)
+        lm, dev = self.chat.lm, self.chat.device
+        pre_ids, pre_mask = self._left_padded([ids[members[0]][:n] for members, n in groups])
         cache = DynamicCache(config=lm.config.get_text_config(decoder=True))
         lm(input_ids=pre_ids, attention_mask=pre_mask, position_ids=(pre_mask.cumsum(1) - 1).clamp(min=0),
            cache=cache, use_cache=True, logits_to_keep=1)
         owner = [g for g, (members, _) in enumerate(groups) for _ in members]
         rests = [ids[i][n:] for members, n in groups for i in members]
         starts = [n for members, n in groups for _ in members]
-        ls = max(len(r) for r in rests)
-        suf_ids = torch.full((len(rests), ls), pad_id, dtype=torch.long)
-        suf_mask = torch.zeros((len(rests), ls), dtype=torch.long)
-        for r, rest in enumerate(rests):
-            suf_ids[r, ls - len(rest):] = torch.as_tensor(rest)
-            suf_mask[r, ls - len(rest):] = 1
-        suf_ids, suf_mask = suf_ids.to(dev), suf_mask.to(dev)
+        suf_ids, suf_mask = self._left_padded(rests)
         cache.batch_select_indices(torch.as_tensor(owner, device=dev))
         pos = (torch.as_tensor(starts, device=dev)[:, None] + suf_mask.cumsum(1) - 1).clamp(min=0)
         mask = torch.cat([pre_mask[owner], suf_mask], dim=1)
