@@ -9,7 +9,7 @@ import pytest
 
 from lmrec.run.kernel_env import usable_cores
 from lmrec.run.plan import build_plan
-from lmrec.run.runner import run_plan, waves
+from lmrec.run.runner import run_folder, run_plan, waves
 
 from .test_plan import make_notebook
 
@@ -61,3 +61,28 @@ def test_runs_of_one_notebook_execute_side_by_side_with_a_share_of_the_cores(tmp
 
     again = run_plan(plan, echo=lambda s: None, jobs=2)          # finished runs are skipped, in plan order
     assert [o.status for o in again] == ["skipped"] * 3
+
+
+FAILS_AT_2 = ('import time\n'
+              'from lmrec.run import start_run\n'
+              'run = start_run("00_probe", RUN_DIR, params=dict(A=A), seed=0, device="cpu")\n'
+              'assert A != 2, "planted failure"\n'
+              'time.sleep(2)\n'
+              'run.finish({"a": A}, table="t", row="r", caption="c")')
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(usable_cores() < 2, reason="sharing out the cores needs two")
+def test_stop_on_failure_leaves_the_runs_not_started_unexecuted(tmp_path, monkeypatch):
+    monkeypatch.setenv("LMREC_OUTPUTS", str(tmp_path / "outputs"))
+    nbdir = tmp_path / "nb"
+    nbdir.mkdir()
+    make_notebook(nbdir, "00_probe", 'A = 1  # a\nRUN_DIR = ""  # runner', FAILS_AT_2)
+    plan = build_plan([], {"grid": {"00_probe": {"A": [1, 2, 3, 4, 5, 6, 7, 8]}}},
+                      notebooks={"00_probe": nbdir / "00_probe.ipynb"})
+    outcomes = run_plan(plan, echo=lambda s: None, jobs=2, keep_going=False)
+    status = {o.run.params["A"]: o.status for o in outcomes}
+    assert status[1] == "done" and status[2] == "failed"
+    # the pool holds at most jobs + 1 runs ahead of its workers: the last runs were never started
+    assert len(outcomes) < len(plan) and not (run_folder(plan[-1]) / "metrics.json").exists()
+    assert [o.run.name for o in outcomes] == sorted((o.run.name for o in outcomes), key=[r.name for r in plan].index)

@@ -224,7 +224,7 @@ def run_plan(plan: list[PlannedRun], force: bool = False, keep_going: bool = Tru
                 if not going:
                     break
             if going and together:
-                for i, outcome in execute_together(plan, together, kernel, jobs, threads, force):
+                for i, outcome in execute_together(plan, together, kernel, jobs, threads, force, keep_going):
                     going = record(i, outcome) and going
             if not going:
                 break
@@ -259,9 +259,10 @@ def waves(plan: list[PlannedRun], todo: list[bool], jobs: int) -> list[tuple[lis
 
 
 def execute_together(plan: list[PlannedRun], indices: list[int], kernel: str, jobs: int, threads: int,
-                     force: bool):
+                     force: bool, keep_going: bool = True):
     """Execute the runs ``indices`` of ``plan``, ``jobs`` at a time in worker processes (each its own environment,
-    so every kernel gets ``threads`` threads), yielding ``(index, outcome)`` as they finish."""
+    so every kernel gets ``threads`` threads), yielding ``(index, outcome)`` as they finish. Without ``keep_going``
+    a failure cancels the runs not started yet; those already executing finish and are yielded."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -270,11 +271,17 @@ def execute_together(plan: list[PlannedRun], indices: list[int], kernel: str, jo
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(execute, plan[i], kernel, None, threads): i for i in indices}
         for future in as_completed(futures):
+            if future.cancelled():
+                continue
             i = futures[future]
             try:
-                yield i, future.result()
+                outcome = future.result()
             except Exception as err:  # the worker process itself died (killed, out of memory)
-                yield i, RunOutcome(plan[i], "failed", 0.0, run_folder(plan[i]), _short_error(err))
+                outcome = RunOutcome(plan[i], "failed", 0.0, run_folder(plan[i]), _short_error(err))
+            yield i, outcome
+            if outcome.status == "failed" and not keep_going:
+                for other in futures:
+                    other.cancel()
 
 
 def prepare_folder(folder: Path, force: bool) -> None:
