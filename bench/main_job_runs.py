@@ -2,7 +2,7 @@
 
     python bench/main_job_runs.py [--outputs outputs]
 
-Reads every ``outputs/runs/<notebook>/<run>/metrics.json`` (``finished_at``, ``timings.total``, ``status``). A
+Reads every run's record under ``outputs/runs`` (``finished_at``, ``timings.total``, ``status``). A
 notebook's wall is the time from the previous notebook's last finish to its own last finish: kernel start-up
 included, and with ``--jobs`` > 1 its runs' own seconds add up to more than its wall.
 """
@@ -10,19 +10,19 @@ included, and with ``--jobs`` > 1 its runs' own seconds add up to more than its 
 from __future__ import annotations
 
 import argparse
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 
 def finished_runs(outputs: Path) -> list[dict]:
-    """One row per finished run: time finished, notebook, run folder name, the notebook's own seconds, status."""
-    rows = []
-    for path in sorted((outputs / "runs").glob("*/*/metrics.json")):
-        record = json.loads(path.read_text())
-        rows.append({"finished": datetime.fromisoformat(record["finished_at"]), "notebook": record["notebook"],
-                     "run": path.parent.name, "seconds": (record.get("timings") or {}).get("total", float("nan")),
-                     "status": record.get("status", "")})
+    """One row per finished run (:func:`lmrec.run.report.collect_runs`): time finished, notebook, run folder name,
+    the notebook's own seconds, status; in the order they finished."""
+    from lmrec.run.report import collect_runs
+
+    runs = collect_runs(outputs / "runs")
+    rows = [{"finished": datetime.fromisoformat(r.finished_at), "notebook": r.notebook, "run": Path(r.folder).name,
+             "seconds": float("nan") if r.seconds is None else r.seconds, "status": r.status}
+            for r in runs.itertuples()]
     return sorted(rows, key=lambda r: r["finished"])
 
 
